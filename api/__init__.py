@@ -1,0 +1,1 @@
+"""Gethory's HTTP face: settings, the aiohttp app, REST, signaling and email."""

@@ -1,0 +1,28 @@
+"""`gethory` / `python -m api`: run the server (uvloop, embedded database in development)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvloop
+from aiohttp import web
+
+from api.app import create_app
+from api.settings import SettingsError, load_settings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"gethory: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = create_app(settings)
+    host = "0.0.0.0" if settings.is_production else "127.0.0.1"
+    web.run_app(app, host=host, port=settings.port, loop=uvloop.new_event_loop(), print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The aiohttp application: services wired in `cleanup_ctx`, routes, middlewares."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+from pathlib import Path
+
+from aiohttp import web
+
+from api.auth.passwords import Passwords
+from api.auth.rate_limiter import RateLimiter
+from api.auth.routes import api as auth_api
+from api.auth.service import AuthService
+from api.auth.tokens import Tokens
+from api.background import BackgroundTasks
+from api.endpoints import Api
+from api.mail import Mailer
+from api.middlewares import error_middleware, origin_middleware, request_id_middleware
+from api.openapi import build_openapi
+from api.services import SERVICES, Services
+from api.settings import Settings
+from api.store.database import database_of, open_client, stores_for
+from api.store.embedded import EmbeddedMongo
+from api.users.routes import api as users_api
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+FEATURES: tuple[Api, ...] = (auth_api, users_api)
+# Room for an avatar upload (issue 3); JSON bodies have their own, much smaller limit.
+CLIENT_MAX_SIZE = 6 * 1024 * 1024
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=CLIENT_MAX_SIZE,
+        middlewares=[request_id_middleware, error_middleware(settings), origin_middleware(settings)],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_services)
+    for feature in FEATURES:
+        feature.register(app)
+    openapi = build_openapi([e for f in FEATURES for e in f.endpoints], version("gethory"))
+    app.router.add_get("/api/openapi.json", _static_json(openapi))
+    app.router.add_get("/api/health", _health)
+    app.router.add_route("*", "/api/{tail:.*}", _api_not_found)
+    app.router.add_get("/{tail:.*}", _web_client)
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedMongo | None = None
+    database_url = settings.database_url
+    if database_url is None:
+        embedded = EmbeddedMongo(settings.data_dir / "mongo")
+        await embedded.start()
+        database_url = embedded.url
+    client = open_client(database_url)
+    background = BackgroundTasks()
+    try:
+        stores = stores_for(database_of(client))
+        await stores.create_indexes()
+        tokens = Tokens(settings)
+        mailer = Mailer(settings.smtp, settings.data_dir / "outbox")
+        auth = AuthService(settings, stores, Passwords(), tokens, mailer, background)
+        app[SERVICES] = Services(settings, stores, auth, RateLimiter(), background)
+        yield
+    finally:
+        await background.drain()
+        await client.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+def _static_json(document: object) -> web.Handler:
+    async def serve(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    return serve
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _api_not_found(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(reason="No such API endpoint.")
+
+
+async def _web_client(request: web.Request) -> web.StreamResponse:
+    index = WEB_DIST / "index.html"
+    if index.is_file():
+        return web.FileResponse(index)
+    return web.Response(
+        text="<!doctype html><title>Gethory</title><h1>Gethory</h1>"
+        '<p>The web client is not built yet. The API is described at '
+        '<a href="/api/openapi.json">/api/openapi.json</a>.</p>',
+        content_type="text/html",
+    )

@@ -1,0 +1,47 @@
+"""Where tokens travel: httpOnly cookies for browsers, `Authorization: Bearer` for bots."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth.tokens import IssuedToken
+from api.settings import Settings
+
+ACCESS_COOKIE = "gethory_access"
+REFRESH_COOKIE = "gethory_refresh"
+# The refresh cookie is only ever sent to the endpoints that use it.
+REFRESH_COOKIE_PATH = "/api/auth"
+
+
+def access_token_of(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(ACCESS_COOKIE) or None
+
+
+def refresh_token_of(request: web.Request) -> str | None:
+    return request.cookies.get(REFRESH_COOKIE) or None
+
+
+def set_token_cookies(
+    response: web.StreamResponse, settings: Settings, access: IssuedToken, refresh: IssuedToken
+) -> None:
+    common = {"httponly": True, "samesite": "Lax", "secure": settings.secure_cookies}
+    response.set_cookie(
+        ACCESS_COOKIE, access.token, path="/", max_age=settings.access_token_ttl_seconds, **common
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh.token,
+        path=REFRESH_COOKIE_PATH,
+        max_age=settings.refresh_token_ttl_seconds,
+        **common,
+    )
+
+
+def clear_token_cookies(response: web.StreamResponse, settings: Settings) -> None:
+    common = {"httponly": True, "samesite": "Lax", "secure": settings.secure_cookies}
+    response.del_cookie(ACCESS_COOKIE, path="/", **common)
+    response.del_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, **common)

@@ -1,0 +1,255 @@
+"""`/api/auth/*`: sign-up, email verification, sign-in, refresh, sign-out, reset and sessions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth.cookies import (
+    access_token_of,
+    clear_token_cookies,
+    refresh_token_of,
+    set_token_cookies,
+)
+from api.auth.models import (
+    AcceptedResponse,
+    EmailRequest,
+    LoginRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    RevokedResponse,
+    SessionListResponse,
+    SessionResponse,
+    SignedInResponse,
+    TokenRequest,
+    VerifiedResponse,
+)
+from api.auth.rate_limiter import Limit
+from api.auth.service import ClientInfo, Principal, SignedIn
+from api.endpoints import Api, json_response
+from api.errors import (
+    AccessTokenExpired,
+    AppError,
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    RefreshTokenReused,
+    SessionExpired,
+    TokenExpired,
+)
+from api.ids import looks_like_id
+from api.services import SERVICES
+from api.users.models import MeResponse
+
+api = Api("auth")
+
+HOUR = 3600.0
+QUARTER_HOUR = 900.0
+LIMITS = {
+    "register": (Limit(10, HOUR), Limit(5, HOUR)),
+    "login": (Limit(30, QUARTER_HOUR), Limit(10, QUARTER_HOUR)),
+    "resend-verification": (Limit(10, HOUR), Limit(3, HOUR)),
+    "forgot-password": (Limit(10, HOUR), Limit(3, HOUR)),
+    "email-token": (Limit(30, HOUR), Limit(30, HOUR)),
+}
+MAIL_ON_ITS_WAY = "If that address can receive mail from us, a message is on its way."
+AUTH_ERRORS: tuple[type[AppError], ...] = (NotAuthenticated, AccessTokenExpired, SessionExpired)
+
+
+def _limit(request: web.Request, action: str, email: str | None = None) -> None:
+    per_ip, per_email = LIMITS[action]
+    limiter = request.app[SERVICES].rate_limiter
+    limiter.hit(action, f"ip:{request.remote}", per_ip)
+    if email is not None:
+        limiter.hit(action, f"email:{email}", per_email)
+
+
+def _signed_in_response(request: web.Request, signed_in: SignedIn) -> web.Response:
+    body = SignedInResponse(
+        user=MeResponse.of(signed_in.user),
+        session_id=signed_in.session.id,
+        access_token=signed_in.access.token,
+        access_token_expires_at=signed_in.access.expires_at,
+    )
+    response = json_response(body)
+    set_token_cookies(response, request.app[SERVICES].settings, signed_in.access, signed_in.refresh)
+    return response
+
+
+@api.route(
+    "POST",
+    "/api/auth/register",
+    summary="Create an account and email a verification link",
+    body=RegisterRequest,
+    response=AcceptedResponse,
+    status=202,
+    auth=False,
+    errors=(RateLimited,),
+)
+async def register(request: web.Request, body: RegisterRequest) -> AcceptedResponse:
+    _limit(request, "register", body.email)
+    await request.app[SERVICES].auth.register(body.email, body.password, body.name)
+    return AcceptedResponse(message=MAIL_ON_ITS_WAY)
+
+
+@api.route(
+    "POST",
+    "/api/auth/verify-email",
+    summary="Verify an email address with the token from the emailed link",
+    body=TokenRequest,
+    response=VerifiedResponse,
+    auth=False,
+    errors=(InvalidToken, TokenExpired, RateLimited),
+)
+async def verify_email(request: web.Request, body: TokenRequest) -> VerifiedResponse:
+    _limit(request, "email-token")
+    await request.app[SERVICES].auth.verify_email(body.token)
+    return VerifiedResponse()
+
+
+@api.route(
+    "POST",
+    "/api/auth/resend-verification",
+    summary="Email a new verification link (voids the previous one)",
+    body=EmailRequest,
+    response=AcceptedResponse,
+    status=202,
+    auth=False,
+    errors=(RateLimited,),
+)
+async def resend_verification(request: web.Request, body: EmailRequest) -> AcceptedResponse:
+    _limit(request, "resend-verification", body.email)
+    await request.app[SERVICES].auth.resend_verification(body.email)
+    return AcceptedResponse(message=MAIL_ON_ITS_WAY)
+
+
+@api.route(
+    "POST",
+    "/api/auth/login",
+    summary="Sign in; sets the access and refresh cookies",
+    body=LoginRequest,
+    response=SignedInResponse,
+    auth=False,
+    errors=(InvalidCredentials, EmailNotVerified, RateLimited),
+)
+async def login(request: web.Request, body: LoginRequest) -> web.Response:
+    _limit(request, "login", body.email)
+    client = ClientInfo(ip=request.remote or "", user_agent=request.headers.get("User-Agent", ""))
+    signed_in = await request.app[SERVICES].auth.login(body.email, body.password, client)
+    return _signed_in_response(request, signed_in)
+
+
+@api.route(
+    "POST",
+    "/api/auth/refresh",
+    summary="Rotate the refresh cookie and issue a new access token",
+    response=SignedInResponse,
+    auth=False,
+    errors=(NotAuthenticated, SessionExpired, RefreshTokenReused, InvalidToken),
+)
+async def refresh(request: web.Request) -> web.Response:
+    token = refresh_token_of(request)
+    if token is None:
+        raise NotAuthenticated()
+    signed_in = await request.app[SERVICES].auth.refresh(token)
+    return _signed_in_response(request, signed_in)
+
+
+@api.route(
+    "POST",
+    "/api/auth/logout",
+    summary="Sign out: end this session (named by either cookie) and clear the cookies",
+    status=204,
+    auth=False,
+)
+async def logout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    await services.auth.logout(access_token_of(request), refresh_token_of(request))
+    response = web.Response(status=204)
+    clear_token_cookies(response, services.settings)
+    return response
+
+
+@api.route(
+    "POST",
+    "/api/auth/forgot-password",
+    summary="Email a password-reset link",
+    body=EmailRequest,
+    response=AcceptedResponse,
+    status=202,
+    auth=False,
+    errors=(RateLimited,),
+)
+async def forgot_password(request: web.Request, body: EmailRequest) -> AcceptedResponse:
+    _limit(request, "forgot-password", body.email)
+    await request.app[SERVICES].auth.forgot_password(body.email)
+    return AcceptedResponse(message=MAIL_ON_ITS_WAY)
+
+
+@api.route(
+    "POST",
+    "/api/auth/reset-password",
+    summary="Set a new password with the emailed token; ends every session",
+    body=ResetPasswordRequest,
+    status=204,
+    auth=False,
+    errors=(InvalidToken, TokenExpired, RateLimited),
+)
+async def reset_password(request: web.Request, body: ResetPasswordRequest) -> None:
+    _limit(request, "email-token")
+    await request.app[SERVICES].auth.reset_password(body.token, body.password)
+
+
+@api.route(
+    "GET",
+    "/api/auth/sessions",
+    summary="The signed-in user's live sessions",
+    response=SessionListResponse,
+    errors=AUTH_ERRORS,
+)
+async def list_sessions(request: web.Request, principal: Principal) -> SessionListResponse:
+    sessions = await request.app[SERVICES].auth.sessions_of(principal.user.id)
+    return SessionListResponse(
+        sessions=[
+            SessionResponse(
+                id=session.id,
+                created_at=session.created_at,
+                last_used_at=session.last_used_at,
+                expires_at=session.expires_at,
+                user_agent=session.user_agent,
+                ip=session.ip,
+                current=session.id == principal.session_id,
+            )
+            for session in sessions
+        ]
+    )
+
+
+@api.route(
+    "DELETE",
+    "/api/auth/sessions/{id}",
+    summary="Revoke one of the signed-in user's sessions",
+    status=204,
+    errors=(*AUTH_ERRORS, NotFound),
+)
+async def revoke_session(request: web.Request, principal: Principal) -> None:
+    session_id = request.match_info["id"]
+    if not looks_like_id(session_id, "ses"):
+        raise NotFound("No such session.")
+    await request.app[SERVICES].auth.revoke_session(principal.user.id, session_id)
+
+
+@api.route(
+    "DELETE",
+    "/api/auth/sessions",
+    summary="Revoke every session of the signed-in user except this one",
+    response=RevokedResponse,
+    errors=AUTH_ERRORS,
+)
+async def revoke_other_sessions(request: web.Request, principal: Principal) -> RevokedResponse:
+    count = await request.app[SERVICES].auth.revoke_other_sessions(
+        principal.user.id, principal.session_id
+    )
+    return RevokedResponse(revoked=count)

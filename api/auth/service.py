@@ -1,0 +1,260 @@
+"""Account and session logic: everything between a validated request and the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+
+from api.auth.passwords import Passwords
+from api.auth.tokens import AccessClaims, IssuedToken, Tokens, hash_secret, new_secret
+from api.background import BackgroundTasks
+from api.emails import Email, already_registered_email, password_reset_email, verification_email
+from api.errors import (
+    AppError,
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    RefreshTokenReused,
+    SessionExpired,
+    TokenExpired,
+)
+from api.ids import new_id
+from api.mail import Mailer
+from api.settings import Settings
+from api.store.database import Stores
+from api.store.email_tokens import EmailToken, Purpose
+from api.store.sessions import Session
+from api.store.users import EmailTaken, User
+
+log = logging.getLogger(__name__)
+
+VERIFY_EMAIL_TTL = timedelta(hours=24)
+RESET_PASSWORD_TTL = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    session: Session
+    access: IssuedToken
+    refresh: IssuedToken
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user and the live session the request's token is bound to."""
+
+    user: User
+    session_id: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        stores: Stores,
+        passwords: Passwords,
+        tokens: Tokens,
+        mailer: Mailer,
+        background: BackgroundTasks,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._stores = stores
+        self._passwords = passwords
+        self._tokens = tokens
+        self._mailer = mailer
+        self._background = background
+        self._clock = clock
+
+    # --- accounts -----------------------------------------------------------------------
+
+    async def register(self, email: str, password: str, name: str) -> None:
+        # Hash first, whether or not the email is taken, so both answers take as long.
+        password_hash = await self._passwords.hash(password)
+        user = User(
+            id=new_id("usr"),
+            email=email,
+            email_verified=False,
+            password_hash=password_hash,
+            name=name,
+            created_at=self._clock(),
+        )
+        try:
+            await self._stores.users.insert(user)
+        except EmailTaken:
+            existing = await self._stores.users.by_email(email)
+            if existing is not None:
+                self._send(already_registered_email(self._sender, email, existing.name, self._origin))
+            return
+        await self._send_verification(user)
+
+    async def verify_email(self, token: str) -> None:
+        email_token = await self._consume(token, "verify_email")
+        await self._stores.users.mark_email_verified(email_token.user_id)
+
+    async def resend_verification(self, email: str) -> None:
+        user = await self._stores.users.by_email(email)
+        if user is not None and not user.email_verified:
+            await self._send_verification(user)
+
+    async def forgot_password(self, email: str) -> None:
+        user = await self._stores.users.by_email(email)
+        if user is None:
+            return
+        token = await self._new_email_token(user.id, "reset_password", RESET_PASSWORD_TTL)
+        self._send(password_reset_email(self._sender, user.email, user.name, self._origin, token))
+
+    async def reset_password(self, token: str, password: str) -> None:
+        email_token = await self._consume(token, "reset_password")
+        password_hash = await self._passwords.hash(password)
+        await self._stores.users.set_password_hash(email_token.user_id, password_hash)
+        # Opening the link proved the mailbox, so the address counts as verified too.
+        await self._stores.users.mark_email_verified(email_token.user_id)
+        await self._stores.sessions.delete_all_of_user(email_token.user_id)
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def login(self, email: str, password: str, client: ClientInfo) -> SignedIn:
+        user = await self._stores.users.by_email(email)
+        if not await self._passwords.verify(user.password_hash if user else None, password):
+            raise InvalidCredentials()
+        assert user is not None
+        if not user.email_verified:
+            raise EmailNotVerified()
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._stores.users.set_password_hash(user.id, await self._passwords.hash(password))
+        now = self._clock()
+        session_id = new_id("ses")
+        refresh, refresh_hash = self._tokens.issue_refresh(session_id, now)
+        session = Session(
+            id=session_id,
+            user_id=user.id,
+            refresh_hash=refresh_hash,
+            created_at=now,
+            last_used_at=now,
+            expires_at=refresh.expires_at,
+            user_agent=client.user_agent[:300],
+            ip=client.ip,
+        )
+        await self._stores.sessions.insert(session)
+        return SignedIn(user, session, self._access_for(session, now), refresh)
+
+    async def refresh(self, refresh_token: str) -> SignedIn:
+        claims = self._tokens.read_refresh(refresh_token)
+        now = self._clock()
+        session = await self._stores.sessions.live(claims.session_id, now)
+        if session is None:
+            raise SessionExpired()
+        if session.refresh_hash != claims.jti_hash:
+            await self._revoke_for_reuse(session)
+        refresh, refresh_hash = self._tokens.issue_refresh(session.id, now)
+        rotated = session.rotated(refresh_hash, now, refresh.expires_at)
+        if not await self._stores.sessions.replace_if_hash(session.refresh_hash, rotated):
+            await self._revoke_for_reuse(session)
+        user = await self._stores.users.by_id(session.user_id)
+        if user is None:
+            raise SessionExpired()
+        return SignedIn(user, rotated, self._access_for(rotated, now), refresh)
+
+    async def authenticate(self, access_token: str) -> Principal:
+        claims = self._tokens.read_access(access_token)
+        session = await self._stores.sessions.live(claims.session_id, self._clock())
+        if session is None or session.user_id != claims.user_id:
+            raise SessionExpired()
+        user = await self._stores.users.by_id(claims.user_id)
+        if user is None:
+            raise SessionExpired()
+        return Principal(user=user, session_id=session.id)
+
+    async def logout(self, access_token: str | None, refresh_token: str | None) -> None:
+        """End the session either token names; an expired access token still names it."""
+        session = await self._session_named_by(access_token, refresh_token)
+        if session is not None:
+            await self._stores.sessions.delete(session.id, session.user_id)
+
+    async def _session_named_by(
+        self, access_token: str | None, refresh_token: str | None
+    ) -> Session | None:
+        now = self._clock()
+        if access_token is not None:
+            try:
+                principal = await self.authenticate(access_token)
+            except AppError:
+                pass
+            else:
+                return await self._stores.sessions.live(principal.session_id, now)
+        if refresh_token is not None:
+            try:
+                claims = self._tokens.read_refresh(refresh_token)
+            except AppError:
+                return None
+            session = await self._stores.sessions.live(claims.session_id, now)
+            if session is not None and session.refresh_hash == claims.jti_hash:
+                return session
+        return None
+
+    async def sessions_of(self, user_id: str) -> list[Session]:
+        return await self._stores.sessions.of_user(user_id, self._clock())
+
+    async def revoke_session(self, user_id: str, session_id: str) -> None:
+        if not await self._stores.sessions.delete(session_id, user_id):
+            raise NotFound("No such session.")
+
+    async def revoke_other_sessions(self, user_id: str, keep_session_id: str) -> int:
+        return await self._stores.sessions.delete_all_of_user(user_id, keep=keep_session_id)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @property
+    def _sender(self) -> str:
+        return self._settings.mail_from
+
+    @property
+    def _origin(self) -> str:
+        return self._settings.app_origin
+
+    def _access_for(self, session: Session, now: datetime) -> IssuedToken:
+        return self._tokens.issue_access(AccessClaims(session.user_id, session.id), now)
+
+    async def _revoke_for_reuse(self, session: Session) -> NoReturn:
+        await self._stores.sessions.delete(session.id, session.user_id)
+        log.warning("refresh token reuse: revoked session %s of %s", session.id, session.user_id)
+        raise RefreshTokenReused()
+
+    async def _send_verification(self, user: User) -> None:
+        token = await self._new_email_token(user.id, "verify_email", VERIFY_EMAIL_TTL)
+        self._send(verification_email(self._sender, user.email, user.name, self._origin, token))
+
+    async def _new_email_token(self, user_id: str, purpose: Purpose, ttl: timedelta) -> str:
+        raw = new_secret()
+        now = self._clock()
+        record = EmailToken(hash_secret(raw), user_id, purpose, now + ttl)
+        await self._stores.email_tokens.replace_for_user(record, created_at=now)
+        return raw
+
+    async def _consume(self, raw: str, purpose: Purpose) -> EmailToken:
+        record = await self._stores.email_tokens.consume(hash_secret(raw), purpose)
+        if record is None:
+            raise InvalidToken()
+        if record.expires_at <= self._clock():
+            raise TokenExpired()
+        return record
+
+    def _send(self, email: Email) -> None:
+        # In the background: the answer must not wait on SMTP, nor take longer for real accounts.
+        self._background.spawn(self._mailer.send(email.message, email.link), name="send-email")

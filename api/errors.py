@@ -1,0 +1,99 @@
+"""Named errors raised by domain code; `api.middlewares` turns them into HTTP answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """Base of every error a client may see: `code` is machine-readable, the message human."""
+
+    code = "error"
+    message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        super().__init__(message or self.message)
+        self.details = details
+
+    @property
+    def text(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidJson(AppError):
+    code = "invalid_json"
+    message = "The request body is not valid JSON."
+
+
+class ValidationFailed(AppError):
+    code = "validation_failed"
+    message = "The request is not valid."
+
+
+class PayloadTooLarge(AppError):
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaType(AppError):
+    code = "unsupported_media_type"
+    message = "Send the request body as application/json."
+
+
+class NotFound(AppError):
+    code = "not_found"
+    message = "Not found."
+
+
+class NotAuthenticated(AppError):
+    code = "not_authenticated"
+    message = "Sign in first."
+
+
+class AccessTokenExpired(AppError):
+    code = "access_token_expired"
+    message = "The access token has expired; refresh it."
+
+
+class SessionExpired(AppError):
+    code = "session_expired"
+    message = "Your session has ended; sign in again."
+
+
+class InvalidCredentials(AppError):
+    code = "invalid_credentials"
+    message = "Wrong email or password."
+
+
+class EmailNotVerified(AppError):
+    code = "email_not_verified"
+    message = "Verify your email address before signing in."
+
+
+class InvalidToken(AppError):
+    code = "invalid_token"
+    message = "This link is invalid or has already been used."
+
+
+class TokenExpired(AppError):
+    code = "token_expired"
+    message = "This link has expired; ask for a new one."
+
+
+class RefreshTokenReused(AppError):
+    code = "refresh_token_reused"
+    message = "This session was ended because its refresh token was used twice."
+
+
+class OriginNotAllowed(AppError):
+    code = "origin_not_allowed"
+    message = "Requests from this origin are not allowed."
+
+
+class RateLimited(AppError):
+    code = "rate_limited"
+    message = "Too many attempts; try again later."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(details={"retryAfter": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds

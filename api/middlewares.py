@@ -1,0 +1,130 @@
+"""Request ids, the origin check (CSRF) and turning errors into the one JSON error shape."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from api import errors
+from api.auth.cookies import clear_token_cookies
+from api.models import ErrorBody, ErrorResponse
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+# The only place where a domain error becomes an HTTP status.
+STATUS_OF: dict[type[errors.AppError], int] = {
+    errors.InvalidJson: 400,
+    errors.InvalidToken: 400,
+    errors.NotAuthenticated: 401,
+    errors.AccessTokenExpired: 401,
+    errors.SessionExpired: 401,
+    errors.InvalidCredentials: 401,
+    errors.RefreshTokenReused: 401,
+    errors.EmailNotVerified: 403,
+    errors.OriginNotAllowed: 403,
+    errors.NotFound: 404,
+    errors.TokenExpired: 410,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.ValidationFailed: 422,
+    errors.RateLimited: 429,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def status_of(error_class: type[errors.AppError]) -> int:
+    for cls in error_class.__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 400
+
+
+def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
+    return web.Response(
+        status=status, body=body.model_dump_json(by_alias=True), content_type="application/json"
+    )
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+    request["request_id"] = request_id
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def error_middleware(settings: Settings) -> Middleware:
+    @web.middleware
+    async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.AppError as error:
+            return _app_error_response(error, settings)
+        except web.HTTPException as http_error:
+            if http_error.status < 400:
+                raise
+            code = HTTP_CODES.get(http_error.status, "http_error")
+            return error_response(http_error.status, code, http_error.reason)
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s [%s]",
+                request.method,
+                request.path,
+                request.get("request_id"),
+            )
+            return error_response(
+                500,
+                "internal_error",
+                "Something went wrong on our side.",
+                {"requestId": request.get("request_id")},
+            )
+
+    return answer_errors
+
+
+def _app_error_response(error: errors.AppError, settings: Settings) -> web.Response:
+    response = error_response(status_of(type(error)), error.code, error.text, error.details)
+    if isinstance(error, errors.RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, errors.SessionExpired | errors.RefreshTokenReused):
+        # The browser should stop presenting tokens of a session that is gone.
+        clear_token_cookies(response, settings)
+    return response
+
+
+def origin_middleware(settings: Settings) -> Middleware:
+    """Refuse state-changing browser requests from any origin but our own (CSRF)."""
+
+    @web.middleware
+    async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.rstrip("/") != settings.app_origin:
+                raise errors.OriginNotAllowed()
+            if origin is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
+                raise errors.OriginNotAllowed()
+        return await handler(request)
+
+    return check_origin

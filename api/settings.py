@@ -1,0 +1,159 @@
+"""Configuration from the environment (and an optional `.env`), checked once at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+
+Environment = Literal["development", "production"]
+
+# Production must be given these; development invents or embeds what is missing.
+REQUIRED_IN_PRODUCTION = (
+    "DATABASE_URL",
+    "JWT_ACCESS_SECRET",
+    "JWT_REFRESH_SECRET",
+    "SMTP_HOST",
+    "SMTP_FROM",
+)
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """The configuration cannot run; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    sender: str
+    tls: Literal["none", "starttls", "tls"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Environment
+    port: int
+    app_origin: str
+    data_dir: Path
+    database_url: str | None
+    jwt_access_secret: str
+    jwt_refresh_secret: str
+    smtp: SmtpSettings | None
+    mail_from: str
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.is_production or self.app_origin.startswith("https://")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Merge `.env` under the process environment (the environment wins) and validate."""
+    values: dict[str, str] = {}
+    dotenv_path = env_file if env_file is not None else Path(".env")
+    if dotenv_path.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return _from_values(values)
+
+
+def _from_values(values: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = values.get(name, "").strip()
+        return value or None
+
+    environment = get("GETHORY_ENV") or "development"
+    if environment not in ("development", "production"):
+        raise SettingsError(f"GETHORY_ENV must be development or production, not {environment!r}")
+    production = environment == "production"
+    if production:
+        missing = [name for name in REQUIRED_IN_PRODUCTION if get(name) is None]
+        if missing:
+            raise SettingsError(
+                "refusing to start in production: missing " + ", ".join(missing)
+            )
+    data_dir = Path(get("DATA_DIR") or ".data")
+    access_secret = get("JWT_ACCESS_SECRET")
+    refresh_secret = get("JWT_REFRESH_SECRET")
+    if access_secret is None or refresh_secret is None:
+        generated = _development_secrets(data_dir)
+        access_secret = access_secret or generated["JWT_ACCESS_SECRET"]
+        refresh_secret = refresh_secret or generated["JWT_REFRESH_SECRET"]
+    for name, secret in (("JWT_ACCESS_SECRET", access_secret), ("JWT_REFRESH_SECRET", refresh_secret)):
+        if production and len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
+    if access_secret == refresh_secret:
+        raise SettingsError("JWT_ACCESS_SECRET and JWT_REFRESH_SECRET must differ")
+    mail_from = get("SMTP_FROM") or "Gethory <no-reply@localhost>"
+    return Settings(
+        environment="production" if production else "development",
+        port=_int(get("PORT") or "8000", "PORT"),
+        app_origin=(get("APP_ORIGIN") or "http://localhost:8000").rstrip("/"),
+        data_dir=data_dir,
+        database_url=get("DATABASE_URL"),
+        jwt_access_secret=access_secret,
+        jwt_refresh_secret=refresh_secret,
+        smtp=_smtp(get, mail_from),
+        mail_from=mail_from,
+    )
+
+
+def _smtp(get: Callable[[str], str | None], mail_from: str) -> SmtpSettings | None:
+    host = get("SMTP_HOST")
+    if host is None:
+        return None
+    tls = (get("SMTP_TLS") or "starttls").lower()
+    if tls in ("true", "1", "yes"):
+        tls = "starttls"
+    if tls in ("false", "0", "no"):
+        tls = "none"
+    if tls not in ("none", "starttls", "tls"):
+        raise SettingsError(f"SMTP_TLS must be none, starttls or tls, not {tls!r}")
+    default_port = {"none": 25, "starttls": 587, "tls": 465}[tls]
+    return SmtpSettings(
+        host=host,
+        port=_int(get("SMTP_PORT") or str(default_port), "SMTP_PORT"),
+        username=get("SMTP_USERNAME"),
+        password=get("SMTP_PASSWORD"),
+        sender=mail_from,
+        tls=tls,  # type: ignore[arg-type]
+    )
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
+
+
+def _development_secrets(data_dir: Path) -> dict[str, str]:
+    """Generated once and kept, so development logins survive a restart."""
+    path = data_dir / "secrets.json"
+    if path.is_file():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generated = {
+        "JWT_ACCESS_SECRET": secrets.token_urlsafe(48),
+        "JWT_REFRESH_SECRET": secrets.token_urlsafe(48),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(generated, handle)
+    return generated

@@ -1,0 +1,1 @@
+"""MongoDB storage: one collection wrapper per file, all on PyMongo's async API."""

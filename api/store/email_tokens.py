@@ -1,0 +1,60 @@
+"""The `email_tokens` collection: hashed single-use tokens for verification and password reset.
+
+The document id is the token's SHA-256, so the raw token never reaches the database and a
+lookup is one indexed read. Consuming deletes, which makes a token single use even under races.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+Document = dict[str, Any]
+Purpose = Literal["verify_email", "reset_password"]
+
+
+@dataclass(frozen=True)
+class EmailToken:
+    token_hash: str
+    user_id: str
+    purpose: Purpose
+    expires_at: datetime
+
+
+class EmailTokenStore:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._tokens = collection
+
+    async def create_indexes(self) -> None:
+        await self._tokens.create_index([("user_id", 1), ("purpose", 1)])
+        await self._tokens.create_index("expires_at", expireAfterSeconds=0)
+
+    async def replace_for_user(self, token: EmailToken, created_at: datetime) -> None:
+        """Store `token`, voiding any earlier token of the same purpose for the user."""
+        await self._tokens.delete_many({"user_id": token.user_id, "purpose": token.purpose})
+        await self._tokens.insert_one(
+            {
+                "_id": token.token_hash,
+                "user_id": token.user_id,
+                "purpose": token.purpose,
+                "expires_at": token.expires_at,
+                "created_at": created_at,
+            }
+        )
+
+    async def consume(self, token_hash: str, purpose: Purpose) -> EmailToken | None:
+        doc = await self._tokens.find_one_and_delete({"_id": token_hash, "purpose": purpose})
+        if doc is None:
+            return None
+        return EmailToken(
+            token_hash=doc["_id"],
+            user_id=doc["user_id"],
+            purpose=doc["purpose"],
+            expires_at=doc["expires_at"],
+        )
+
+    async def delete_for_user(self, user_id: str, purpose: Purpose) -> None:
+        await self._tokens.delete_many({"user_id": user_id, "purpose": purpose})

@@ -1,0 +1,1 @@
+"""Gethory's media plane (aiortc). Never imports aiohttp or `api`."""
