@@ -48,6 +48,7 @@ HTTP_CODES = {
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID = web.RequestKey("request_id", str)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -69,7 +70,7 @@ def error_response(status: int, code: str, message: str, details: object = None)
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     response = await handler(request)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
@@ -92,13 +93,13 @@ def error_middleware(settings: Settings) -> Middleware:
                 "unhandled error in %s %s [%s]",
                 request.method,
                 request.path,
-                request.get("request_id"),
+                request.get(REQUEST_ID),
             )
             return error_response(
                 500,
                 "internal_error",
                 "Something went wrong on our side.",
-                {"requestId": request.get("request_id")},
+                {"requestId": request.get(REQUEST_ID)},
             )
 
     return answer_errors

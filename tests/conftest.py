@@ -1,0 +1,120 @@
+"""Real parts for every test: a MongoDB-wire server, an SMTP server and the app on a free port."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from api.app import create_app
+from api.settings import Settings, SmtpSettings
+from api.store.embedded import EmbeddedMongo
+from tests.client import ApiClient
+from tests.mailbox import Mailbox
+
+APP_ORIGIN = "http://localhost:8000"
+
+
+@pytest.fixture(scope="session")
+async def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    external = os.environ.get("GETHORY_TEST_MONGO_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    server = EmbeddedMongo(tmp_path_factory.mktemp("mongo"))
+    await server.start()
+    yield server.url
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def mailbox() -> AsyncIterator[Mailbox]:
+    box = Mailbox()
+    await box.start()
+    yield box
+    await box.stop()
+
+
+@pytest.fixture
+def settings(mongo_url: str, mailbox: Mailbox, tmp_path: Path) -> Settings:
+    """Development settings on a database of this test's own."""
+    return Settings(
+        environment="development",
+        port=0,
+        app_origin=APP_ORIGIN,
+        data_dir=tmp_path / "data",
+        database_url=f"{mongo_url}/test_{secrets.token_hex(6)}",
+        jwt_access_secret=secrets.token_urlsafe(32),
+        jwt_refresh_secret=secrets.token_urlsafe(32),
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=mailbox.port,
+            username=None,
+            password=None,
+            sender="Gethory <no-reply@gethory.test>",
+            tls="none",
+        ),
+        mail_from="Gethory <no-reply@gethory.test>",
+    )
+
+
+class RunningServer:
+    def __init__(self, app: web.Application, runner: web.AppRunner, base_url: str) -> None:
+        self.app = app
+        self.runner = runner
+        self.base_url = base_url
+
+
+async def start_server(settings: Settings) -> RunningServer:
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return RunningServer(app, runner, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    running = await start_server(settings)
+    yield running
+    await running.runner.cleanup()
+
+
+@pytest.fixture
+async def new_client(server: RunningServer) -> AsyncIterator[Callable[[], ApiClient]]:
+    """Each call is a separate browser: its own cookie jar."""
+    clients: list[ApiClient] = []
+
+    def make() -> ApiClient:
+        session = aiohttp.ClientSession(
+            base_url=server.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+        client = ApiClient(session)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.session.close()
+
+
+@pytest.fixture
+async def client(new_client: Callable[[], ApiClient]) -> ApiClient:
+    return new_client()
+
+
+@pytest.fixture
+def with_settings(settings: Settings) -> Callable[..., Settings]:
+    def derive(**changes: Any) -> Settings:
+        return replace(settings, **changes)
+
+    return derive
