@@ -8,6 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from api.auth.passwords import Passwords
 from api.auth.rate_limiter import RateLimiter
@@ -37,7 +38,11 @@ WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[request_id_middleware, error_middleware(settings), origin_middleware(settings)],
+        middlewares=[
+            request_id_middleware,
+            error_middleware(settings),
+            origin_middleware(settings),
+        ],
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services)
@@ -46,7 +51,6 @@ def create_app(settings: Settings) -> web.Application:
     openapi = build_openapi([e for f in FEATURES for e in f.endpoints], version("gethory"))
     app.router.add_get("/api/openapi.json", _static_json(openapi))
     app.router.add_get("/api/health", _health)
-    app.router.add_route("*", "/api/{tail:.*}", _api_not_found)
     app.router.add_get("/{tail:.*}", _web_client)
     return app
 
@@ -76,7 +80,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await embedded.stop()
 
 
-def _static_json(document: object) -> web.Handler:
+def _static_json(document: object) -> Handler:
     async def serve(request: web.Request) -> web.Response:
         return web.json_response(document)
 
@@ -87,17 +91,15 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _api_not_found(request: web.Request) -> web.Response:
-    raise web.HTTPNotFound(reason="No such API endpoint.")
-
-
 async def _web_client(request: web.Request) -> web.StreamResponse:
+    if request.path.startswith(("/api/", "/socket.io/")):
+        raise web.HTTPNotFound(reason="No such API endpoint.")
     index = WEB_DIST / "index.html"
     if index.is_file():
         return web.FileResponse(index)
     return web.Response(
         text="<!doctype html><title>Gethory</title><h1>Gethory</h1>"
-        '<p>The web client is not built yet. The API is described at '
+        "<p>The web client is not built yet. The API is described at "
         '<a href="/api/openapi.json">/api/openapi.json</a>.</p>',
         content_type="text/html",
     )

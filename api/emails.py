@@ -79,10 +79,10 @@ def _compose(
     message.set_content(text + "\n")
     paragraphs = "".join(f"<p>{escape(line)}</p>" for line in lines)
     html = (
-        f"<!doctype html><html><body style=\"font-family:sans-serif\">"
+        f'<!doctype html><html><body style="font-family:sans-serif">'
         f"<p>Hi {escape(greeting)},</p>{paragraphs}"
         f'<p><a href="{escape(link, quote=True)}">{escape(action)}</a></p>'
-        f"<p style=\"color:#666\">{escape(footer)}</p></body></html>"
+        f'<p style="color:#666">{escape(footer)}</p></body></html>'
     )
     message.add_alternative(html, subtype="html")
     return Email(message, link)

@@ -30,7 +30,7 @@ class Mailer:
             username=self._smtp.username,
             password=self._smtp.password,
             use_tls=self._smtp.tls == "tls",
-            start_tls=True if self._smtp.tls == "starttls" else False,
+            start_tls=self._smtp.tls == "starttls",
             timeout=30,
         )
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api import errors
 from api.auth.cookies import clear_token_cookies
@@ -17,7 +18,6 @@ from api.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # The only place where a domain error becomes an HTTP status.
 STATUS_OF: dict[type[errors.AppError], int] = {
@@ -55,7 +55,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def status_of(error_class: type[errors.AppError]) -> int:
     for cls in error_class.__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 

@@ -40,6 +40,10 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
 def field_errors(error: ValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors without the echoed input (it may be a password)."""
     return [
-        {"field": ".".join(str(part) for part in item["loc"]), "code": item["type"], "message": item["msg"]}
+        {
+            "field": ".".join(str(part) for part in item["loc"]),
+            "code": item["type"],
+            "message": item["msg"],
+        }
         for item in error.errors(include_url=False, include_input=False, include_context=False)
     ]

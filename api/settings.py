@@ -62,7 +62,9 @@ class Settings:
         return self.is_production or self.app_origin.startswith("https://")
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
     """Merge `.env` under the process environment (the environment wins) and validate."""
     values: dict[str, str] = {}
     dotenv_path = env_file if env_file is not None else Path(".env")
@@ -84,9 +86,7 @@ def _from_values(values: Mapping[str, str]) -> Settings:
     if production:
         missing = [name for name in REQUIRED_IN_PRODUCTION if get(name) is None]
         if missing:
-            raise SettingsError(
-                "refusing to start in production: missing " + ", ".join(missing)
-            )
+            raise SettingsError("refusing to start in production: missing " + ", ".join(missing))
     data_dir = Path(get("DATA_DIR") or ".data")
     access_secret = get("JWT_ACCESS_SECRET")
     refresh_secret = get("JWT_REFRESH_SECRET")
@@ -94,7 +94,10 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         generated = _development_secrets(data_dir)
         access_secret = access_secret or generated["JWT_ACCESS_SECRET"]
         refresh_secret = refresh_secret or generated["JWT_REFRESH_SECRET"]
-    for name, secret in (("JWT_ACCESS_SECRET", access_secret), ("JWT_REFRESH_SECRET", refresh_secret)):
+    for name, secret in (
+        ("JWT_ACCESS_SECRET", access_secret),
+        ("JWT_REFRESH_SECRET", refresh_secret),
+    ):
         if production and len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
     if access_secret == refresh_secret:

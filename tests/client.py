@@ -69,9 +69,7 @@ class ApiClient:
         return email
 
     async def login(self, email: str, password: str = PASSWORD, **kwargs: Any) -> Reply:
-        reply = await self.post(
-            "/api/auth/login", {"email": email, "password": password}, **kwargs
-        )
+        reply = await self.post("/api/auth/login", {"email": email, "password": password}, **kwargs)
         assert reply.status == 200, reply.body
         return reply
 

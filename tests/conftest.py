@@ -72,8 +72,7 @@ class RunningServer:
         self.base_url = base_url
 
 
-async def start_server(settings: Settings) -> RunningServer:
-    app = create_app(settings)
+async def start_server(app: web.Application) -> RunningServer:
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -84,7 +83,7 @@ async def start_server(settings: Settings) -> RunningServer:
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
-    running = await start_server(settings)
+    running = await start_server(create_app(settings))
     yield running
     await running.runner.cleanup()
 

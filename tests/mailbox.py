@@ -34,6 +34,7 @@ class Mailbox:
             await self.server.wait_closed()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         for recipient in envelope.rcpt_tos:

@@ -29,12 +29,16 @@ async def test_register_verify_login_refresh_logout(client: ApiClient, mailbox: 
     reply = await client.post("/api/auth/verify-email", {"token": token_in(message)})
     assert reply.status == 200 and reply.body == {"verified": True}
 
-    reply = await client.post("/api/auth/login", {"email": "ANN.LEE@example.com", "password": PASSWORD})
+    reply = await client.post(
+        "/api/auth/login", {"email": "ANN.LEE@example.com", "password": PASSWORD}
+    )
     assert reply.status == 200
     assert set(reply.body["user"]) == ME_FIELDS
     assert reply.body["user"]["email"] == "ann.lee@example.com"
     set_cookies = reply.headers.getall("Set-Cookie")
-    assert any(c.startswith(ACCESS_COOKIE) and "HttpOnly" in c and "SameSite=Lax" in c for c in set_cookies)
+    assert any(
+        c.startswith(ACCESS_COOKIE) and "HttpOnly" in c and "SameSite=Lax" in c for c in set_cookies
+    )
     assert any(c.startswith(REFRESH_COOKIE) and "Path=/api/auth" in c for c in set_cookies)
 
     me = await client.get("/api/users/me")
@@ -97,7 +101,9 @@ async def test_forgot_and_reset_password(
     assert link_in(message).startswith("http://localhost:8000/reset-password?token=")
     token = token_in(message)
 
-    reply = await phone.post("/api/auth/reset-password", {"token": token, "password": "a new long password"})
+    reply = await phone.post(
+        "/api/auth/reset-password", {"token": token, "password": "a new long password"}
+    )
     assert reply.status == 204
     for device in (laptop, phone):
         reply = await device.get("/api/users/me")
@@ -107,7 +113,9 @@ async def test_forgot_and_reset_password(
     assert (reply.status, reply.error_code) == (401, "invalid_credentials")
     await phone.login(email, "a new long password")
 
-    reply = await phone.post("/api/auth/reset-password", {"token": token, "password": "yet another password"})
+    reply = await phone.post(
+        "/api/auth/reset-password", {"token": token, "password": "yet another password"}
+    )
     assert (reply.status, reply.error_code) == (400, "invalid_token")
 
 
@@ -117,7 +125,9 @@ async def test_sessions_listed_and_revoked_from_another_session(
     laptop, phone = new_client(), new_client()
     email = await laptop.register_verified(mailbox)
     await laptop.login(email)
-    phone_session = (await phone.login(email, headers={"User-Agent": "PhoneBrowser/1.0"})).body["sessionId"]
+    phone_session = (await phone.login(email, headers={"User-Agent": "PhoneBrowser/1.0"})).body[
+        "sessionId"
+    ]
 
     listing = await laptop.get("/api/auth/sessions")
     assert listing.status == 200
@@ -135,7 +145,9 @@ async def test_sessions_listed_and_revoked_from_another_session(
     assert (await laptop.delete(f"/api/auth/sessions/{phone_session}")).status == 404
 
 
-async def test_sign_out_everywhere_else(new_client: Callable[[], ApiClient], mailbox: Mailbox) -> None:
+async def test_sign_out_everywhere_else(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox
+) -> None:
     devices = [new_client() for _ in range(3)]
     email = await devices[0].register_verified(mailbox)
     for device in devices:
@@ -156,7 +168,9 @@ async def test_nobody_can_revoke_another_users_session(
     assert (await bob.get("/api/users/me")).status == 200
 
 
-async def test_resend_verification_voids_the_previous_link(client: ApiClient, mailbox: Mailbox) -> None:
+async def test_resend_verification_voids_the_previous_link(
+    client: ApiClient, mailbox: Mailbox
+) -> None:
     email = "late@example.com"
     await client.post("/api/auth/register", {"email": email, "password": PASSWORD, "name": "Late"})
     first = token_in(await mailbox.next_for(email))

@@ -28,20 +28,28 @@ def refresh_token_of(request: web.Request) -> str | None:
 def set_token_cookies(
     response: web.StreamResponse, settings: Settings, access: IssuedToken, refresh: IssuedToken
 ) -> None:
-    common = {"httponly": True, "samesite": "Lax", "secure": settings.secure_cookies}
+    secure = settings.secure_cookies
     response.set_cookie(
-        ACCESS_COOKIE, access.token, path="/", max_age=settings.access_token_ttl_seconds, **common
+        ACCESS_COOKIE,
+        access.token,
+        path="/",
+        max_age=settings.access_token_ttl_seconds,
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
     )
     response.set_cookie(
         REFRESH_COOKIE,
         refresh.token,
         path=REFRESH_COOKIE_PATH,
         max_age=settings.refresh_token_ttl_seconds,
-        **common,
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
     )
 
 
 def clear_token_cookies(response: web.StreamResponse, settings: Settings) -> None:
-    common = {"httponly": True, "samesite": "Lax", "secure": settings.secure_cookies}
-    response.del_cookie(ACCESS_COOKIE, path="/", **common)
-    response.del_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, **common)
+    secure = settings.secure_cookies
+    for name, path in ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, REFRESH_COOKIE_PATH)):
+        response.del_cookie(name, path=path, httponly=True, samesite="Lax", secure=secure)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from api.errors import RateLimited
 
-
 LONGEST_WINDOW_SECONDS = 3600.0
 
 
@@ -48,6 +47,10 @@ class RateLimiter:
         if self._calls_since_sweep < 10_000:
             return
         self._calls_since_sweep = 0
-        idle = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - LONGEST_WINDOW_SECONDS]
+        idle = [
+            key
+            for key, hits in self._hits.items()
+            if not hits or hits[-1] <= now - LONGEST_WINDOW_SECONDS
+        ]
         for key in idle:
             del self._hits[key]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from api.auth.passwords import Passwords
 from api.auth.tokens import AccessClaims, IssuedToken, Tokens, hash_secret, new_secret
@@ -99,7 +99,9 @@ class AuthService:
         except EmailTaken:
             existing = await self._stores.users.by_email(email)
             if existing is not None:
-                self._send(already_registered_email(self._sender, email, existing.name, self._origin))
+                self._send(
+                    already_registered_email(self._sender, email, existing.name, self._origin)
+                )
             return
         await self._send_verification(user)
 
@@ -137,7 +139,9 @@ class AuthService:
         if not user.email_verified:
             raise EmailNotVerified()
         if self._passwords.needs_rehash(user.password_hash):
-            await self._stores.users.set_password_hash(user.id, await self._passwords.hash(password))
+            await self._stores.users.set_password_hash(
+                user.id, await self._passwords.hash(password)
+            )
         now = self._clock()
         session_id = new_id("ses")
         refresh, refresh_hash = self._tokens.issue_refresh(session_id, now)

@@ -91,9 +91,7 @@ class Tokens:
         return RefreshClaims(session_id=payload["sid"], jti_hash=hash_secret(payload["jti"]))
 
     @staticmethod
-    def _decode(
-        token: str, secret: str, kind: str, expired: type[AppError]
-    ) -> dict[str, str]:
+    def _decode(token: str, secret: str, kind: str, expired: type[AppError]) -> dict[str, str]:
         try:
             payload: dict[str, str] = jwt.decode(
                 token,

@@ -56,8 +56,9 @@ class EmbeddedMongo:
         delay = 0.01
         while time.monotonic() < deadline:
             if self._process.returncode is not None:
+                code = self._process.returncode
                 raise EmbeddedMongoError(
-                    f"nx-27017 exited with {self._process.returncode}; see {self.data_dir}/server.log"
+                    f"nx-27017 exited with {code}; see {self.data_dir}/server.log"
                 )
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)

@@ -1,0 +1,88 @@
+"""Configuration: development invents what it may, production refuses to start without secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.settings import SettingsError, load_settings
+
+STRONG = "s" * 40
+PRODUCTION = {
+    "GETHORY_ENV": "production",
+    "DATABASE_URL": "mongodb://db.internal:27017/gethory",
+    "JWT_ACCESS_SECRET": "a" * 40,
+    "JWT_REFRESH_SECRET": "r" * 40,
+    "SMTP_HOST": "smtp.example.com",
+    "SMTP_FROM": "Gethory <no-reply@example.com>",
+}
+
+
+def test_development_generates_secrets_once_and_keeps_them(tmp_path: Path) -> None:
+    first = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert first.jwt_access_secret == second.jwt_access_secret
+    assert first.jwt_access_secret != first.jwt_refresh_secret
+    assert oct((tmp_path / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert first.database_url is None and first.smtp is None
+    assert (first.port, first.app_origin) == (8000, "http://localhost:8000")
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=9000\nAPP_ORIGIN=https://voice.example.com/\nSMTP_HOST=mail\n")
+    settings = load_settings({"DATA_DIR": str(tmp_path), "PORT": "9100"}, env_file=env_file)
+    assert settings.port == 9100
+    assert settings.app_origin == "https://voice.example.com"
+    assert settings.smtp is not None and settings.smtp.port == 587
+    assert settings.secure_cookies
+
+
+def test_production_with_everything_starts() -> None:
+    settings = load_settings(PRODUCTION, env_file=Path("/nonexistent"))
+    assert settings.is_production and settings.secure_cookies
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "JWT_ACCESS_SECRET", "SMTP_HOST"])
+def test_production_refuses_to_start_without(missing: str) -> None:
+    environ = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(SettingsError, match=f"missing {missing}"):
+        load_settings(environ, env_file=Path("/nonexistent"))
+
+
+def test_production_refuses_weak_or_equal_secrets() -> None:
+    with pytest.raises(SettingsError, match="at least 32"):
+        load_settings(PRODUCTION | {"JWT_ACCESS_SECRET": "short"}, env_file=Path("/nonexistent"))
+    same = PRODUCTION | {"JWT_ACCESS_SECRET": STRONG, "JWT_REFRESH_SECRET": STRONG}
+    with pytest.raises(SettingsError, match="must differ"):
+        load_settings(same, env_file=Path("/nonexistent"))
+
+
+def test_bad_values_are_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="PORT"):
+        load_settings({"DATA_DIR": str(tmp_path), "PORT": "eighty"}, env_file=tmp_path / "x")
+    with pytest.raises(SettingsError, match="GETHORY_ENV"):
+        load_settings({"GETHORY_ENV": "staging"}, env_file=tmp_path / "x")
+
+
+def test_server_process_refuses_production_without_secrets(tmp_path: Path) -> None:
+    environ = {"PATH": os.environ["PATH"], "GETHORY_ENV": "production"}
+    result = subprocess.run(
+        [sys.executable, "-m", "api"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == (
+        "gethory: refusing to start in production: missing DATABASE_URL, JWT_ACCESS_SECRET, "
+        "JWT_REFRESH_SECRET, SMTP_HOST, SMTP_FROM"
+    )
