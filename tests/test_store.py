@@ -14,6 +14,9 @@ from api.store.sessions import Session
 from api.store.users import EmailTaken, User
 
 
+CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
 def a_user(email: str = "keep@example.com") -> User:
     return User(
         id="usr_AAAAAAAAAAAAAAAA",
@@ -21,7 +24,7 @@ def a_user(email: str = "keep@example.com") -> User:
         email_verified=False,
         password_hash="$argon2id$v=19$m=65536,t=3,p=4$x$y",
         name="Keep",
-        created_at=datetime.now(UTC).replace(microsecond=0),
+        created_at=CREATED_AT,
     )
 
 
@@ -42,7 +45,7 @@ async def test_data_survives_a_restart_of_the_embedded_server(tmp_path: Path) ->
     await stores.create_indexes()  # idempotent on an existing database
     user = await stores.users.by_email("keep@example.com")
     assert user is not None and user.email_verified is True and user.name == "Keep"
-    assert user.created_at == a_user().created_at
+    assert user.created_at == CREATED_AT
     with pytest.raises(EmailTaken):
         await stores.users.insert(replace(a_user(), id="usr_BBBBBBBBBBBBBBBB"))
     await client.close()
