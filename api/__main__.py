@@ -22,8 +22,9 @@ def main() -> None:
         print(f"gethory: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     app = create_app(settings)
-    host = "0.0.0.0" if settings.is_production else "127.0.0.1"
-    web.run_app(app, host=host, port=settings.port, loop=uvloop.new_event_loop(), print=None)
+    web.run_app(
+        app, host=settings.host, port=settings.port, loop=uvloop.new_event_loop(), print=None
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class SmtpSettings:
 @dataclass(frozen=True)
 class Settings:
     environment: Environment
+    host: str
     port: int
     app_origin: str
     data_dir: Path
@@ -105,6 +106,8 @@ def _from_values(values: Mapping[str, str]) -> Settings:
     mail_from = get("SMTP_FROM") or "Gethory <no-reply@localhost>"
     return Settings(
         environment="production" if production else "development",
+        # Containers need every interface; a development machine keeps to loopback.
+        host=get("HOST") or ("0.0.0.0" if production else "127.0.0.1"),
         port=_int(get("PORT") or "8000", "PORT"),
         app_origin=(get("APP_ORIGIN") or "http://localhost:8000").rstrip("/"),
         data_dir=data_dir,

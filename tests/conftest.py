@@ -47,6 +47,7 @@ def settings(mongo_url: str, mailbox: Mailbox, tmp_path: Path) -> Settings:
     """Development settings on a database of this test's own."""
     return Settings(
         environment="development",
+        host="127.0.0.1",
         port=0,
         app_origin=APP_ORIGIN,
         data_dir=tmp_path / "data",

@@ -29,7 +29,8 @@ def test_development_generates_secrets_once_and_keeps_them(tmp_path: Path) -> No
     assert first.jwt_access_secret != first.jwt_refresh_secret
     assert oct((tmp_path / "secrets.json").stat().st_mode & 0o777) == "0o600"
     assert first.database_url is None and first.smtp is None
-    assert (first.port, first.app_origin) == (8000, "http://localhost:8000")
+    assert (first.host, first.port) == ("127.0.0.1", 8000)
+    assert first.app_origin == "http://localhost:8000"
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
@@ -45,6 +46,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 def test_production_with_everything_starts() -> None:
     settings = load_settings(PRODUCTION, env_file=Path("/nonexistent"))
     assert settings.is_production and settings.secure_cookies
+    assert settings.host == "0.0.0.0"
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "JWT_ACCESS_SECRET", "SMTP_HOST"])

@@ -13,7 +13,6 @@ from api.store.embedded import EmbeddedMongo
 from api.store.sessions import Session
 from api.store.users import EmailTaken, User
 
-
 CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
