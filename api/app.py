@@ -13,23 +13,29 @@ from aiohttp.typedefs import Handler
 from api.auth.passwords import Passwords
 from api.auth.rate_limiter import RateLimiter
 from api.auth.routes import api as auth_api
-from api.auth.service import AuthService
+from api.auth.service import AuthService, utc_now
 from api.auth.tokens import Tokens
 from api.background import BackgroundTasks
 from api.endpoints import Api
 from api.mail import Mailer
 from api.middlewares import error_middleware, origin_middleware, request_id_middleware
 from api.openapi import build_openapi
+from api.rooms.access import RoomAccess
+from api.rooms.presence import RoomPresence
+from api.rooms.presenter import RoomPresenter
+from api.rooms.routes import api as rooms_api
+from api.rooms.service import RoomService
 from api.services import SERVICES, Services
 from api.settings import Settings
 from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
 from api.users.routes import api as users_api
+from api.users.service import ProfileService
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
-FEATURES: tuple[Api, ...] = (auth_api, users_api)
+FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api)
 # Room for an avatar upload (issue 3); JSON bodies have their own, much smaller limit.
 CLIENT_MAX_SIZE = 6 * 1024 * 1024
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
@@ -71,7 +77,20 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         tokens = Tokens(settings)
         mailer = Mailer(settings.smtp, settings.data_dir / "outbox")
         auth = AuthService(settings, stores, Passwords(), tokens, mailer, background)
-        app[SERVICES] = Services(settings, stores, auth, RateLimiter(), background)
+        presence = RoomPresence()
+        access = RoomAccess(stores.room_members)
+        app[SERVICES] = Services(
+            settings=settings,
+            stores=stores,
+            auth=auth,
+            rate_limiter=RateLimiter(),
+            background=background,
+            profiles=ProfileService(stores.users, stores.avatars),
+            presence=presence,
+            access=access,
+            rooms=RoomService(stores, access, utc_now),
+            room_presenter=RoomPresenter(stores.users, presence),
+        )
         yield
     finally:
         await background.drain()

@@ -97,3 +97,58 @@ class RateLimited(AppError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(details={"retryAfter": retry_after_seconds})
         self.retry_after_seconds = retry_after_seconds
+
+
+class UnsupportedImage(AppError):
+    code = "unsupported_image"
+    message = "Upload a PNG, JPEG, WebP or GIF image."
+
+
+class ImageTooLarge(AppError):
+    code = "image_too_large"
+    message = "The image is larger than 5 MB."
+
+
+class Forbidden(AppError):
+    code = "forbidden"
+    message = "You may not do that."
+
+
+class NotRoomOwner(Forbidden):
+    code = "not_room_owner"
+    message = "Only the room's owner may do that."
+
+
+class Conflict(AppError):
+    code = "conflict"
+    message = "That conflicts with the current state."
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    message = "That username is taken."
+
+
+class Gone(AppError):
+    code = "gone"
+    message = "That no longer exists."
+
+
+class InviteExpired(Gone):
+    code = "invite_expired"
+    message = "This invite has expired."
+
+
+class InviteExhausted(Gone):
+    code = "invite_exhausted"
+    message = "This invite has been used as many times as it allows."
+
+
+class RoomClosed(Gone):
+    code = "room_closed"
+    message = "This room has been closed."
+
+
+class MalformedUpload(AppError):
+    code = "malformed_upload"
+    message = "The multipart body could not be read."

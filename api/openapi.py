@@ -8,7 +8,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.endpoints import Endpoint
-from api.middlewares import status_of
+from api.errors import (
+    AccessTokenExpired,
+    AppError,
+    InvalidJson,
+    InvalidToken,
+    NotAuthenticated,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    SessionExpired,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from api.middlewares import SAFE_METHODS, status_of
 from api.models import ErrorResponse
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -78,16 +90,30 @@ def _responses(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(endpoint.status): success}
     error_schema = {"$ref": REF_TEMPLATE.format(model="ErrorResponse")}
     statuses: dict[int, list[str]] = {}
-    for error in endpoint.errors:
-        statuses.setdefault(status_of(error), []).append(error.code)
-    if endpoint.body is not None or endpoint.query is not None:
-        statuses.setdefault(422, []).append("validation_failed")
+    for error in _possible_errors(endpoint):
+        codes = statuses.setdefault(status_of(error), [])
+        if error.code not in codes:
+            codes.append(error.code)
     for status, codes in sorted(statuses.items()):
         responses[str(status)] = {
             "description": "Error: " + ", ".join(f"`{code}`" for code in codes),
             "content": {"application/json": {"schema": error_schema}},
         }
     return responses
+
+
+def _possible_errors(endpoint: Endpoint) -> list[type[AppError]]:
+    """The endpoint's own errors plus those its declared parts can always produce."""
+    possible: list[type[AppError]] = []
+    if endpoint.auth:
+        possible += [NotAuthenticated, AccessTokenExpired, SessionExpired, InvalidToken]
+    if endpoint.method not in SAFE_METHODS:
+        possible.append(OriginNotAllowed)
+    if endpoint.body is not None:
+        possible += [InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed]
+    if endpoint.query is not None:
+        possible.append(ValidationFailed)
+    return possible + list(endpoint.errors)
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -9,8 +9,13 @@ from aiohttp import web
 from api.auth.rate_limiter import RateLimiter
 from api.auth.service import AuthService
 from api.background import BackgroundTasks
+from api.rooms.access import RoomAccess
+from api.rooms.presence import RoomPresence
+from api.rooms.presenter import RoomPresenter
+from api.rooms.service import RoomService
 from api.settings import Settings
 from api.store.database import Stores
+from api.users.service import ProfileService
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,11 @@ class Services:
     auth: AuthService
     rate_limiter: RateLimiter
     background: BackgroundTasks
+    profiles: ProfileService
+    presence: RoomPresence
+    access: RoomAccess
+    rooms: RoomService
+    room_presenter: RoomPresenter
 
 
 SERVICES = web.AppKey("services", Services)

@@ -8,7 +8,7 @@ from api.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from tests.client import PASSWORD, ApiClient
 from tests.mailbox import Mailbox, link_in, token_in
 
-ME_FIELDS = {"id", "email", "emailVerified", "name", "createdAt"}
+ME_FIELDS = {"id", "email", "emailVerified", "name", "username", "bio", "avatarUrl", "createdAt"}
 
 
 async def test_register_verify_login_refresh_logout(client: ApiClient, mailbox: Mailbox) -> None:

@@ -27,8 +27,6 @@ from api.auth.rate_limiter import Limit
 from api.auth.service import ClientInfo, Principal, SignedIn
 from api.endpoints import Api, json_response
 from api.errors import (
-    AccessTokenExpired,
-    AppError,
     EmailNotVerified,
     InvalidCredentials,
     InvalidToken,
@@ -55,7 +53,6 @@ LIMITS = {
     "email-token": (Limit(30, HOUR), Limit(30, HOUR)),
 }
 MAIL_ON_ITS_WAY = "If that address can receive mail from us, a message is on its way."
-AUTH_ERRORS: tuple[type[AppError], ...] = (NotAuthenticated, AccessTokenExpired, SessionExpired)
 
 
 def _limit(request: web.Request, action: str, email: str | None = None) -> None:
@@ -207,7 +204,6 @@ async def reset_password(request: web.Request, body: ResetPasswordRequest) -> No
     "/api/auth/sessions",
     summary="The signed-in user's live sessions",
     response=SessionListResponse,
-    errors=AUTH_ERRORS,
 )
 async def list_sessions(request: web.Request, principal: Principal) -> SessionListResponse:
     sessions = await request.app[SERVICES].auth.sessions_of(principal.user.id)
@@ -232,7 +228,7 @@ async def list_sessions(request: web.Request, principal: Principal) -> SessionLi
     "/api/auth/sessions/{id}",
     summary="Revoke one of the signed-in user's sessions",
     status=204,
-    errors=(*AUTH_ERRORS, NotFound),
+    errors=(NotFound,),
 )
 async def revoke_session(request: web.Request, principal: Principal) -> None:
     session_id = request.match_info["id"]
@@ -246,7 +242,6 @@ async def revoke_session(request: web.Request, principal: Principal) -> None:
     "/api/auth/sessions",
     summary="Revoke every session of the signed-in user except this one",
     response=RevokedResponse,
-    errors=AUTH_ERRORS,
 )
 async def revoke_other_sessions(request: web.Request, principal: Principal) -> RevokedResponse:
     count = await request.app[SERVICES].auth.revoke_other_sessions(

@@ -8,7 +8,11 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from api.store.avatars import AvatarStore
 from api.store.email_tokens import EmailTokenStore
+from api.store.invites import InviteStore
+from api.store.room_members import RoomMemberStore
+from api.store.rooms import RoomStore
 from api.store.sessions import SessionStore
 from api.store.users import UserStore
 
@@ -21,9 +25,21 @@ class Stores:
     users: UserStore
     sessions: SessionStore
     email_tokens: EmailTokenStore
+    avatars: AvatarStore
+    rooms: RoomStore
+    room_members: RoomMemberStore
+    invites: InviteStore
 
     async def create_indexes(self) -> None:
-        for store in (self.users, self.sessions, self.email_tokens):
+        for store in (
+            self.users,
+            self.sessions,
+            self.email_tokens,
+            self.avatars,
+            self.rooms,
+            self.room_members,
+            self.invites,
+        ):
             await store.create_indexes()
 
 
@@ -41,4 +57,8 @@ def stores_for(db: AsyncDatabase[Document]) -> Stores:
         users=UserStore(db["users"]),
         sessions=SessionStore(db["sessions"]),
         email_tokens=EmailTokenStore(db["email_tokens"]),
+        avatars=AvatarStore(db["avatars"]),
+        rooms=RoomStore(db["rooms"]),
+        room_members=RoomMemberStore(db["room_members"]),
+        invites=InviteStore(db["invites"]),
     )

@@ -14,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 Document = dict[str, Any]
 Purpose = Literal["verify_email", "reset_password"]
+EXPIRED_KEPT_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class EmailTokenStore:
 
     async def create_indexes(self) -> None:
         await self._tokens.create_index([("user_id", 1), ("purpose", 1)])
-        await self._tokens.create_index("expires_at", expireAfterSeconds=0)
+        # Kept a while past expiry, so a late click hears "expired" rather than "invalid".
+        await self._tokens.create_index("expires_at", expireAfterSeconds=EXPIRED_KEPT_SECONDS)
 
     async def replace_for_user(self, token: EmailToken, created_at: datetime) -> None:
         """Store `token`, voiding any earlier token of the same purpose for the user."""

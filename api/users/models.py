@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from api.models import ApiModel
+from pydantic import Field
+
+from api.models import ApiModel, RequestModel
 from api.store.users import User
+from api.users.avatar_versions import avatar_version
+
+Username = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_.]+$")]
 
 
 class MeResponse(ApiModel):
@@ -15,6 +21,9 @@ class MeResponse(ApiModel):
     email: str
     email_verified: bool
     name: str
+    username: str | None
+    bio: str
+    avatar_url: str
     created_at: datetime
 
     @classmethod
@@ -24,5 +33,39 @@ class MeResponse(ApiModel):
             email=user.email,
             email_verified=user.email_verified,
             name=user.name,
+            username=user.username,
+            bio=user.bio,
+            avatar_url=avatar_url(user),
             created_at=user.created_at,
         )
+
+
+class PublicProfile(ApiModel):
+    """What anyone signed in may see of a user: never the email or anything secret."""
+
+    id: str
+    name: str
+    username: str | None
+    bio: str
+    avatar_url: str
+
+    @classmethod
+    def of(cls, user: User) -> PublicProfile:
+        return cls(
+            id=user.id,
+            name=user.name,
+            username=user.username,
+            bio=user.bio,
+            avatar_url=avatar_url(user),
+        )
+
+
+class UpdateProfileRequest(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    username: Username | None = None
+    bio: Annotated[str, Field(max_length=300)] | None = None
+
+
+def avatar_url(user: User) -> str:
+    # The version in the URL changes with the picture, so browsers may cache each URL forever.
+    return f"/api/users/{user.id}/avatar?v={avatar_version(user)}"

@@ -1,0 +1,1 @@
+"""Voice rooms: creation, listing, access and invites."""

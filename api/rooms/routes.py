@@ -1,0 +1,242 @@
+"""`/api/rooms/*` and `/api/invites/*`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+
+from aiohttp import web
+
+from api.auth.service import Principal
+from api.endpoints import Api
+from api.errors import (
+    InviteExhausted,
+    InviteExpired,
+    NotFound,
+    NotRoomOwner,
+    RoomClosed,
+    ValidationFailed,
+)
+from api.rooms.models import (
+    CreatedInviteResponse,
+    CreateInviteRequest,
+    CreateRoomRequest,
+    InviteListResponse,
+    InviteResponse,
+    ListRoomsQuery,
+    RoomListResponse,
+    RoomPageResponse,
+    RoomResponse,
+    UpdateRoomRequest,
+)
+from api.rooms.service import NewRoom, RoomView
+from api.services import SERVICES
+from api.store.invites import Invite
+
+api = Api("rooms")
+
+_SORT_KEY = re.compile(r"^\d{15}_rm_[A-Za-z0-9_-]{16}$")
+ROOM_ERRORS = (NotFound, RoomClosed)
+OWNER_ERRORS = (NotFound, RoomClosed, NotRoomOwner)
+
+
+def encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sort_key = ""
+    if not _SORT_KEY.match(sort_key):
+        raise ValidationFailed(
+            details=[
+                {
+                    "field": "cursor",
+                    "code": "invalid_cursor",
+                    "message": "Not a cursor from this API.",
+                }
+            ]
+        )
+    return sort_key
+
+
+def _invite_response(invite: Invite) -> InviteResponse:
+    return InviteResponse(
+        id=invite.id,
+        room_id=invite.room_id,
+        created_at=invite.created_at,
+        expires_at=invite.expires_at,
+        max_uses=invite.max_uses,
+        uses=invite.uses,
+    )
+
+
+@api.route(
+    "POST",
+    "/api/rooms",
+    summary="Create a room; the creator owns it",
+    body=CreateRoomRequest,
+    response=RoomResponse,
+    status=201,
+)
+async def create_room(
+    request: web.Request, principal: Principal, body: CreateRoomRequest
+) -> RoomResponse:
+    services = request.app[SERVICES]
+    spec = NewRoom(body.topic, body.visibility, body.media, body.slots, body.max_participants)
+    room = await services.rooms.create(principal.user.id, spec)
+    return await services.room_presenter.present_one(RoomView(room, "owner"))
+
+
+@api.route(
+    "GET",
+    "/api/rooms",
+    summary="Open public rooms, newest first, with live counts",
+    query=ListRoomsQuery,
+    response=RoomPageResponse,
+)
+async def list_rooms(
+    request: web.Request, principal: Principal, query: ListRoomsQuery
+) -> RoomPageResponse:
+    services = request.app[SERVICES]
+    before = decode_cursor(query.cursor) if query.cursor else None
+    rooms = await services.rooms.public_page(before, query.limit + 1)
+    page, more = rooms[: query.limit], len(rooms) > query.limit
+    views = [
+        RoomView(room, "owner" if room.owner_id == principal.user.id else "visitor")
+        for room in page
+    ]
+    return RoomPageResponse(
+        rooms=await services.room_presenter.present(views),
+        next_cursor=encode_cursor(page[-1].sort_key) if more else None,
+    )
+
+
+@api.route(
+    "GET",
+    "/api/rooms/mine",
+    summary="Open rooms I own or was invited to",
+    response=RoomListResponse,
+)
+async def my_rooms(request: web.Request, principal: Principal) -> RoomListResponse:
+    services = request.app[SERVICES]
+    views = await services.rooms.mine(principal.user.id)
+    return RoomListResponse(rooms=await services.room_presenter.present(views))
+
+
+@api.route(
+    "GET",
+    "/api/rooms/{id}",
+    summary="One room (private rooms: owner and members only)",
+    response=RoomResponse,
+    errors=ROOM_ERRORS,
+)
+async def get_room(request: web.Request, principal: Principal) -> RoomResponse:
+    services = request.app[SERVICES]
+    view = await services.rooms.view(principal.user.id, request.match_info["id"])
+    return await services.room_presenter.present_one(view)
+
+
+@api.route(
+    "PATCH",
+    "/api/rooms/{id}",
+    summary="Change the topic (owner)",
+    body=UpdateRoomRequest,
+    response=RoomResponse,
+    errors=OWNER_ERRORS,
+)
+async def update_room(
+    request: web.Request, principal: Principal, body: UpdateRoomRequest
+) -> RoomResponse:
+    services = request.app[SERVICES]
+    room = await services.rooms.set_topic(principal.user.id, request.match_info["id"], body.topic)
+    return await services.room_presenter.present_one(RoomView(room, "owner"))
+
+
+@api.route(
+    "DELETE", "/api/rooms/{id}", summary="Close the room (owner)", status=204, errors=OWNER_ERRORS
+)
+async def close_room(request: web.Request, principal: Principal) -> None:
+    await request.app[SERVICES].rooms.close(principal.user.id, request.match_info["id"])
+
+
+@api.route(
+    "POST",
+    "/api/rooms/{id}/invites",
+    summary="Create an invite link (owner)",
+    body=CreateInviteRequest,
+    response=CreatedInviteResponse,
+    status=201,
+    errors=OWNER_ERRORS,
+)
+async def create_invite(
+    request: web.Request, principal: Principal, body: CreateInviteRequest
+) -> CreatedInviteResponse:
+    services = request.app[SERVICES]
+    lifetime = timedelta(seconds=body.expires_in) if body.expires_in else None
+    invite, token = await services.rooms.create_invite(
+        principal.user.id, request.match_info["id"], lifetime, body.max_uses
+    )
+    return CreatedInviteResponse(
+        **_invite_response(invite).model_dump(),
+        url=f"{services.settings.app_origin}/invite/{token}",
+        token=token,
+    )
+
+
+@api.route(
+    "GET",
+    "/api/rooms/{id}/invites",
+    summary="The room's live invites (owner)",
+    response=InviteListResponse,
+    errors=OWNER_ERRORS,
+)
+async def list_invites(request: web.Request, principal: Principal) -> InviteListResponse:
+    invites = await request.app[SERVICES].rooms.invites(principal.user.id, request.match_info["id"])
+    return InviteListResponse(invites=[_invite_response(invite) for invite in invites])
+
+
+@api.route(
+    "DELETE",
+    "/api/rooms/{id}/invites/{inviteId}",
+    summary="Revoke an invite (owner)",
+    status=204,
+    errors=OWNER_ERRORS,
+)
+async def revoke_invite(request: web.Request, principal: Principal) -> None:
+    await request.app[SERVICES].rooms.revoke_invite(
+        principal.user.id, request.match_info["id"], request.match_info["inviteId"]
+    )
+
+
+@api.route(
+    "DELETE",
+    "/api/rooms/{id}/members/{userId}",
+    summary="Remove a member (owner), or leave the room's members (yourself)",
+    status=204,
+    errors=OWNER_ERRORS,
+)
+async def remove_member(request: web.Request, principal: Principal) -> None:
+    await request.app[SERVICES].rooms.remove_member(
+        principal.user.id, request.match_info["id"], request.match_info["userId"]
+    )
+
+
+@api.route(
+    "POST",
+    "/api/invites/{token}/accept",
+    summary="Accept an invite: become a member of its room",
+    response=RoomResponse,
+    errors=(NotFound, RoomClosed, InviteExpired, InviteExhausted),
+)
+async def accept_invite(request: web.Request, principal: Principal) -> RoomResponse:
+    services = request.app[SERVICES]
+    token = request.match_info["token"]
+    if len(token) > 100:
+        raise NotFound("No such invite.")
+    view = await services.rooms.accept_invite(principal.user.id, token)
+    return await services.room_presenter.present_one(view)

@@ -1,0 +1,159 @@
+"""Room logic: create, find, list, edit, close, invite, and membership."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from api.auth.tokens import hash_secret, new_secret
+from api.errors import (
+    InviteExhausted,
+    InviteExpired,
+    NotFound,
+    NotRoomOwner,
+    RoomClosed,
+)
+from api.ids import looks_like_id, new_id
+from api.rooms.access import Role, RoomAccess
+from api.store.database import Stores
+from api.store.invites import Invite
+from api.store.rooms import MediaMode, Room, Visibility
+
+MESH_MAX_PARTICIPANTS = 8  # every browser sends to every other: beyond this, uplinks give out
+SFU_MAX_PARTICIPANTS = 1000
+SFU_DEFAULT_SLOTS = 3
+DEFAULT_INVITE_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class NewRoom:
+    topic: str
+    visibility: Visibility
+    media: MediaMode
+    slots: int | None
+    max_participants: int | None
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """A room as one user sees it."""
+
+    room: Room
+    role: Role
+
+
+class RoomService:
+    def __init__(self, stores: Stores, access: RoomAccess, clock: Callable[[], datetime]) -> None:
+        self._stores = stores
+        self._access = access
+        self._clock = clock
+
+    async def create(self, owner_id: str, spec: NewRoom) -> Room:
+        sfu = spec.media == "sfu"
+        room = Room(
+            id=new_id("rm"),
+            owner_id=owner_id,
+            topic=spec.topic,
+            visibility=spec.visibility,
+            media=spec.media,
+            slots=(spec.slots or SFU_DEFAULT_SLOTS) if sfu else None,
+            max_participants=spec.max_participants
+            or (SFU_MAX_PARTICIPANTS if sfu else MESH_MAX_PARTICIPANTS),
+            status="open",
+            created_at=self._clock(),
+        )
+        await self._stores.rooms.insert(room)
+        return room
+
+    async def view(self, user_id: str, room_id: str) -> RoomView:
+        """The room if this user may know of it (404 otherwise, even when it exists)."""
+        room = await self._stores.rooms.by_id(room_id) if looks_like_id(room_id, "rm") else None
+        role = await self._access.role_of(user_id, room) if room is not None else None
+        if room is None or role is None:
+            raise NotFound("No such room.")
+        if not room.is_open:
+            raise RoomClosed()
+        return RoomView(room, role)
+
+    async def owned(self, user_id: str, room_id: str) -> Room:
+        view = await self.view(user_id, room_id)
+        if view.role != "owner":
+            raise NotRoomOwner()
+        return view.room
+
+    async def public_page(self, before: str | None, limit: int) -> list[Room]:
+        return await self._stores.rooms.public_page(before, limit)
+
+    async def mine(self, user_id: str) -> list[RoomView]:
+        owned = await self._stores.rooms.owned_by(user_id)
+        member_of = await self._stores.rooms.by_ids(
+            await self._stores.room_members.rooms_of(user_id)
+        )
+        views = [RoomView(room, "owner") for room in owned]
+        views += [RoomView(room, "member") for room in member_of if room.is_open]
+        return sorted(views, key=lambda view: view.room.sort_key, reverse=True)
+
+    async def set_topic(self, user_id: str, room_id: str, topic: str) -> Room:
+        room = await self.owned(user_id, room_id)
+        await self._stores.rooms.set_topic(room.id, topic)
+        return room.with_topic(topic)
+
+    async def close(self, user_id: str, room_id: str) -> Room:
+        room = await self.owned(user_id, room_id)
+        await self._stores.rooms.close(room.id)
+        return room
+
+    async def create_invite(
+        self, user_id: str, room_id: str, lifetime: timedelta | None, max_uses: int | None
+    ) -> tuple[Invite, str]:
+        room = await self.owned(user_id, room_id)
+        token = new_secret()
+        now = self._clock()
+        invite = Invite(
+            id=new_id("inv"),
+            room_id=room.id,
+            token_hash=hash_secret(token),
+            created_by=user_id,
+            created_at=now,
+            expires_at=now + (lifetime or DEFAULT_INVITE_LIFETIME),
+            max_uses=max_uses,
+            uses=0,
+        )
+        await self._stores.invites.insert(invite)
+        return invite, token
+
+    async def invites(self, user_id: str, room_id: str) -> list[Invite]:
+        room = await self.owned(user_id, room_id)
+        now = self._clock()
+        return [i for i in await self._stores.invites.of_room(room.id) if i.expires_at > now]
+
+    async def revoke_invite(self, user_id: str, room_id: str, invite_id: str) -> None:
+        room = await self.owned(user_id, room_id)
+        if not await self._stores.invites.delete(room.id, invite_id):
+            raise NotFound("No such invite.")
+
+    async def accept_invite(self, user_id: str, token: str) -> RoomView:
+        invite = await self._stores.invites.by_token_hash(hash_secret(token))
+        room = await self._stores.rooms.by_id(invite.room_id) if invite else None
+        if invite is None or room is None:
+            raise NotFound("No such invite.")
+        if not room.is_open:
+            raise RoomClosed()
+        role = await self._access.role_of(user_id, room)
+        if role in ("owner", "member"):
+            return RoomView(room, role)  # already in: accepting again spends no use
+        if invite.expires_at <= self._clock():
+            raise InviteExpired()
+        if not await self._stores.invites.use_once(invite):
+            raise InviteExhausted()
+        await self._stores.room_members.add(room.id, user_id, self._clock())
+        return RoomView(room, "member")
+
+    async def remove_member(self, actor_id: str, room_id: str, member_id: str) -> None:
+        """The owner removes anyone; a member may remove themself."""
+        view = await self.view(actor_id, room_id)
+        if view.role != "owner" and actor_id != member_id:
+            raise NotRoomOwner()
+        if not await self._stores.room_members.remove(view.room.id, member_id):
+            raise NotFound("No such member.")
