@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 from pathlib import Path
 
+import socketio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -27,6 +28,7 @@ from api.rooms.routes import api as rooms_api
 from api.rooms.service import RoomService
 from api.services import SERVICES, Services
 from api.settings import Settings
+from api.signaling.hub import SIGNALING, SignalingHub
 from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
 from api.users.routes import api as users_api
@@ -38,6 +40,8 @@ SETTINGS = web.AppKey("settings", Settings)
 FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api)
 # Room for an avatar upload (issue 3); JSON bodies have their own, much smaller limit.
 CLIENT_MAX_SIZE = 6 * 1024 * 1024
+# An SDP offer is a few kilobytes; nothing legitimate on the socket comes near this.
+MAX_SOCKET_MESSAGE_BYTES = 128 * 1024
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
@@ -54,6 +58,15 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     for feature in FEATURES:
         feature.register(app)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=[settings.app_origin],
+        max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
+    )
+    hub = SignalingHub(sio)
+    hub.register()
+    sio.attach(app, socketio_path="socket.io")
+    app[SIGNALING] = hub
     openapi = build_openapi([e for f in FEATURES for e in f.endpoints], version("gethory"))
     app.router.add_get("/api/openapi.json", _static_json(openapi))
     app.router.add_get("/api/health", _health)
@@ -91,6 +104,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             rooms=RoomService(stores, access, utc_now),
             room_presenter=RoomPresenter(stores.users, presence),
         )
+        app[SIGNALING].bind(app[SERVICES])
         yield
     finally:
         await background.drain()

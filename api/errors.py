@@ -152,3 +152,28 @@ class RoomClosed(Gone):
 class MalformedUpload(AppError):
     code = "malformed_upload"
     message = "The multipart body could not be read."
+
+
+class RoomFull(Conflict):
+    code = "room_full"
+    message = "This room is full."
+
+
+class NotInRoom(Conflict):
+    code = "not_in_room"
+    message = "Join the room first."
+
+
+class PeerNotInRoom(Conflict):
+    code = "peer_not_in_room"
+    message = "That peer is not in your room."
+
+
+class NotYourself(Forbidden):
+    code = "not_yourself"
+    message = "You can only change your own state this way."
+
+
+class WrongMediaMode(Conflict):
+    code = "wrong_media_mode"
+    message = "That does not apply to this room's media mode."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from api.settings import Settings, SmtpSettings
 from api.store.embedded import EmbeddedMongo
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
+from tests.people import Person, sign_up
 
 APP_ORIGIN = "http://localhost:8000"
 
@@ -118,3 +119,20 @@ def with_settings(settings: Settings) -> Callable[..., Settings]:
         return replace(settings, **changes)
 
     return derive
+
+
+@pytest.fixture
+async def person(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox, server: RunningServer
+) -> AsyncIterator[Callable[[str], Awaitable[Person]]]:
+    """`await person("Ann")`: a verified, signed-in user who can open sockets."""
+    people: list[Person] = []
+
+    async def make(name: str) -> Person:
+        someone = await sign_up(name, new_client, mailbox, server.base_url)
+        people.append(someone)
+        return someone
+
+    yield make
+    for someone in people:
+        await someone.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -38,6 +38,9 @@ RESET_PASSWORD_TTL = timedelta(hours=1)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+RevocationListener = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,15 @@ class AuthService:
         self._mailer = mailer
         self._background = background
         self._clock = clock
+        self._revocation_listeners: list[RevocationListener] = []
+
+    def on_sessions_revoked(self, listener: RevocationListener) -> None:
+        """`listener(user_id)` runs after any of that user's sessions ends early."""
+        self._revocation_listeners.append(listener)
+
+    async def _sessions_revoked(self, user_id: str) -> None:
+        for listener in self._revocation_listeners:
+            await listener(user_id)
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -128,6 +140,7 @@ class AuthService:
         # Opening the link proved the mailbox, so the address counts as verified too.
         await self._stores.users.mark_email_verified(email_token.user_id)
         await self._stores.sessions.delete_all_of_user(email_token.user_id)
+        await self._sessions_revoked(email_token.user_id)
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -190,6 +203,7 @@ class AuthService:
         session = await self._session_named_by(access_token, refresh_token)
         if session is not None:
             await self._stores.sessions.delete(session.id, session.user_id)
+            await self._sessions_revoked(session.user_id)
 
     async def _session_named_by(
         self, access_token: str | None, refresh_token: str | None
@@ -218,9 +232,15 @@ class AuthService:
     async def revoke_session(self, user_id: str, session_id: str) -> None:
         if not await self._stores.sessions.delete(session_id, user_id):
             raise NotFound("No such session.")
+        await self._sessions_revoked(user_id)
 
     async def revoke_other_sessions(self, user_id: str, keep_session_id: str) -> int:
-        return await self._stores.sessions.delete_all_of_user(user_id, keep=keep_session_id)
+        count = await self._stores.sessions.delete_all_of_user(user_id, keep=keep_session_id)
+        await self._sessions_revoked(user_id)
+        return count
+
+    async def session_is_live(self, session_id: str) -> bool:
+        return await self._stores.sessions.live(session_id, self._clock()) is not None
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -237,6 +257,7 @@ class AuthService:
 
     async def _revoke_for_reuse(self, session: Session) -> NoReturn:
         await self._stores.sessions.delete(session.id, session.user_id)
+        await self._sessions_revoked(session.user_id)
         log.warning("refresh token reuse: revoked session %s of %s", session.id, session.user_id)
         raise RefreshTokenReused()
 

@@ -33,6 +33,7 @@ from api.rooms.models import (
 )
 from api.rooms.service import NewRoom, RoomView
 from api.services import SERVICES
+from api.signaling.hub import SIGNALING
 from api.store.invites import Invite
 
 api = Api("rooms")
@@ -161,7 +162,8 @@ async def update_room(
     "DELETE", "/api/rooms/{id}", summary="Close the room (owner)", status=204, errors=OWNER_ERRORS
 )
 async def close_room(request: web.Request, principal: Principal) -> None:
-    await request.app[SERVICES].rooms.close(principal.user.id, request.match_info["id"])
+    room = await request.app[SERVICES].rooms.close(principal.user.id, request.match_info["id"])
+    await request.app[SIGNALING].eject_room(room.id)
 
 
 @api.route(
@@ -221,9 +223,9 @@ async def revoke_invite(request: web.Request, principal: Principal) -> None:
     errors=OWNER_ERRORS,
 )
 async def remove_member(request: web.Request, principal: Principal) -> None:
-    await request.app[SERVICES].rooms.remove_member(
-        principal.user.id, request.match_info["id"], request.match_info["userId"]
-    )
+    room_id, member_id = request.match_info["id"], request.match_info["userId"]
+    await request.app[SERVICES].rooms.remove_member(principal.user.id, room_id, member_id)
+    await request.app[SIGNALING].eject_user(room_id, member_id)
 
 
 @api.route(

@@ -1,0 +1,1 @@
+"""Socket.IO signaling: presence, mute state and the mesh relay of SDP and ICE."""
