@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from aiohttp import web
 from api.app import create_app
 from api.settings import Settings, SmtpSettings
 from api.store.embedded import EmbeddedMongo
+from sfu.aiortc_hooks import use_announced_address, use_host_addresses
+from sfu.config import RtcConfig
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
 from tests.people import Person, sign_up
@@ -136,3 +138,13 @@ async def person(
     yield make
     for someone in people:
         await someone.close()
+
+
+@pytest.fixture
+def loopback_only() -> Iterator[RtcConfig]:
+    """WebRTC peers gather host candidates on 127.0.0.1 only, with no STUN server."""
+    config = RtcConfig(host_addresses=("127.0.0.1",), ice_servers=())
+    use_host_addresses(["127.0.0.1"])
+    yield config
+    use_host_addresses([])
+    use_announced_address(None)
