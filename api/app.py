@@ -19,6 +19,7 @@ from api.auth.tokens import Tokens
 from api.background import BackgroundTasks
 from api.endpoints import Api
 from api.mail import Mailer
+from api.metrics import Metrics
 from api.middlewares import error_middleware, origin_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.rooms.access import RoomAccess
@@ -33,10 +34,18 @@ from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
 from api.users.routes import api as users_api
 from api.users.service import ProfileService
+from sfu.aiortc_hooks import use_consent_timing
+from sfu.router import Router
+from sfu.stats import SfuStats
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
+SFU_STATS = web.AppKey("sfu_stats", SfuStats)
+METRICS = web.AppKey("metrics", Metrics)
+# ICE consent checked every 2 s, 4 misses end it: a vanished peer is gone within ~8 s.
+CONSENT_INTERVAL_SECONDS = 2.0
+CONSENT_FAILURES = 4
 FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api)
 # Room for an avatar upload (issue 3); JSON bodies have their own, much smaller limit.
 CLIENT_MAX_SIZE = 6 * 1024 * 1024
@@ -46,16 +55,23 @@ WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 def create_app(settings: Settings) -> web.Application:
+    sfu_stats = SfuStats()
+    metrics = Metrics(sfu_stats)
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
         middlewares=[
+            # Outermost, so it records the status the client really got.
+            metrics.middleware(),
             request_id_middleware,
             error_middleware(settings),
             origin_middleware(settings),
         ],
     )
     app[SETTINGS] = settings
+    app[SFU_STATS] = sfu_stats
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(metrics.lag_monitor)
     for feature in FEATURES:
         feature.register(app)
     sio = socketio.AsyncServer(
@@ -70,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     openapi = build_openapi([e for f in FEATURES for e in f.endpoints], version("gethory"))
     app.router.add_get("/api/openapi.json", _static_json(openapi))
     app.router.add_get("/api/health", _health)
+    app.router.add_get("/metrics", metrics.handle)
     app.router.add_get("/{tail:.*}", _web_client)
     return app
 
@@ -92,6 +109,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         auth = AuthService(settings, stores, Passwords(), tokens, mailer, background)
         presence = RoomPresence()
         access = RoomAccess(stores.room_members)
+        hub = app[SIGNALING]
+        settings.rtc.apply_hooks()
+        use_consent_timing(CONSENT_INTERVAL_SECONDS, CONSENT_FAILURES)
+        sfu = Router(settings.rtc, hub.send_speakers, hub.media_failed, app[SFU_STATS])
         app[SERVICES] = Services(
             settings=settings,
             stores=stores,
@@ -103,9 +124,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             access=access,
             rooms=RoomService(stores, access, utc_now),
             room_presenter=RoomPresenter(stores.users, presence),
+            sfu=sfu,
         )
-        app[SIGNALING].bind(app[SERVICES])
+        hub.bind(app[SERVICES])
+        app[METRICS].watch_signaling(hub.state.connection_count, hub.state.room_count)
         yield
+        await sfu.close()
     finally:
         await background.drain()
         await client.close()

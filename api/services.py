@@ -16,6 +16,7 @@ from api.rooms.service import RoomService
 from api.settings import Settings
 from api.store.database import Stores
 from api.users.service import ProfileService
+from sfu.router import Router
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Services:
     access: RoomAccess
     rooms: RoomService
     room_presenter: RoomPresenter
+    sfu: Router
 
 
 SERVICES = web.AppKey("services", Services)

@@ -6,11 +6,13 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
+
+from sfu.config import RtcConfig
 
 Environment = Literal["development", "production"]
 
@@ -51,6 +53,7 @@ class Settings:
     jwt_refresh_secret: str
     smtp: SmtpSettings | None
     mail_from: str
+    rtc: RtcConfig = field(default_factory=RtcConfig)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
@@ -116,6 +119,7 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         jwt_refresh_secret=refresh_secret,
         smtp=_smtp(get, mail_from),
         mail_from=mail_from,
+        rtc=RtcConfig.from_env(values),
     )
 
 

@@ -14,20 +14,39 @@ What is touched, and why:
   the `c=` line of every SDP it produces from this method. `use_announced_address` wraps it to
   advertise a 1:1 NAT's public address instead of the bound one. aioice keeps the bound
   address internally, so pairing and its sockets are unaffected.
+
+Per connection, for forwarding without transcoding:
+
+- `RTCRtpTransceiver._codecs` / `_offerDirection`: what was negotiated and what the remote
+  offered. `restrict_to_opus` narrows the answer to Opus with in-band FEC and DTX (aiortc's
+  answer otherwise drops the browser's Opus fmtp).
+- `RTCRtpReceiver.receive` and `_handle_rtp_packet`, replaced on one instance by
+  `forward_received_rtp`: no decoder thread, no jitter buffer; each parsed RTP packet goes
+  straight to a synchronous handler. The receiver's private `__started`, `__transport` and
+  `__rtcp_task` are set as the stock `receive` would, so `stop()` still works.
+- `RTCRtpSender.__started`, `__mid`, `__rtp_header_extensions_map`, `_ssrc`,
+  `RTCDtlsTransport._tx_srtp`, `RTCIceTransport._connection` and aioice's
+  `Connection._nominated`: `RtpOutput` serializes, SRTP-protects and `sendto`s a packet in one
+  synchronous call, with no coroutine per subscriber.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import dataclasses
 import importlib.metadata
 import inspect
 import ipaddress
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import aioice.ice
 import aiortc.rtcpeerconnection
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 PINNED_VERSIONS: dict[str, str] = {"aiortc": "1.16.0", "aioice": "0.13.0"}
 
@@ -152,9 +171,131 @@ def check_internals() -> None:
             "aiortc.rtcpeerconnection.add_transport_description no longer uses getLocalCandidates"
         )
 
+    problems += _missing_private_names()
+
     if problems:
         raise RuntimeError(
             "aiortc/aioice internals changed: "
             + "; ".join(problems)
             + f" (installed {installed_versions()}, verified against {PINNED_VERSIONS})"
         )
+
+
+# Private names the forwarding hooks read or set, checked in each class's source.
+_PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
+    (RTCRtpTransceiver, "__init__", ("self._codecs", "self._offerDirection")),
+    (RTCRtpReceiver, "__init__", ("self.__started", "self.__transport", "self.__rtcp_task")),
+    (RTCRtpReceiver, "receive", ("_register_rtp_receiver", "_run_rtcp")),
+    (RTCRtpSender, "__init__", ("self.__started", "self.__mid", "__rtp_header_extensions_map")),
+    (RTCRtpSender, "__init__", ("self._ssrc",)),
+    (aiortc.RTCDtlsTransport, "_send_rtp", ("self._tx_srtp.protect",)),
+    (aiortc.RTCIceTransport, "__init__", ("self._connection",)),
+    (aioice.ice.Connection, "sendto", ("self._nominated", "protocol.send_data")),
+    (aioice.ice.StunProtocol, "send_data", ("self.transport.sendto",)),
+    (aioice.ice.Connection, "query_consent", ("CONSENT_INTERVAL", "CONSENT_FAILURES")),
+)
+
+
+def _missing_private_names() -> list[str]:
+    problems = []
+    for cls, method, names in _PRIVATE_NAMES:
+        source = inspect.getsource(getattr(cls, method))
+        problems += [f"{cls.__name__}.{method} no longer has {n}" for n in names if n not in source]
+    return problems
+
+
+def use_consent_timing(interval_seconds: float, failures: int) -> None:
+    """How often ICE consent is checked and how many misses end a connection (RFC 7675).
+
+    aioice's 5 s × 6 lets a vanished peer hold its place for 30 s; the SFU wants it gone
+    within 10 s. `Connection.query_consent` reads both module constants on every round.
+    """
+    ice: Any = aioice.ice  # typed as int; aioice only ever sleeps on it
+    ice.CONSENT_INTERVAL = interval_seconds
+    ice.CONSENT_FAILURES = failures
+
+
+# --- per connection: forwarding without transcoding -------------------------------------
+
+OPUS_FMTP = {"useinbandfec": 1, "usedtx": 1}
+_NO_EXTENSIONS = HeaderExtensionsMap()
+RtpHandler = Callable[[RtpPacket], None]
+
+
+def offered_direction(transceiver: RTCRtpTransceiver) -> str | None:
+    """The direction the remote offer gave this transceiver's m-line, from our side."""
+    direction: str | None = transceiver._offerDirection
+    return direction
+
+
+def restrict_to_opus(transceiver: RTCRtpTransceiver) -> int | None:
+    """Negotiate Opus only (FEC and DTX on); returns its payload type, None if not offered."""
+    for codec in transceiver._codecs:
+        if codec.mimeType.lower() == "audio/opus" and codec.payloadType is not None:
+            opus = copy.deepcopy(codec)
+            opus.parameters = {**opus.parameters, **OPUS_FMTP}
+            transceiver._codecs = [opus]
+            return int(codec.payloadType)
+    return None
+
+
+def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> None:
+    """Hand every RTP packet of `receiver` to `handler` instead of decoding it."""
+    hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        if hooked._RTCRtpReceiver__started:
+            return
+        hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
+        # Receiver reports still flow to the browser, from aiortc's own RTCP loop.
+        hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        hooked._RTCRtpReceiver__started = True
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        handler(packet)
+
+    hooked.receive = receive
+    hooked._handle_rtp_packet = handle_rtp_packet
+
+
+class RtpOutput:
+    """Sends RTP on one sender's stream synchronously: serialize, SRTP-protect, `sendto`.
+
+    aiortc's own loop for the sender stays parked on a track that never yields; the sender
+    still owns the SSRC it announced in the SDP, and still sends RTCP sender reports.
+    """
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self._sender = sender
+        self.ssrc: int = sender._ssrc
+        self._protect: Callable[[bytes], bytes] | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._address: tuple[str, int] | None = None
+        self._extensions: HeaderExtensionsMap | None = None
+        self.mid: str | None = None
+
+    def send(self, packet: RtpPacket) -> int:
+        """Bytes sent; 0 while the connection is not up yet (or no longer)."""
+        if self._transport is None and not self._connect():
+            return 0
+        assert self._protect is not None and self._transport is not None
+        if self._transport.is_closing():
+            return 0
+        data = self._protect(packet.serialize(self._extensions or _NO_EXTENSIONS))
+        self._transport.sendto(data, self._address)
+        return len(data)
+
+    def _connect(self) -> bool:
+        sender: Any = self._sender  # private, name-mangled attributes: see the module docstring
+        dtls = sender.transport
+        if not sender._RTCRtpSender__started or dtls.state != "connected":
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return False
+        self._extensions = sender._RTCRtpSender__rtp_header_extensions_map
+        self.mid = sender._RTCRtpSender__mid
+        self._protect = dtls._tx_srtp.protect
+        self._transport = pair.protocol.transport
+        self._address = pair.remote_addr
+        return True

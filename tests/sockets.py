@@ -21,6 +21,8 @@ SERVER_EVENTS = (
     "removed-from-room",
     "replaced",
     "session-ended",
+    "speakers",
+    "sfu-failed",
 )
 
 

@@ -39,10 +39,13 @@ from api.signaling.payloads import (
     RelayIcePayload,
     RelaySdpPayload,
     RoomPayload,
+    SfuJoinPayload,
 )
 from api.signaling.state import Connection, Departure, SignalingState
 from api.store.rooms import Room
 from api.users.models import PublicProfile
+from sfu.errors import SfuError
+from sfu.room import SpeakerUpdate
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,8 @@ class SignalingHub:
             "mute": (MutePayload, self.mute),
             "unmute": (MutePayload, self.unmute),
             "mute-participant": (MuteParticipantPayload, self.mute_participant),
+            "sfu-join": (SfuJoinPayload, self.sfu_join),
+            "sfu-leave": (RoomPayload, self.sfu_leave),
         }
         for event, (model, handler) in handlers.items():
             self._sio.on(event, self._guarded(model, handler))
@@ -103,6 +108,8 @@ class SignalingHub:
                 return {"ok": True, **await handler(connection, validate(model, data))}
             except AppError as error:
                 return _error_ack(error.code, error.text, error.details)
+            except SfuError as error:
+                return _error_ack(error.code, str(error))
             except Exception:
                 log.exception("signaling handler failed for %s", sid)
                 return _error_ack("internal_error", "Something went wrong on our side.")
@@ -130,7 +137,7 @@ class SignalingHub:
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         departure = self.state.disconnect(sid)
         if departure is not None:
-            await self._announce_departure(departure)
+            await self._depart(departure)
 
     async def drop_revoked_connections(self, user_id: str) -> None:
         """Called when sessions of `user_id` end: close the sockets they were holding."""
@@ -152,7 +159,7 @@ class SignalingHub:
         await self._replace_other_tabs(connection)
         departure = self.state.leave(connection.sid)
         if departure is not None:
-            await self._announce_departure(departure)
+            await self._depart(departure)
         existing = self.state.join(connection.sid, room)
         await self._send_room_state(connection, room)
         joined = {"peerId": connection.sid, "user": connection.profile, "muted": False}
@@ -179,11 +186,12 @@ class SignalingHub:
             raise NotInRoom()
         departure = self.state.leave(connection.sid)
         if departure is not None:
-            await self._announce_departure(departure)
+            await self._depart(departure)
         return {}
 
     async def eject_room(self, room_id: str) -> None:
         """The room was closed: everyone in it is told and taken out."""
+        await self.services.sfu.close_room(room_id)
         for member in self.state.members(room_id):
             await self._sio.emit("room-closed", {"roomId": room_id}, to=member.sid)
             departure = self.state.leave(member.sid)
@@ -198,7 +206,7 @@ class SignalingHub:
         await self._sio.emit("removed-from-room", {"roomId": room_id}, to=member.sid)
         departure = self.state.leave(member.sid)
         if departure is not None:
-            await self._announce_departure(departure)
+            await self._depart(departure)
 
     # --- relays (mesh) ----------------------------------------------------------------------
 
@@ -220,6 +228,48 @@ class SignalingHub:
         )
         return {}
 
+    # --- sfu media ---------------------------------------------------------------------------
+
+    async def sfu_join(self, connection: Connection, payload: SfuJoinPayload) -> Ack:
+        room = self._current_room(connection, payload.roomId)
+        if room.media != "sfu":
+            raise WrongMediaMode("This room is peer to peer; use the mesh events.")
+        sfu = self.services.sfu
+        answer = await sfu.join(room.id, room.slots or 1, connection.user_id, payload.sdp)
+        if connection.muted:
+            sfu.set_muted(room.id, connection.user_id, True)
+        return {"type": "answer", "sdp": answer, "slots": room.slots}
+
+    async def sfu_leave(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._current_room(connection, payload.roomId)
+        await self.services.sfu.leave(room.id, connection.user_id)
+        return {}
+
+    def send_speakers(self, room_id: str, user_id: str, update: SpeakerUpdate) -> None:
+        """From the SFU (≤ 5 a second per listener, only on change): whose voice is on each
+        of this listener's slots, and who is speaking."""
+        listener = self.state.member_by_user(room_id, user_id)
+        if listener is None:
+            return
+        speakers = {
+            "roomId": room_id,
+            "slots": list(update.slots),
+            "speaking": sorted(update.speaking),
+        }
+        self.services.background.spawn(
+            self._sio.emit("speakers", speakers, to=listener.sid), name="emit-speakers"
+        )
+
+    def media_failed(self, room_id: str, user_id: str) -> None:
+        """The SFU lost a participant's media connection (ICE consent expired)."""
+        self.services.background.spawn(self._media_failed(room_id, user_id), name="media-failed")
+
+    async def _media_failed(self, room_id: str, user_id: str) -> None:
+        await self.services.sfu.leave(room_id, user_id)
+        listener = self.state.member_by_user(room_id, user_id)
+        if listener is not None:
+            await self._sio.emit("sfu-failed", {"roomId": room_id}, to=listener.sid)
+
     # --- mute -----------------------------------------------------------------------------
 
     async def mute(self, connection: Connection, payload: MutePayload) -> Ack:
@@ -237,7 +287,7 @@ class SignalingHub:
         target = self.state.member_by_user(room.id, payload.userId)
         if target is None:
             raise PeerNotInRoom()
-        self.state.set_muted(target.sid, True)
+        self._set_muted(target, room, True)
         # Everyone, the target included: its client must obey and show it.
         info = {"userId": target.user_id, "mute": True, "by": connection.user_id}
         await self._emit_to(self.state.members(room.id), "mute-info", info)
@@ -247,7 +297,7 @@ class SignalingHub:
         room = self._current_room(connection, payload.roomId)
         if payload.userId is not None and payload.userId != connection.user_id:
             raise NotYourself("Owners mute others with mute-participant.")
-        self.state.set_muted(connection.sid, muted)
+        self._set_muted(connection, room, muted)
         others = [c for c in self.state.members(room.id) if c.sid != connection.sid]
         await self._emit_to(others, "mute-info", {"userId": connection.user_id, "mute": muted})
         return {}
@@ -285,7 +335,7 @@ class SignalingHub:
                 await self._sio.emit("replaced", {"roomId": other.room.id}, to=other.sid)
                 departure = self.state.leave(other.sid)
                 if departure is not None:
-                    await self._announce_departure(departure)
+                    await self._depart(departure)
 
     async def _send_room_state(self, connection: Connection, room: Room) -> None:
         participants = [
@@ -300,6 +350,17 @@ class SignalingHub:
             "participants": participants,
         }
         await self._sio.emit("room-state", state, to=connection.sid)
+
+    def _set_muted(self, connection: Connection, room: Room, muted: bool) -> None:
+        """Mute state changes here only: in sfu rooms the server then drops the audio too."""
+        self.state.set_muted(connection.sid, muted)
+        if room.media == "sfu":
+            self.services.sfu.set_muted(room.id, connection.user_id, muted)
+
+    async def _depart(self, departure: Departure) -> None:
+        if departure.room.media == "sfu":
+            await self.services.sfu.leave(departure.room.id, departure.connection.user_id)
+        await self._announce_departure(departure)
 
     async def _announce_departure(self, departure: Departure) -> None:
         sid, user_id = departure.connection.sid, departure.connection.user_id

@@ -58,3 +58,9 @@ class RelayIcePayload(Payload):
 class RelaySdpPayload(Payload):
     peerId: PeerId
     sessionDescription: SessionDescription
+
+
+class SfuJoinPayload(Payload):
+    roomId: RoomId
+    sdp: Annotated[str, Field(min_length=1, max_length=64 * 1024)]
+    type: Literal["offer"] = "offer"

@@ -29,6 +29,7 @@ class RoomMembers:
     room: Room
     # sid → connection, in order of arrival.
     connections: dict[str, Connection] = field(default_factory=dict)
+    by_user: dict[str, Connection] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class SignalingState:
         members = self._rooms.setdefault(room.id, RoomMembers(room))
         existing = list(members.connections.values())
         members.connections[sid] = connection
+        members.by_user[connection.user_id] = connection
         connection.room = room
         connection.muted = False
         self._presence.enter(room.id, connection.user_id)
@@ -94,6 +96,8 @@ class SignalingState:
         remaining: list[Connection] = []
         if members is not None:
             members.connections.pop(sid, None)
+            if members.by_user.get(connection.user_id) is connection:
+                del members.by_user[connection.user_id]
             remaining = list(members.connections.values())
             if not remaining:
                 del self._rooms[room.id]
@@ -106,7 +110,11 @@ class SignalingState:
         return connection
 
     def member_by_user(self, room_id: str, user_id: str) -> Connection | None:
-        for connection in self.members(room_id):
-            if connection.user_id == user_id:
-                return connection
-        return None
+        members = self._rooms.get(room_id)
+        return members.by_user.get(user_id) if members else None
+
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def room_count(self) -> int:
+        return len(self._rooms)

@@ -1,0 +1,171 @@
+"""Prometheus metrics: HTTP traffic, signaling, the media plane and event-loop lag.
+
+Each `Metrics` owns its own registry, so several apps can live in one process (the tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from sfu.stats import SfuStats
+
+# WebRTC negotiation ranges from a few milliseconds on a LAN to seconds with slow ICE.
+JOIN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LAG_INTERVAL = 0.5
+UNMATCHED = "unmatched"
+
+
+class SfuCollector:
+    """Reads `SfuStats` at scrape time, keeping the packet path free of Prometheus locks."""
+
+    def __init__(self, stats: SfuStats) -> None:
+        self._stats = stats
+        # Not registered on its own: draining the join durations must happen before the
+        # histogram is rendered, whatever order the registry walks its collectors in.
+        self._join = Histogram(
+            "gethory_sfu_join_seconds",
+            "Seconds from an SFU join offer to its answer.",
+            buckets=JOIN_BUCKETS,
+            registry=None,
+        )
+
+    def collect(self) -> Iterable[Metric]:
+        s = self._stats
+        for name, value, doc in (
+            ("forwarded_packets", s.forwarded_packets, "RTP packets forwarded."),
+            ("forwarded_bytes", s.forwarded_bytes, "RTP payload bytes forwarded."),
+            ("dropped_muted_packets", s.dropped_muted_packets, "Packets dropped while muted."),
+            ("slot_switches", s.slot_switches, "Forwarding slot reassignments."),
+        ):
+            yield CounterMetricFamily(f"gethory_sfu_{name}", doc, value=value)
+        yield GaugeMetricFamily("gethory_sfu_rooms", "Rooms with media sessions.", s.rooms)
+        yield GaugeMetricFamily(
+            "gethory_sfu_participants", "Participants with media sessions.", s.participants
+        )
+        for seconds in s.take_join_seconds():
+            self._join.observe(seconds)
+        yield from self._join.collect()
+
+
+class Metrics:
+    def __init__(self, sfu_stats: SfuStats, lag_interval: float = LAG_INTERVAL) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(SfuCollector(sfu_stats))
+        self._connections = Gauge(
+            "gethory_signaling_connections", "Open signaling sockets.", registry=self.registry
+        )
+        self._active_rooms = Gauge(
+            "gethory_rooms_with_participants",
+            "Rooms with at least one participant.",
+            registry=self.registry,
+        )
+        self._requests = Counter(
+            "gethory_http_requests",
+            "HTTP requests handled.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "gethory_http_request_seconds",
+            "HTTP request handling time.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self._lag = Histogram(
+            "gethory_event_loop_lag_seconds",
+            "How late a timer callback ran on the event loop.",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self._lag_interval = lag_interval
+        self._lag_task: asyncio.Task[None] | None = None
+        self._lag_waiters: list[asyncio.Future[float]] = []
+
+    def watch_signaling(
+        self, connections: Callable[[], int], active_rooms: Callable[[], int]
+    ) -> None:
+        """Signaling state is built after the app, so it is attached late and read lazily."""
+        self._connections.set_function(lambda: float(connections()))
+        self._active_rooms.set_function(lambda: float(active_rooms()))
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.match_info.handler == self.handle:
+                return await handler(request)
+            resource = request.match_info.route.resource
+            # The route template, not the path: room and user ids would explode cardinality.
+            route = resource.canonical if resource is not None else UNMATCHED
+            status = 500  # an exception that escapes every middleware becomes a 500
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                self._latency.labels(request.method, route).observe(time.perf_counter() - started)
+                self._requests.labels(request.method, route, str(status)).inc()
+
+        return metrics_middleware
+
+    async def handle(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    def start(self) -> None:
+        if self._lag_task is None:
+            self._lag_task = asyncio.get_running_loop().create_task(self._watch_lag())
+
+    async def stop(self) -> None:
+        task, self._lag_task = self._lag_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def lag_monitor(self, app: web.Application) -> AsyncIterator[None]:
+        """For `app.cleanup_ctx`."""
+        self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def next_lag(self) -> float:
+        """The next lag sample, in seconds; lets tests wait without polling."""
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._lag_waiters.append(waiter)
+        return await waiter
+
+    async def _watch_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self._lag_interval
+            # A timer cannot fire while a callback hogs the loop; its delay is the lag.
+            await asyncio.sleep(self._lag_interval)
+            lag = max(0.0, loop.time() - due)
+            self._lag.observe(lag)
+            waiters, self._lag_waiters = self._lag_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(lag)

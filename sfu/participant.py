@@ -1,0 +1,124 @@
+"""One participant's media connection to the server: negotiated once, never renegotiated.
+
+The client offers at most one `sendonly` audio transceiver (its microphone) and up to the
+room's number of `recvonly` ones (its slots). Every transceiver is narrowed to Opus; incoming
+packets go straight to the room without decoding, and each slot sends through a `Slot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
+
+from sfu.aiortc_hooks import (
+    RtpOutput,
+    forward_received_rtp,
+    offered_direction,
+    restrict_to_opus,
+)
+from sfu.config import RtcConfig
+from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired, TooManySlots
+from sfu.slot import Slot
+
+log = logging.getLogger(__name__)
+
+PacketSink = Callable[["Participant", RtpPacket], None]
+FailureSink = Callable[["Participant"], None]
+
+
+class ParkedTrack(MediaStreamTrack):
+    """Keeps aiortc's own send loop asleep: the slot sends its packets itself."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ended = asyncio.Event()
+
+    async def recv(self) -> None:  # type: ignore[override]
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._ended.set()
+
+
+class Participant:
+    def __init__(
+        self, participant_id: str, rtc: RtcConfig, on_packet: PacketSink, on_failed: FailureSink
+    ) -> None:
+        self.id = participant_id
+        self.muted = False
+        self.slots: list[Slot] = []
+        self.publishing = False
+        self._rtc = rtc
+        self._on_packet = on_packet
+        self._on_failed = on_failed
+        self._pc: RTCPeerConnection | None = None
+        self._opus_payload_type = -1
+        self._closed = False
+
+    async def connect(self, offer_sdp: str, max_slots: int) -> str:
+        """Answer the client's one and only offer."""
+        if self._pc is not None:
+            raise AlreadyConnected()
+        self._pc = pc = RTCPeerConnection(self._rtc.rtc_configuration())
+        pc.on("connectionstatechange", self._on_connection_state)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except Exception as error:  # aiortc raises ValueError, TypeError, OperationError…
+            raise InvalidOffer(f"The SDP offer could not be used: {error}") from None
+        self._set_up_transceivers(pc, max_slots)
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    def _set_up_transceivers(self, pc: RTCPeerConnection, max_slots: int) -> None:
+        transceivers = pc.getTransceivers()
+        if not transceivers or any(t.kind != "audio" for t in transceivers):
+            raise InvalidOffer("Offer audio transceivers only.")
+        # Directions as seen from the server: the client's recvonly slot is our sendonly.
+        slots = [t for t in transceivers if offered_direction(t) == "sendonly"]
+        microphones = [t for t in transceivers if offered_direction(t) == "recvonly"]
+        if len(slots) + len(microphones) != len(transceivers) or len(microphones) > 1:
+            raise InvalidOffer("Offer one sendonly microphone at most, and recvonly slots.")
+        if not slots and not microphones:
+            raise InvalidOffer("The offer has no audio to send or receive.")
+        if len(slots) > max_slots:
+            raise TooManySlots(f"This room allows {max_slots} receive slots.")
+        for transceiver in transceivers:
+            payload_type = restrict_to_opus(transceiver)
+            if payload_type is None:
+                raise OpusRequired()
+            self._opus_payload_type = payload_type
+        for microphone in microphones:
+            forward_received_rtp(microphone.receiver, self._receive)
+            self.publishing = True
+        for index, transceiver in enumerate(slots):
+            transceiver.direction = "sendonly"
+            transceiver.sender.replaceTrack(ParkedTrack())
+            self.slots.append(Slot(index, RtpOutput(transceiver.sender), self._opus_payload_type))
+
+    def _receive(self, packet: RtpPacket) -> None:
+        if packet.payload_type == self._opus_payload_type:
+            self._on_packet(self, packet)
+
+    def _on_connection_state(self) -> None:
+        assert self._pc is not None
+        if self._pc.connectionState == "failed" and not self._closed:
+            log.info("media connection of %s failed", self.id)
+            self._on_failed(self)
+
+    async def close(self) -> None:
+        """Idempotent: frees the connection, its transports, senders and receivers."""
+        if self._closed:
+            return
+        self._closed = True
+        self.slots = []
+        if self._pc is not None:
+            await self._pc.close()

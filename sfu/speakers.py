@@ -1,0 +1,215 @@
+"""Who is speaking, and who gets a listener's receive slots: pure, synchronous logic.
+
+Loudness comes from the RFC 6464 audio-level header extension (level 0..127 = -dBov, so a lower
+number is louder); nothing is decoded. Inside this module a level becomes a score in dBov
+(`-level`: 0.0 loudest, -127.0 silence) so that "louder" is always "greater".
+
+`SpeakerDetector.on_level` runs once per packet and stays O(1); `ranking` applies the hysteresis
+(in the spirit of Jitsi's dominant speaker identification / mediasoup's ActiveSpeakerObserver)
+a few times a second; `assign_slots` then maps each listener's wanted speakers onto its slots
+without moving anyone who stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import exp, inf
+
+SILENCE_DBOV = -127.0
+# An Opus packet carries at most 60 ms of audio in WebRTC, so a loud packet after a gap (DTX,
+# loss) weighs no more than that in the long-term voice level.
+_MAX_FRAME_SECONDS = 0.06
+
+
+@dataclass(frozen=True)
+class SpeakerConfig:
+    # Fast EMA time constant of the per-packet level (~5 packets at 50/s): filters single-packet
+    # clicks, yet reacts within ~0.1 s so the UI's speaking ring feels immediate.
+    smoothing_seconds: float = 0.1
+    # Slow EMA over speech packets only: a speaker's typical voice level, used to order and to
+    # displace speakers. Pauses do not drag it down, so holding a rank through a pause is honest.
+    voice_smoothing_seconds: float = 0.5
+    # -60 dBov: browser capture (noise suppression + AGC on) puts speech at about -20..-45 dBov
+    # and a quiet room at -70 or below; -60 sits between with room for soft voices.
+    speaking_threshold_dbov: float = -60.0
+    # Gaps between words and syllables are shorter than this; they keep one utterance (and the
+    # speaking ring) together instead of flickering.
+    speech_gap_seconds: float = 0.3
+    # A cough, a click or a "hm" is shorter than this; real speech gets a slot ~0.2 s late,
+    # which Opus forwarding makes up for (only the first syllable is lost).
+    min_speech_seconds: float = 0.2
+    # A sentence-level pause (breathing, thinking) is under ~1.5 s; past that the slot is freed.
+    hold_seconds: float = 1.5
+    # 6 dB is twice the amplitude: clearly louder to a listener, and well above the few dB
+    # by which two comparable voices wobble, so ranks do not flap between them.
+    switch_margin_db: float = 6.0
+
+    def __post_init__(self) -> None:
+        for name in ("smoothing_seconds", "voice_smoothing_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("speech_gap_seconds", "min_speech_seconds", "hold_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.switch_margin_db < 0:
+            raise ValueError("switch_margin_db must not be negative")
+        if not SILENCE_DBOV <= self.speaking_threshold_dbov <= 0:
+            raise ValueError("speaking_threshold_dbov must be within -127..0")
+
+
+class _Publisher:
+    __slots__ = ("burst_start", "last_loud", "last_packet", "level", "muted", "voice")
+
+    def __init__(self, threshold: float) -> None:
+        self.muted = False
+        # A voice never heard is assumed barely audible: it must prove itself to win a rank.
+        self.voice = threshold
+        self.reset()
+
+    def reset(self) -> None:
+        self.level = SILENCE_DBOV
+        self.last_packet = -inf
+        self.last_loud = -inf
+        self.burst_start = -inf
+
+
+class SpeakerDetector:
+    """Tracks every publisher of a room; keeps a stable, ordered set of at most `max_active`."""
+
+    def __init__(self, max_active: int, config: SpeakerConfig | None = None) -> None:
+        if max_active < 1:
+            raise ValueError("max_active must be at least 1")
+        self.max_active = max_active
+        self.config = config or SpeakerConfig()
+        self._publishers: dict[str, _Publisher] = {}
+        self._active: list[str] = []
+        # Precomputed so that the packet path only multiplies.
+        self._inv_smoothing = 1.0 / self.config.smoothing_seconds
+        self._inv_voice = 1.0 / self.config.voice_smoothing_seconds
+        self._threshold = self.config.speaking_threshold_dbov
+        self._gap = self.config.speech_gap_seconds
+
+    def add(self, publisher_id: str) -> None:
+        """Start tracking a publisher; adding one already tracked keeps its state."""
+        if publisher_id not in self._publishers:
+            self._publishers[publisher_id] = _Publisher(self._threshold)
+
+    def remove(self, publisher_id: str) -> None:
+        """Forget a publisher; its rank is freed for the next `ranking` call."""
+        self._publishers.pop(publisher_id, None)
+        self._drop(publisher_id)
+
+    def set_muted(self, publisher_id: str, muted: bool) -> None:
+        publisher = self._publishers.get(publisher_id)
+        if publisher is None:
+            return
+        publisher.muted = muted
+        if muted:
+            # Unmuting then starts from silence: a fresh min_speech_seconds before any rank.
+            publisher.reset()
+            self._drop(publisher_id)
+
+    def on_level(self, publisher_id: str, level: int, now: float) -> None:
+        """Account one packet's audio level (0 loudest .. 127 silence) received at `now`."""
+        p = self._publishers.get(publisher_id)
+        if p is None or p.muted:
+            return
+        score = -float(level) if 0 <= level <= 127 else SILENCE_DBOV
+        dt = now - p.last_packet
+        if dt < 0.0:  # out of order in time: nothing sensible to learn from it
+            return
+        p.last_packet = now
+        # Weighting by elapsed time rather than per packet keeps DTX (no packets in silence)
+        # and packet loss from freezing the level.
+        p.level += (score - p.level) * (1.0 - exp(-dt * self._inv_smoothing))
+        threshold = self._threshold
+        if score >= threshold:
+            frame = dt if dt < _MAX_FRAME_SECONDS else _MAX_FRAME_SECONDS
+            p.voice += (score - p.voice) * (1.0 - exp(-frame * self._inv_voice))
+        if p.level >= threshold:
+            if now - p.last_loud > self._gap:
+                p.burst_start = now
+            p.last_loud = now
+
+    def speaking(self, now: float) -> frozenset[str]:
+        """Publishers whose smoothed level was above the threshold within the last gap."""
+        gap = self._gap
+        return frozenset(
+            pid for pid, p in self._publishers.items() if not p.muted and now - p.last_loud <= gap
+        )
+
+    def ranking(self, now: float) -> tuple[str, ...]:
+        """The active speakers, loudest first, after applying joins, holds and displacements."""
+        cfg = self.config
+        publishers = self._publishers
+        self._active = [
+            pid for pid in self._active if now - publishers[pid].last_loud <= cfg.hold_seconds
+        ]
+        active = self._active
+        candidates = sorted(
+            (
+                pid
+                for pid, p in publishers.items()
+                if pid not in active
+                and not p.muted
+                and now - p.last_loud <= cfg.speech_gap_seconds
+                and p.last_loud - p.burst_start >= cfg.min_speech_seconds
+            ),
+            key=lambda pid: -publishers[pid].voice,
+        )
+        for pid in candidates:
+            if len(active) < self.max_active:
+                active.append(pid)
+                continue
+            quietest = min(range(len(active)), key=lambda i: publishers[active[i]].voice)
+            if publishers[pid].voice < publishers[active[quietest]].voice + cfg.switch_margin_db:
+                break  # candidates are loudest first: nobody after this one wins either
+            active[quietest] = pid  # takes the displaced speaker's place, then moves up if due
+        # Insertion sort that only swaps neighbours clearly apart: comparable voices keep their
+        # order. Every swap removes one strict inversion, so this terminates.
+        swapped = True
+        while swapped:
+            swapped = False
+            for i in range(len(active) - 1):
+                upper, lower = publishers[active[i]], publishers[active[i + 1]]
+                if lower.voice >= upper.voice + cfg.switch_margin_db:
+                    active[i], active[i + 1] = active[i + 1], active[i]
+                    swapped = True
+        return tuple(active)
+
+    def _drop(self, publisher_id: str) -> None:
+        if publisher_id in self._active:
+            self._active.remove(publisher_id)
+
+
+def listener_wanted(ranking: Sequence[str], listener_id: str, slots: int) -> tuple[str, ...]:
+    """The speakers one listener should hear: the ranking without themselves, first `slots`."""
+    if slots < 0:
+        raise ValueError("slots must not be negative")
+    return tuple(pid for pid in ranking if pid != listener_id)[:slots]
+
+
+def assign_slots(previous: Sequence[str | None], wanted: Sequence[str]) -> tuple[str | None, ...]:
+    """Map `wanted` onto len(previous) slots, moving nobody who stays wanted.
+
+    A speaker changing slots would make the browser switch streams mid-word, so stayers keep
+    their index; newcomers fill freed slots in index order, loudest newcomer first.
+    """
+    still_wanted = set(wanted)
+    slots: list[str | None] = []
+    placed: set[str] = set()
+    for pid in previous:
+        if pid is not None and pid in still_wanted and pid not in placed:
+            slots.append(pid)
+            placed.add(pid)
+        else:
+            slots.append(None)
+    newcomers = (pid for pid in dict.fromkeys(wanted) if pid not in placed)
+    for index, pid in enumerate(slots):
+        if pid is None:
+            newcomer = next(newcomers, None)
+            if newcomer is None:
+                break
+            slots[index] = newcomer
+    return tuple(slots)
