@@ -117,7 +117,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             settings=settings,
             stores=stores,
             auth=auth,
-            rate_limiter=RateLimiter(),
+            rate_limiter=RateLimiter(enabled=settings.rate_limits),
             background=background,
             profiles=ProfileService(stores.users, stores.avatars),
             presence=presence,

@@ -54,6 +54,7 @@ class Settings:
     smtp: SmtpSettings | None
     mail_from: str
     rtc: RtcConfig = field(default_factory=RtcConfig)
+    rate_limits: bool = True
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
@@ -106,6 +107,11 @@ def _from_values(values: Mapping[str, str]) -> Settings:
             raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
     if access_secret == refresh_secret:
         raise SettingsError("JWT_ACCESS_SECRET and JWT_REFRESH_SECRET must differ")
+    rate_limits = (get("RATE_LIMITS") or "on").lower()
+    if rate_limits not in ("on", "off"):
+        raise SettingsError(f"RATE_LIMITS must be on or off, not {rate_limits!r}")
+    if production and rate_limits == "off":
+        raise SettingsError("RATE_LIMITS=off is for development and load tests only")
     mail_from = get("SMTP_FROM") or "Gethory <no-reply@localhost>"
     return Settings(
         environment="production" if production else "development",
@@ -120,6 +126,7 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         smtp=_smtp(get, mail_from),
         mail_from=mail_from,
         rtc=RtcConfig.from_env(values),
+        rate_limits=rate_limits == "on",
     )
 
 

@@ -64,6 +64,14 @@ def test_production_refuses_weak_or_equal_secrets() -> None:
         load_settings(same, env_file=Path("/nonexistent"))
 
 
+def test_rate_limits_can_be_switched_off_only_in_development(tmp_path: Path) -> None:
+    environ = {"DATA_DIR": str(tmp_path), "RATE_LIMITS": "off"}
+    assert load_settings(environ, env_file=tmp_path / "x").rate_limits is False
+    assert load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "x").rate_limits
+    with pytest.raises(SettingsError, match="development"):
+        load_settings(PRODUCTION | {"RATE_LIMITS": "off"}, env_file=Path("/nonexistent"))
+
+
 def test_bad_values_are_named(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="PORT"):
         load_settings({"DATA_DIR": str(tmp_path), "PORT": "eighty"}, env_file=tmp_path / "x")
