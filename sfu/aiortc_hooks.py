@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import aioice.ice
 import aiortc.rtcpeerconnection
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
@@ -193,6 +193,7 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (aioice.ice.Connection, "sendto", ("self._nominated", "protocol.send_data")),
     (aioice.ice.StunProtocol, "send_data", ("self.transport.sendto",)),
     (aioice.ice.Connection, "query_consent", ("CONSENT_INTERVAL", "CONSENT_FAILURES")),
+    (RTCPeerConnection, "setLocalDescription", ("ensure_future(self.__connect())",)),
 )
 
 
@@ -239,12 +240,22 @@ def restrict_to_opus(transceiver: RTCRtpTransceiver) -> int | None:
     return None
 
 
-def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> None:
-    """Hand every RTP packet of `receiver` to `handler` instead of decoding it."""
+def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Callable[[], None]:
+    """Hand every RTP packet of `receiver` to `handler` instead of decoding it.
+
+    Returns `detach`, to call before closing the connection: aiortc's connect task may still
+    reach `receive()` after `stop()` has run, and would then register the receiver and start
+    an RTCP loop that nothing ever stops.
+    """
     hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
+    detached = False
+
+    def detach() -> None:
+        nonlocal detached
+        detached = True
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
-        if hooked._RTCRtpReceiver__started:
+        if hooked._RTCRtpReceiver__started or detached:
             return
         hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
         # Receiver reports still flow to the browser, from aiortc's own RTCP loop.
@@ -255,6 +266,35 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> None:
         handler(packet)
 
     hooked.receive = receive
+    hooked._handle_rtp_packet = handle_rtp_packet
+    return detach
+
+
+def connect_task(pc: RTCPeerConnection) -> asyncio.Task[None] | None:
+    """aiortc's task that starts the transports after the descriptions are set.
+
+    Closing while it runs makes it fail ("RTCIceTransport is closed"), and the failed task's
+    traceback keeps the whole connection alive until it is collected; waiting for it first
+    avoids both.
+    """
+    for task in asyncio.all_tasks():
+        coro: Any = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        is_connect = coro.__qualname__ == "RTCPeerConnection.__connect"
+        if is_connect and frame is not None and frame.f_locals.get("self") is pc:
+            return task
+    return None
+
+
+def observe_received_rtp(receiver: RTCRtpReceiver, observer: RtpHandler) -> None:
+    """Let `observer` see each RTP packet before aiortc's normal receive path handles it."""
+    hooked: Any = receiver
+    stock = hooked._handle_rtp_packet
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        observer(packet)
+        await stock(packet, arrival_time_ms)
+
     hooked._handle_rtp_packet = handle_rtp_packet
 
 

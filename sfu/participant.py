@@ -17,6 +17,7 @@ from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_hooks import (
     RtpOutput,
+    connect_task,
     forward_received_rtp,
     offered_direction,
     restrict_to_opus,
@@ -27,6 +28,7 @@ from sfu.slot import Slot
 
 log = logging.getLogger(__name__)
 
+CONNECT_GRACE_SECONDS = 2.0  # a leave during set-up waits this long for it to finish
 PacketSink = Callable[["Participant", RtpPacket], None]
 FailureSink = Callable[["Participant"], None]
 
@@ -63,6 +65,8 @@ class Participant:
         self._pc: RTCPeerConnection | None = None
         self._opus_payload_type = -1
         self._closed = False
+        self._detach_receivers: list[Callable[[], None]] = []
+        self._connecting: asyncio.Task[None] | None = None
 
     async def connect(self, offer_sdp: str, max_slots: int) -> str:
         """Answer the client's one and only offer."""
@@ -76,6 +80,7 @@ class Participant:
             raise InvalidOffer(f"The SDP offer could not be used: {error}") from None
         self._set_up_transceivers(pc, max_slots)
         await pc.setLocalDescription(await pc.createAnswer())
+        self._connecting = connect_task(pc)
         return str(pc.localDescription.sdp)
 
     def _set_up_transceivers(self, pc: RTCPeerConnection, max_slots: int) -> None:
@@ -97,7 +102,7 @@ class Participant:
                 raise OpusRequired()
             self._opus_payload_type = payload_type
         for microphone in microphones:
-            forward_received_rtp(microphone.receiver, self._receive)
+            self._detach_receivers.append(forward_received_rtp(microphone.receiver, self._receive))
             self.publishing = True
         for index, transceiver in enumerate(slots):
             transceiver.direction = "sendonly"
@@ -110,8 +115,9 @@ class Participant:
 
     def _on_connection_state(self) -> None:
         assert self._pc is not None
-        if self._pc.connectionState == "failed" and not self._closed:
-            log.info("media connection of %s failed", self.id)
+        # "closed" without our close(): the peer ended DTLS; "failed": ICE consent expired.
+        if self._pc.connectionState in ("failed", "closed") and not self._closed:
+            log.info("media connection of %s ended (%s)", self.id, self._pc.connectionState)
             self._on_failed(self)
 
     async def close(self) -> None:
@@ -120,5 +126,9 @@ class Participant:
             return
         self._closed = True
         self.slots = []
+        for detach in self._detach_receivers:
+            detach()
+        if self._connecting is not None and not self._connecting.done():
+            await asyncio.wait({self._connecting}, timeout=CONNECT_GRACE_SECONDS)
         if self._pc is not None:
             await self._pc.close()

@@ -34,6 +34,8 @@ class ToneTrack(MediaStreamTrack):
         self._start: float | None = None
         self._sample_count = 0
         self._time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self.frames_sent = 0
+        self._sent = asyncio.Condition()
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -56,7 +58,15 @@ class ToneTrack(MediaStreamTrack):
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._sample_count
         frame.time_base = self._time_base
+        self.frames_sent += 1
+        async with self._sent:
+            self._sent.notify_all()
         return frame
+
+    async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` frames in all have been handed to the sender."""
+        async with asyncio.timeout(timeout), self._sent:
+            await self._sent.wait_for(lambda: self.frames_sent >= count)
 
 
 def _mono(frame: AudioFrame) -> Samples:

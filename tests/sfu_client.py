@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtp import RtpPacket
 
+from sfu.aiortc_hooks import observe_received_rtp
 from sfu.config import RtcConfig
 from tests.rtc_audio import FrequencyProbe, ToneTrack
 from tests.sockets import SocketClient
@@ -29,8 +32,18 @@ class SfuClient:
             self.pc.addTransceiver(self.tone, direction="sendonly")
         self._slots = [self.pc.addTransceiver("audio", direction="recvonly") for _ in range(slots)]
         self.probes: list[FrequencyProbe] = []
+        # Per slot: the RTP sequence numbers received, in arrival order.
+        self.sequence_numbers: list[list[int]] = [[] for _ in self._slots]
+        for index, transceiver in enumerate(self._slots):
+            observe_received_rtp(transceiver.receiver, self._recorder(index))
         self.connected = asyncio.Event()
         self.pc.on("connectionstatechange", self._on_state)
+
+    def _recorder(self, index: int) -> Callable[[RtpPacket], None]:
+        def record(packet: RtpPacket) -> None:
+            self.sequence_numbers[index].append(packet.sequence_number)
+
+        return record
 
     def _on_state(self) -> None:
         if self.pc.connectionState == "connected":

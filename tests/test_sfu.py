@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -62,3 +64,169 @@ async def test_one_speaker_reaches_five_listeners_without_hearing_itself(
     assert all(probe.frames_received == 0 for probe in speaker.probes), "no echo of itself"
     stats = server.app[SERVICES].sfu.stats
     assert stats.forwarded_packets > 0 and stats.participants == 6
+
+
+async def next_speakers(
+    client: SfuClient, wanted: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first `speakers` event for this client that satisfies `wanted`."""
+    while True:
+        update: dict[str, Any] = await client.socket.next("speakers")
+        if wanted(update):
+            return update
+
+
+async def test_the_two_loudest_hold_the_slots_and_a_quieter_one_takes_a_freed_slot(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    owner = await person("Owner")
+    room = await owner.create_room(media="sfu", slots=2)
+    voices = [
+        ("Loud", 440.0, 0.5),
+        ("Second", 620.0, 0.25),
+        ("Third", 880.0, 0.1),
+        ("Quiet", 1100.0, 0.05),
+    ]
+    speakers = {}
+    for name, tone, amplitude in voices:
+        someone = await person(name)
+        speakers[name] = (
+            someone,
+            await enter(someone, room, loopback_only, sfu_clients, 2, tone, amplitude),
+        )
+    listener = await enter(owner, room, loopback_only, sfu_clients, slots=2)
+
+    loud_id, second_id, third_id = (speakers[n][0].user_id for n in ("Loud", "Second", "Third"))
+    update = await next_speakers(listener, lambda u: set(u["slots"]) == {loud_id, second_id})
+    loud_slot, second_slot = update["slots"].index(loud_id), update["slots"].index(second_id)
+    await listener.wait_for_slot(loud_slot, 440.0)
+    await listener.wait_for_slot(second_slot, 620.0)
+
+    before_switch = len(listener.sequence_numbers[loud_slot])
+    speakers["Loud"][1].tone.stop()  # type: ignore[union-attr]
+    update = await next_speakers(listener, lambda u: third_id in u["slots"])
+    assert update["slots"][loud_slot] == third_id, "the freed slot is reused; the other stays put"
+    assert update["slots"][second_slot] == second_id
+    assert loud_id not in update["speaking"]
+    await listener.wait_for_slot(loud_slot, 880.0)
+
+    received = listener.sequence_numbers[loud_slot][before_switch - 5 :]
+    steps = {(b - a) & 0xFFFF for a, b in itertools.pairwise(received)}
+    assert steps == {1}, f"sequence numbers jump across the switch: {sorted(steps)}"
+
+
+async def test_the_owner_mutes_a_speaker_who_keeps_sending(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    owner, talker = await person("Owner"), await person("Talker")
+    room = await owner.create_room(media="sfu")
+    speaker = await enter(talker, room, loopback_only, sfu_clients, frequency=700.0)
+    listener = await enter(owner, room, loopback_only, sfu_clients)
+    await listener.wait_for_slot(0, 700.0)
+
+    ack = await owner.sockets[0].call(
+        "mute-participant", {"roomId": room, "userId": talker.user_id}
+    )
+    assert ack["ok"], ack
+    await next_speakers(listener, lambda u: u["slots"] == [None, None, None])
+    received = len(listener.sequence_numbers[0])
+    assert speaker.tone is not None
+    await speaker.tone.wait_frames(speaker.tone.frames_sent + 50)  # a second more of ignoring it
+    assert len(listener.sequence_numbers[0]) <= received + 2, "only packets already in flight"
+    assert server.app[SERVICES].sfu.stats.dropped_muted_packets >= 40
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ("garbage", "invalid_offer"),
+        ("no_audio", "invalid_offer"),
+        ("too_many_slots", "too_many_slots"),
+        ("pcmu_only", "opus_required"),
+    ],
+)
+async def test_unusable_offers_are_refused_and_the_room_carries_on(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    change: str,
+    code: str,
+) -> None:
+    owner, visitor = await person("Owner"), await person("Visitor")
+    room = await owner.create_room(media="sfu", slots=2)
+    speaker = await enter(owner, room, loopback_only, sfu_clients, slots=2, frequency=500.0)
+    socket = await visitor.socket()
+    await socket.join(room)
+    client = SfuClient(socket, loopback_only, slots=3 if change == "too_many_slots" else 2)
+    sfu_clients.append(client)
+    sdp = await client.offer()
+    if change == "garbage":
+        sdp = "v=0\r\nthis is not sdp\r\n"
+    elif change == "no_audio":
+        sdp = "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith("m=")) + "\r\n"
+    elif change == "pcmu_only":
+        sdp = sdp.replace("opus/48000/2", "PCMU/8000")
+    ack = await socket.call("sfu-join", {"roomId": room, "sdp": sdp})
+    assert ack["ok"] is False and ack["error"]["code"] == code, ack
+    listener = await enter(await person("Listener"), room, loopback_only, sfu_clients, slots=2)
+    await listener.wait_for_slot(0, 500.0)
+    assert speaker.connected.is_set()
+
+
+async def test_a_second_sfu_join_on_one_socket_is_refused(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    owner = await person("Owner")
+    room = await owner.create_room(media="sfu")
+    first = await enter(owner, room, loopback_only, sfu_clients, frequency=300.0)
+    again = SfuClient(first.socket, loopback_only, slots=1)
+    sfu_clients.append(again)
+    ack = await first.socket.call("sfu-join", {"roomId": room, "sdp": await again.offer()})
+    assert (ack["ok"], ack["error"]["code"]) == (False, "already_connected")
+    listener = await enter(await person("Listener"), room, loopback_only, sfu_clients)
+    await listener.wait_for_slot(0, 300.0)
+
+
+async def test_sfu_join_needs_an_sfu_room_joined_first(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    owner = await person("Owner")
+    mesh, sfu = await owner.create_room(media="mesh"), await owner.create_room(media="sfu")
+    socket = await owner.socket()
+    client = SfuClient(socket, loopback_only, slots=1)
+    sfu_clients.append(client)
+    sdp = await client.offer()
+    ack = await socket.call("sfu-join", {"roomId": sfu, "sdp": sdp})
+    assert ack["error"]["code"] == "not_in_room"
+    await socket.join(mesh)
+    ack = await socket.call("sfu-join", {"roomId": mesh, "sdp": sdp})
+    assert ack["error"]["code"] == "wrong_media_mode"
+    for payload in ({"roomId": sfu}, {"roomId": sfu, "sdp": ""}, {"sdp": sdp}, "offer"):
+        assert (await socket.call("sfu-join", payload))["error"]["code"] == "validation_failed"
+
+
+async def test_leaving_frees_the_media_and_a_vanished_peer_is_dropped(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    owner, guest = await person("Owner"), await person("Guest")
+    room = await owner.create_room(media="sfu")
+    await enter(owner, room, loopback_only, sfu_clients, frequency=300.0)
+    departing = await enter(guest, room, loopback_only, sfu_clients, frequency=600.0)
+    sfu = server.app[SERVICES].sfu
+    assert sfu.stats.participants == 2
+
+    await departing.socket.close()
+    await owner.sockets[0].next("participant-left")
+    assert sfu.stats.participants == 1 and not sfu.is_connected(room, guest.user_id)
+
+    vanishing = await enter(await person("Vanishing"), room, loopback_only, sfu_clients)
+    await vanishing.pc.close()  # the media goes away; the socket stays open
+    failed = await vanishing.socket.next("sfu-failed", timeout=12)
+    assert failed == {"roomId": room}
+    assert sfu.stats.participants == 1
