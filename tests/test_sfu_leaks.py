@@ -46,9 +46,12 @@ def census(caplog: pytest.LogCaptureFixture) -> tuple[int, int, Counter[str]]:
 async def one_cycle(router: Router, rtc: RtcConfig, n: int) -> None:
     client = RTCPeerConnection(rtc.rtc_configuration())
     connected = asyncio.Event()
-    client.on(
-        "connectionstatechange", lambda: client.connectionState == "connected" and connected.set()
-    )
+
+    @client.on("connectionstatechange")
+    def on_state() -> None:
+        if client.connectionState == "connected":
+            connected.set()
+
     client.addTransceiver(ToneTrack(440.0), direction="sendonly")
     client.addTransceiver("audio", direction="recvonly")
     await client.setLocalDescription(await client.createOffer())
