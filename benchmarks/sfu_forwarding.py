@@ -41,10 +41,12 @@ import uvloop
 from benchmarks.bots import (
     LOOPBACK,
     Bot,
+    ProcessSample,
     ServerProcess,
     cpu_model,
     free_port,
     loopback_rtc,
+    machine_busy_seconds,
     sample_process,
     server_environment,
     server_process,
@@ -71,6 +73,7 @@ class Measurement:
     server_forwarded: int | None  # from the server's own counter, where it has one
     bots_received: int
     bot_cpu_seconds: float
+    machine_busy_seconds: float  # every process on the machine, these two included
     server_threads: int
     server_rss_bytes: int
 
@@ -84,7 +87,15 @@ class Measurement:
 
     @property
     def core_percent(self) -> float:
-        return 100 * self.server_cpu_seconds / self.window_seconds
+        return self.percent_of_core(self.server_cpu_seconds)
+
+    @property
+    def others_cpu_seconds(self) -> float:
+        """What the rest of the machine used meanwhile: should be near 0 for a clean run."""
+        return self.machine_busy_seconds - self.server_cpu_seconds - self.bot_cpu_seconds
+
+    def percent_of_core(self, cpu_seconds: float) -> float:
+        return 100 * cpu_seconds / self.window_seconds
 
     @property
     def packets_per_second(self) -> float:
@@ -106,11 +117,9 @@ async def measure(
 
     # Scrape before the CPU sample at the start and after it at the end: no scrape is billed.
     forwarded_0 = await server_counter() if server_counter else None
-    received_0 = sum(bot.received for bot in listeners)
-    server_0, bot_0, wall_0 = sample_process(server.pid), time.process_time(), time.monotonic()
+    start = Snapshot.take(server.pid, listeners)
     await asyncio.sleep(seconds)
-    server_1, bot_1, wall_1 = sample_process(server.pid), time.process_time(), time.monotonic()
-    received_1 = sum(bot.received for bot in listeners)
+    end = Snapshot.take(server.pid, listeners)
     forwarded_1 = await server_counter() if server_counter else None
 
     forwarded = None
@@ -120,15 +129,37 @@ async def measure(
         mode=mode,
         listeners=len(listeners),
         heard_by=len(listeners) - silent,
-        window_seconds=wall_1 - wall_0,
-        server_cpu_seconds=server_1.cpu_seconds - server_0.cpu_seconds,
-        server_system_seconds=server_1.system_seconds - server_0.system_seconds,
+        window_seconds=end.wall - start.wall,
+        server_cpu_seconds=end.server.cpu_seconds - start.server.cpu_seconds,
+        server_system_seconds=end.server.system_seconds - start.server.system_seconds,
         server_forwarded=forwarded,
-        bots_received=received_1 - received_0,
-        bot_cpu_seconds=bot_1 - bot_0,
-        server_threads=server_1.threads,
-        server_rss_bytes=server_1.rss_bytes,
+        bots_received=end.received - start.received,
+        bot_cpu_seconds=end.bot_cpu - start.bot_cpu,
+        machine_busy_seconds=end.machine_busy - start.machine_busy,
+        server_threads=end.server.threads,
+        server_rss_bytes=end.server.rss_bytes,
     )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every clock and counter the window needs, read at one moment."""
+
+    wall: float
+    server: ProcessSample
+    bot_cpu: float  # this process, all threads
+    machine_busy: float
+    received: int
+
+    @classmethod
+    def take(cls, server_pid: int, listeners: Sequence[Bot]) -> Snapshot:
+        return cls(
+            wall=time.monotonic(),
+            server=sample_process(server_pid),
+            bot_cpu=time.process_time(),
+            machine_busy=machine_busy_seconds(),
+            received=sum(bot.received for bot in listeners),
+        )
 
 
 async def wait_until_heard(listeners: Sequence[Bot]) -> int:
@@ -384,6 +415,7 @@ def print_table(results: Sequence[Measurement]) -> None:
             "server threads",
             "server RSS MB",
             "bots % core",
+            "others % core",
         )
     ]
     for m in results:
@@ -400,7 +432,8 @@ def print_table(results: Sequence[Measurement]) -> None:
                 str(m.bots_received),
                 str(m.server_threads),
                 f"{m.server_rss_bytes / 2**20:.0f}",
-                f"{100 * m.bot_cpu_seconds / m.window_seconds:.1f}",
+                f"{m.percent_of_core(m.bot_cpu_seconds):.1f}",
+                f"{m.percent_of_core(m.others_cpu_seconds):.1f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
