@@ -442,7 +442,8 @@ def print_table(results: Sequence[Measurement]) -> None:
         cells += [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
         print("| " + " | ".join(cells) + " |")
         if n == 0:
-            print("|" + "|".join(("-" * (w + 1)) + ":" for w in widths) + "|")
+            rule = [":" + "-" * (widths[0] + 1)] + ["-" * (w + 1) + ":" for w in widths[1:]]
+            print("|" + "|".join(rule) + "|")
     by_mode = {m.mode: m for m in results}
     if "gethory" in by_mode and "stock" in by_mode:
         ratio = by_mode["stock"].us_per_packet / by_mode["gethory"].us_per_packet

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.services import SERVICES
 from sfu.config import RtcConfig
@@ -64,6 +65,15 @@ async def test_one_speaker_reaches_five_listeners_without_hearing_itself(
     assert all(probe.frames_received == 0 for probe in speaker.probes), "no echo of itself"
     stats = server.app[SERVICES].sfu.stats
     assert stats.forwarded_packets > 0 and stats.participants == 6
+    metrics = await speaker_person.http.get("/metrics")
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics.body.decode())
+        for sample in family.samples
+    }
+    assert samples["gethory_sfu_participants"] == 6
+    assert samples["gethory_sfu_forwarded_packets_total"] > 0
+    assert samples["gethory_sfu_join_seconds_count"] == 6
 
 
 async def next_speakers(
