@@ -34,6 +34,7 @@ from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
 from api.users.routes import api as users_api
 from api.users.service import ProfileService
+from api.web_client import WebClient
 from sfu.aiortc_hooks import use_consent_timing
 from sfu.router import Router
 from sfu.stats import SfuStats
@@ -54,7 +55,7 @@ MAX_SOCKET_MESSAGE_BYTES = 128 * 1024
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application:
     sfu_stats = SfuStats()
     metrics = Metrics(sfu_stats)
     app = web.Application(
@@ -87,7 +88,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/openapi.json", _static_json(openapi))
     app.router.add_get("/api/health", _health)
     app.router.add_get("/metrics", metrics.handle)
-    app.router.add_get("/{tail:.*}", _web_client)
+    app.router.add_get("/{tail:.*}", WebClient(web_dist).handle)
     return app
 
 
@@ -146,17 +147,3 @@ def _static_json(document: object) -> Handler:
 
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-async def _web_client(request: web.Request) -> web.StreamResponse:
-    if request.path.startswith(("/api/", "/socket.io/")):
-        raise web.HTTPNotFound(reason="No such API endpoint.")
-    index = WEB_DIST / "index.html"
-    if index.is_file():
-        return web.FileResponse(index)
-    return web.Response(
-        text="<!doctype html><title>Gethory</title><h1>Gethory</h1>"
-        "<p>The web client is not built yet. The API is described at "
-        '<a href="/api/openapi.json">/api/openapi.json</a>.</p>',
-        content_type="text/html",
-    )
