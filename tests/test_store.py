@@ -29,6 +29,13 @@ def a_user(email: str = "keep@example.com") -> User:
 
 async def test_data_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None:
     server = EmbeddedMongo(tmp_path / "mongo")
+    try:
+        await _write_then_read_across_a_restart(server)
+    finally:
+        await server.stop()  # a failed assertion must not leave the child process behind
+
+
+async def _write_then_read_across_a_restart(server: EmbeddedMongo) -> None:
     await server.start()
     client = open_client(f"{server.url}/durable")
     stores = stores_for(client.get_default_database())
@@ -48,7 +55,6 @@ async def test_data_survives_a_restart_of_the_embedded_server(tmp_path: Path) ->
     with pytest.raises(EmailTaken):
         await stores.users.insert(replace(a_user(), id="usr_BBBBBBBBBBBBBBBB"))
     await client.close()
-    await server.stop()
 
 
 async def test_session_rotation_is_conditional_on_the_old_hash(mongo_url: str) -> None:
