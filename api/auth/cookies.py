@@ -29,11 +29,13 @@ def set_token_cookies(
     response: web.StreamResponse, settings: Settings, access: IssuedToken, refresh: IssuedToken
 ) -> None:
     secure = settings.secure_cookies
+    # The cookie outlives the 15-minute token on purpose: an expired token is still presented,
+    # so the server can answer `access_token_expired` (refresh) rather than `not_authenticated`.
     response.set_cookie(
         ACCESS_COOKIE,
         access.token,
         path="/",
-        max_age=settings.access_token_ttl_seconds,
+        max_age=settings.refresh_token_ttl_seconds,
         httponly=True,
         samesite="Lax",
         secure=secure,
