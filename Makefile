@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB_MODULES := web/node_modules/.package-lock.json
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: run test lint pytest clean
+.PHONY: run test lint pytest webtest web clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,18 +15,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(WEB_MODULES): web/package-lock.json
+	cd web && npm ci --no-fund --no-audit
+
+# Rebuilt only when a source is newer than the last build.
+web/dist/index.html: $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+run: $(STAMP) web
 	$(BIN)/gethory
 
-test: $(STAMP) lint pytest
+test: $(STAMP) web lint webtest pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/pytest
+webtest: $(WEB_MODULES)
+	cd web && npx vitest run
+
+pytest: $(STAMP) web
+	scripts/isolated $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

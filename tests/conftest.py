@@ -66,6 +66,8 @@ def settings(mongo_url: str, mailbox: Mailbox, tmp_path: Path) -> Settings:
             tls="none",
         ),
         mail_from="Gethory <no-reply@gethory.test>",
+        # WebRTC stays on loopback, exactly as an operator would configure a one-machine setup.
+        rtc=RtcConfig(host_addresses=("127.0.0.1",)),
     )
 
 

@@ -1,0 +1,381 @@
+// The call engine: owns the socket, the microphone, the media engine (mesh or sfu) and the
+// <audio> elements, and publishes one CallState that changes only through `reduce`.
+import { AudioSink } from "./audio-sink";
+import type { MediaEngine, MediaHost } from "./media-host";
+import { MeshMedia } from "./mesh";
+import { Microphone, microphoneProblem } from "./microphone";
+import { SfuMedia } from "./sfu";
+import { Signaling, SignalingError, type SignalingOptions } from "./signaling";
+import { SpeakingMonitor } from "./speaking";
+import type { RoomEvent } from "./events";
+import { initialState, reduce, ROOM_END_EVENTS, SESSION_END_REASON, type CallAction } from "./state";
+import type { Call, CallOptions, CallState, EndReason, InboundAudioStats } from "./types";
+
+// Engine knobs the page does not need to know about; tests and special pages may pass them.
+export type EngineOptions = SignalingOptions;
+
+const LEAVE_TIMEOUT_MS = 2_000;
+const SELF_KEY = "self";
+
+// Join refusals that end the call, and how.
+export function endReasonForJoinError(code: string): EndReason {
+  switch (code) {
+    case "room_closed":
+      return "room-closed";
+    case "not_found":
+      return "removed";
+    case "not_authenticated":
+      return "session-ended";
+    default:
+      return "error";
+  }
+}
+
+export function joinErrorMessage(error: SignalingError): string {
+  switch (error.code) {
+    case "room_full":
+      return "This room is full.";
+    case "room_closed":
+      return "This room was closed.";
+    case "not_found":
+      return "This room does not exist, or you are not a member of it.";
+    default:
+      return error.message || "Could not join the room.";
+  }
+}
+
+export class CallEngine implements Call {
+  private current: CallState;
+  private readonly listeners = new Set<(state: CallState) => void>();
+  private readonly signaling: Signaling;
+  private readonly mic = new Microphone();
+  private readonly sink: AudioSink;
+  private readonly speaking: SpeakingMonitor;
+  private mesh: MeshMedia | null = null;
+  private sfu: SfuMedia | null = null;
+  private starting: Promise<void> | null = null;
+  private joined = false;
+  private tornDown = false;
+  private micSettled = false;
+  private joining: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: CallOptions,
+    engine: EngineOptions = {},
+  ) {
+    this.current = initialState(options.roomId, options.media);
+    this.sink = new AudioSink(options.audioContainer, (blocked) =>
+      this.dispatch({ type: "audio-blocked", blocked }),
+    );
+    this.speaking = new SpeakingMonitor((key, speaking) => {
+      // Our own level is watched under a fixed key: our peerId changes with every re-join.
+      const peerId = key === SELF_KEY ? this.current.selfPeerId : key;
+      if (peerId) this.dispatch({ type: "speaking", peerId, speaking });
+    });
+    this.signaling = new Signaling(
+      {
+        onConnect: (first) => void this.onSocketConnect(first),
+        onDisconnect: () => this.onSocketDisconnect(),
+        onSessionEnded: () => this.end("session-ended"),
+        onConnectProblem: (message) => {
+          if (!this.joined) this.dispatch({ type: "error", message, code: "connection_failed" });
+        },
+      },
+      engine,
+    );
+    this.listen();
+  }
+
+  get state(): CallState {
+    return this.current;
+  }
+
+  subscribe(listener: (state: CallState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // Never rejects: failures end up in state.error / state.ended, which the page renders.
+  start(): Promise<void> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  async setMuted(muted: boolean): Promise<void> {
+    if (this.ended) return;
+    if (!muted && !this.mic.track) {
+      // Listening only so far (denied or no device): asking again is the only way to speak.
+      if (!(await this.openMicrophone(this.options.microphoneId))) return;
+      await this.media()?.setMicTrack(this.mic.track);
+      this.watchSelf();
+    }
+    this.mic.setEnabled(!muted);
+    this.dispatch({ type: "self-muted", muted });
+    await this.sendMute(muted);
+  }
+
+  async muteParticipant(userId: string): Promise<void> {
+    if (this.ended) return;
+    try {
+      await this.signaling.request("mute-participant", { roomId: this.options.roomId, userId });
+    } catch (error) {
+      this.reportError(error, "Could not mute that participant.");
+    }
+  }
+
+  async setMicrophone(deviceId: string): Promise<void> {
+    if (this.ended) return;
+    const hadTrack = this.mic.track !== null;
+    if (!(await this.openMicrophone(deviceId, !this.current.muted || !hadTrack))) return;
+    if (!hadTrack && this.current.muted) {
+      // Granted at last: speak, as a user picking a microphone expects.
+      this.dispatch({ type: "self-muted", muted: false });
+      await this.sendMute(false);
+    }
+    await this.media()?.setMicTrack(this.mic.track);
+    this.watchSelf();
+  }
+
+  async enableAudio(): Promise<void> {
+    await this.speaking.resume();
+    await this.sink.resume();
+  }
+
+  async inboundAudioStats(): Promise<InboundAudioStats[]> {
+    return (await this.media()?.stats()) ?? [];
+  }
+
+  async leave(): Promise<void> {
+    if (this.tornDown) return;
+    const wasJoined = this.joined && this.signaling.connected;
+    this.end("left", false);
+    if (wasJoined) {
+      await this.signaling
+        .request("leave", { roomId: this.options.roomId }, LEAVE_TIMEOUT_MS)
+        .catch(() => undefined);
+    }
+    this.teardown();
+  }
+
+  // --- lifecycle ----------------------------------------------------------------------------
+
+  private async run(): Promise<void> {
+    this.dispatch({ type: "status", status: "connecting" });
+    this.exposeForTests();
+    this.signaling.connect();
+    // The microphone must be ready before `join`: the server sends add-peer right away and
+    // the offers we then make must carry it.
+    await this.openMicrophone(this.options.microphoneId);
+    if (this.ended) {
+      this.mic.stop(); // left while the browser was still asking for the microphone
+      return;
+    }
+    if (!this.mic.track) this.dispatch({ type: "self-muted", muted: true });
+    this.watchSelf();
+    if (this.signaling.connected) await this.join();
+    // Otherwise onSocketConnect joins once the socket is up.
+  }
+
+  private async onSocketConnect(first: boolean): Promise<void> {
+    if (this.ended) return;
+    this.dispatch({ type: "clear-error", code: "connection_failed" });
+    // The first join waits for the microphone (run() joins); later ones are reconnections.
+    if (first && !this.micSettled) return;
+    await this.join();
+  }
+
+  private onSocketDisconnect(): void {
+    if (this.ended) return;
+    this.joined = false;
+    this.dispatch({ type: "status", status: "reconnecting" });
+    this.dispatch({ type: "server-connection", connection: "connecting" });
+    // Mesh pcs may keep playing through a short blip; they are replaced on re-join. The sfu
+    // connection is freed by the server with our presence.
+    this.sfu?.suspend();
+  }
+
+  private join(): Promise<void> {
+    this.joining ??= this.doJoin().finally(() => {
+      this.joining = null;
+    });
+    return this.joining;
+  }
+
+  private async doJoin(): Promise<void> {
+    if (this.ended) return;
+    // A re-join gets a new peerId; every peer will offer again through add-peer.
+    this.mesh?.closeAll();
+    try {
+      await this.signaling.request("join", { roomId: this.options.roomId, user: this.options.self });
+    } catch (error) {
+      if (error instanceof SignalingError && (error.code === "disconnected" || error.code === "timeout")) {
+        return; // the next connect retries
+      }
+      const signalingError =
+        error instanceof SignalingError ? error : new SignalingError("internal_error", String(error));
+      this.dispatch({ type: "error", message: joinErrorMessage(signalingError), code: signalingError.code });
+      this.end(endReasonForJoinError(signalingError.code));
+      return;
+    }
+    if (this.ended) return;
+    this.joined = true;
+    // The server starts every connection unmuted.
+    if (this.current.muted) await this.sendMute(true);
+    if (this.options.media === "mesh") {
+      this.dispatch({ type: "server-connection", connection: "connected" });
+      this.dispatch({ type: "status", status: "connected" });
+    } else {
+      this.sfu ??= new SfuMedia(this.host(), this.options.slots, {
+        onConnected: () => this.dispatch({ type: "status", status: "connected" }),
+        onReconnecting: () => this.dispatch({ type: "status", status: "reconnecting" }),
+      });
+      await this.sfu.connect();
+    }
+  }
+
+  private end(reason: EndReason, teardown = true): void {
+    if (this.ended) return;
+    this.dispatch({ type: "ended", reason });
+    if (teardown) this.teardown();
+  }
+
+  private teardown(): void {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    this.mesh?.close();
+    this.sfu?.close();
+    this.mic.stop();
+    this.sink.clear();
+    this.speaking.close();
+    this.signaling.close();
+    const w = globalThis as { gethoryCall?: Call };
+    if (w.gethoryCall === this) delete w.gethoryCall;
+  }
+
+  private get ended(): boolean {
+    return this.current.status === "ended";
+  }
+
+  // --- server events ------------------------------------------------------------------------
+
+  private listen(): void {
+    const s = this.signaling;
+    const roomId = this.options.roomId;
+    const selfUserId = this.options.self.id;
+    s.on("room-state", (event) => {
+      if (event.roomId !== roomId) return;
+      this.dispatch({ type: "room-state", event });
+      // Our level may have crossed the threshold before we knew our peerId (see SELF_KEY).
+      if (this.speaking.isSpeaking(SELF_KEY)) {
+        this.dispatch({ type: "speaking", peerId: event.selfPeerId, speaking: true });
+      }
+    });
+    s.on("participant-joined", (info) => this.dispatch({ type: "participant-joined", info }));
+    s.on("participant-left", ({ peerId }) => {
+      this.dispatch({ type: "participant-left", peerId });
+      this.mesh?.removePeer(peerId);
+    });
+    s.on("mute-info", (event) => {
+      if (event.userId === selfUserId && event.mute && event.by !== undefined && event.by !== selfUserId) {
+        // The protocol requires us to obey the owner: stop sending before showing it.
+        this.mic.setEnabled(false);
+      }
+      this.dispatch({ type: "mute-info", event, selfUserId });
+    });
+    for (const [event, reason] of Object.entries(ROOM_END_EVENTS)) {
+      s.on(event as keyof typeof ROOM_END_EVENTS, (payload: RoomEvent) => this.endIfThisRoom(payload.roomId, reason));
+    }
+    s.on("session-ended", () => this.end(SESSION_END_REASON));
+    if (this.options.media === "mesh") {
+      this.mesh = new MeshMedia(this.host());
+      const mesh = this.mesh;
+      s.on("add-peer", (event) => mesh.addPeer(event));
+      s.on("remove-peer", ({ peerId }) => mesh.removePeer(peerId));
+      s.on("session-description", (event) => mesh.onDescription(event));
+      s.on("ice-candidate", (event) => mesh.onCandidate(event));
+    } else {
+      s.on("speakers", (event) => this.sfu?.onSpeakers(event));
+      s.on("sfu-failed", (event) => {
+        if (event.roomId === roomId) this.sfu?.onFailed();
+      });
+    }
+  }
+
+  private endIfThisRoom(roomId: string, reason: EndReason): void {
+    if (roomId === this.options.roomId) this.end(reason);
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  private dispatch(action: CallAction): void {
+    const next = reduce(this.current, action);
+    if (next === this.current) return;
+    this.current = next;
+    for (const listener of [...this.listeners]) listener(next);
+  }
+
+  private media(): MediaEngine | null {
+    return this.mesh ?? this.sfu;
+  }
+
+  private host(): MediaHost {
+    return {
+      roomId: this.options.roomId,
+      iceServers: this.options.iceServers ?? [],
+      signaling: this.signaling,
+      sink: this.sink,
+      speaking: this.speaking,
+      micTrack: () => this.mic.track,
+      micStream: () => this.mic.stream,
+      dispatch: (action) => this.dispatch(action),
+      reportError: (code, message) => this.dispatch({ type: "error", code, message }),
+    };
+  }
+
+  // Returns whether a microphone is open; a failure is reported and the call goes on, listening.
+  private async openMicrophone(deviceId: string | undefined, enabled = true): Promise<boolean> {
+    try {
+      await this.mic.open(deviceId, enabled);
+      if (this.current.errorCode?.startsWith("microphone_")) {
+        this.dispatch({ type: "clear-error", code: this.current.errorCode });
+      }
+      return true;
+    } catch (error) {
+      const problem = microphoneProblem(error);
+      this.dispatch({ type: "error", message: problem.message, code: problem.code });
+      return false;
+    } finally {
+      this.micSettled = true;
+    }
+  }
+
+  // Mesh only: in sfu rooms the server's `speakers` says whether we speak.
+  private watchSelf(): void {
+    const stream = this.mic.stream;
+    if (stream && this.options.media === "mesh") this.speaking.watch(SELF_KEY, stream);
+  }
+
+  private async sendMute(muted: boolean): Promise<void> {
+    if (!this.joined) return; // doJoin re-sends the mute state after (re)joining
+    try {
+      await this.signaling.request(muted ? "mute" : "unmute", {
+        roomId: this.options.roomId,
+        userId: this.options.self.id,
+      });
+    } catch (error) {
+      if (error instanceof SignalingError && error.code === "disconnected") return;
+      this.reportError(error, "Could not change the microphone state on the server.");
+    }
+  }
+
+  private reportError(error: unknown, fallback: string): void {
+    if (error instanceof SignalingError) this.dispatch({ type: "error", message: error.message, code: error.code });
+    else this.dispatch({ type: "error", message: fallback, code: "internal_error" });
+  }
+
+  private exposeForTests(): void {
+    // UI_CONTRACT.md: the end-to-end tests read `window.gethoryCall` while a room page is open.
+    (globalThis as { gethoryCall?: Call }).gethoryCall = this;
+  }
+}
+

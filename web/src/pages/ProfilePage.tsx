@@ -1,0 +1,307 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { ChangeEvent, FormEvent } from "react";
+
+import { auth, users } from "../api/endpoints";
+import { describeError } from "../api/messages";
+import type { Me, ProfileChanges, SessionInfo } from "../api/types";
+import { ErrorText, Loading } from "../components/Status";
+import { useSession } from "../session/SessionContext";
+
+const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
+
+export function ProfilePage() {
+  const { user } = useSession();
+  if (!user) return <Loading />;
+  return (
+    <div className="stack">
+      <h1>Profile</h1>
+      <ProfileForm user={user} />
+      <AvatarForm user={user} />
+      <Sessions />
+    </div>
+  );
+}
+
+function ProfileForm({ user }: { user: Me }) {
+  const { setUser } = useSession();
+  const [name, setName] = useState(user.name);
+  const [username, setUsername] = useState(user.username ?? "");
+  const [bio, setBio] = useState(user.bio);
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setSaved(false);
+    setError(null);
+    const changes: ProfileChanges = {};
+    if (name.trim() !== user.name) changes.name = name.trim();
+    if (username.trim() && username.trim() !== (user.username ?? "")) {
+      changes.username = username.trim();
+    }
+    if (bio.trim() !== user.bio) changes.bio = bio.trim();
+    if (!name.trim()) {
+      setError("Your name cannot be empty.");
+      return;
+    }
+    if (changes.username !== undefined && !/^[A-Za-z0-9_.]{3,30}$/.test(changes.username)) {
+      setError("Usernames are 3 to 30 letters, digits, _ or . characters.");
+      return;
+    }
+    setBusy(true);
+    try {
+      const updated = Object.keys(changes).length ? await users.update(changes) : user;
+      setUser(updated);
+      setSaved(true);
+    } catch (failure) {
+      setError(describeError(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="card" aria-labelledby="profile-details-heading">
+      <h2 id="profile-details-heading">Your details</h2>
+      <p className="muted">Signed in as {user.email}</p>
+      <form onSubmit={submit} className="form">
+        <div className="field">
+          <label htmlFor="profile-name">Name</label>
+          <input
+            id="profile-name"
+            autoComplete="name"
+            maxLength={80}
+            required
+            value={name}
+            onChange={(e) => {
+              setName(e.target.value);
+              setSaved(false);
+            }}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="profile-username">Username</label>
+          <input
+            id="profile-username"
+            autoComplete="username"
+            maxLength={30}
+            aria-describedby="profile-username-hint"
+            value={username}
+            onChange={(e) => {
+              setUsername(e.target.value);
+              setSaved(false);
+            }}
+          />
+          <p className="hint" id="profile-username-hint">
+            3 to 30 letters, digits, _ or .
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="profile-bio">Bio</label>
+          <textarea
+            id="profile-bio"
+            rows={3}
+            maxLength={300}
+            value={bio}
+            onChange={(e) => {
+              setBio(e.target.value);
+              setSaved(false);
+            }}
+          />
+        </div>
+        <p className="notice" role="status">
+          {saved ? "Saved" : ""}
+        </p>
+        <ErrorText message={error} />
+        <button type="submit" className="button" disabled={busy}>
+          Save profile
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function AvatarForm({ user }: { user: Me }) {
+  const { setUser } = useSession();
+  const [preview, setPreview] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const previewRef = useRef<string | null>(null);
+
+  const showPreview = useCallback((url: string | null) => {
+    if (previewRef.current) URL.revokeObjectURL(previewRef.current);
+    previewRef.current = url;
+    setPreview(url);
+  }, []);
+
+  useEffect(() => () => showPreview(null), [showPreview]);
+
+  async function choose(event: ChangeEvent<HTMLInputElement>) {
+    const input = event.currentTarget;
+    const file = input.files?.[0];
+    setMessage(null);
+    setError(null);
+    if (!file) return;
+    if (file.size > MAX_AVATAR_BYTES) {
+      setError("The image is larger than 5 MB. Choose a smaller one.");
+      input.value = "";
+      return;
+    }
+    showPreview(URL.createObjectURL(file));
+    setBusy(true);
+    try {
+      const updated = await users.uploadAvatar(file);
+      setUser(updated);
+      setMessage("Your new picture is uploaded.");
+    } catch (failure) {
+      setError(describeError(failure));
+    } finally {
+      showPreview(null);
+      setBusy(false);
+      input.value = "";
+    }
+  }
+
+  return (
+    <section className="card" aria-labelledby="profile-avatar-heading">
+      <h2 id="profile-avatar-heading">Picture</h2>
+      <div className="avatar-editor">
+        <img
+          className="avatar avatar-large"
+          src={preview ?? user.avatarUrl}
+          alt={preview ? "Preview of your new picture" : `${user.name}'s picture`}
+        />
+        <div className="field">
+          <label htmlFor="profile-avatar">Avatar</label>
+          <input
+            id="profile-avatar"
+            type="file"
+            accept="image/png,image/jpeg,image/webp,image/gif"
+            aria-describedby="profile-avatar-hint"
+            disabled={busy}
+            onChange={(e) => void choose(e)}
+          />
+          <p className="hint" id="profile-avatar-hint">
+            PNG, JPEG, WebP or GIF up to 5 MB. It is cropped to a square.
+          </p>
+        </div>
+      </div>
+      {busy && <p className="muted avatar-message">Uploading…</p>}
+      {message && <p className="notice">{message}</p>}
+      <ErrorText message={error} />
+    </section>
+  );
+}
+
+function describeDevice(userAgent: string): string {
+  if (!userAgent) return "Unknown device";
+  const browser =
+    /Edg\//.test(userAgent)
+      ? "Edge"
+      : /Firefox\//.test(userAgent)
+        ? "Firefox"
+        : /Chrome\/|Chromium\//.test(userAgent)
+          ? "Chrome"
+          : /Safari\//.test(userAgent)
+            ? "Safari"
+            : null;
+  const os = /Android/.test(userAgent)
+    ? "Android"
+    : /iPhone|iPad/.test(userAgent)
+      ? "iOS"
+      : /Windows/.test(userAgent)
+        ? "Windows"
+        : /Mac OS X/.test(userAgent)
+          ? "macOS"
+          : /Linux/.test(userAgent)
+            ? "Linux"
+            : null;
+  if (browser && os) return `${browser} on ${os}`;
+  return browser ?? os ?? userAgent.slice(0, 60);
+}
+
+const when = (iso: string) => new Date(iso).toLocaleString();
+
+function Sessions() {
+  const [sessions, setSessions] = useState<SessionInfo[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(async () => {
+    try {
+      const answer = await auth.sessions();
+      setSessions(answer.sessions);
+      setError(null);
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function revokeOthers() {
+    setBusy(true);
+    setNotice(null);
+    setError(null);
+    try {
+      const { revoked } = await auth.revokeOtherSessions();
+      setNotice(
+        revoked === 0
+          ? "There were no other sessions."
+          : `Signed out of ${revoked} other session${revoked === 1 ? "" : "s"}.`,
+      );
+      await load();
+    } catch (failure) {
+      setError(describeError(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const others = sessions?.filter((s) => !s.current).length ?? 0;
+  return (
+    <section className="card" aria-labelledby="profile-sessions-heading">
+      <h2 id="profile-sessions-heading">Where you are signed in</h2>
+      {sessions === null && !error && <Loading />}
+      {sessions && (
+        <ul className="session-list" aria-labelledby="profile-sessions-heading">
+          {sessions.map((s) => (
+            <li key={s.id} className="session">
+              <div>
+                <strong>{describeDevice(s.userAgent)}</strong>
+                {s.current && <span className="badge">This device</span>}
+              </div>
+              <div className="muted small">
+                {s.ip || "unknown address"} · last active {when(s.lastUsedAt)} · since{" "}
+                {when(s.createdAt)}
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+      {sessions && (
+        <p className="muted small" id="profile-sessions-others">
+          {others === 0
+            ? "You are signed in on this device only."
+            : `You are also signed in on ${others} other device${others === 1 ? "" : "s"} or browser${others === 1 ? "" : "s"}.`}
+        </p>
+      )}
+      {notice && <p className="notice">{notice}</p>}
+      <ErrorText message={error} />
+      <button
+        type="button"
+        className="button secondary"
+        disabled={busy}
+        aria-describedby="profile-sessions-others"
+        onClick={() => void revokeOthers()}
+      >
+        Sign out of other sessions
+      </button>
+    </section>
+  );
+}
