@@ -114,8 +114,8 @@ class Room:
                 stats.forwarded_bytes += sent
 
     def _reassign(self, now: float) -> None:
-        ranking = self._detector.ranking(now)
         speaking = self._detector.speaking(now)
+        ranking = self._slot_order(now)
         routes: dict[str, list[Slot]] = {}
         for listener in self.participants.values():
             previous = tuple(slot.publisher_id for slot in listener.slots)
@@ -131,6 +131,18 @@ class Room:
                 self._last_updates[listener.id] = update
                 self._on_speakers(listener.id, update)
         self._routes = routes
+
+    def _slot_order(self, now: float) -> tuple[str, ...]:
+        """Who deserves a slot, best first: the ranked speakers, then, while slots are to
+        spare, every other publisher (most recently heard first). Ranking only arbitrates
+        scarcity: in a small room nobody has to out-shout a threshold to be heard."""
+        ranked = self._detector.ranking(now)
+        spare = [
+            pid
+            for pid in self._detector.by_recency()
+            if pid not in ranked and self.participants[pid].publishing
+        ]
+        return ranked + tuple(spare)
 
     async def _keep_assigning(self) -> None:
         while True:

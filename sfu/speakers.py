@@ -139,6 +139,11 @@ class SpeakerDetector:
             pid for pid, p in self._publishers.items() if not p.muted and now - p.last_loud <= gap
         )
 
+    def by_recency(self) -> tuple[str, ...]:
+        """Every unmuted publisher, the most recently loud first (never heard: last)."""
+        unmuted = [pid for pid, p in self._publishers.items() if not p.muted]
+        return tuple(sorted(unmuted, key=lambda pid: -self._publishers[pid].last_loud))
+
     def ranking(self, now: float) -> tuple[str, ...]:
         """The active speakers, loudest first, after applying joins, holds and displacements."""
         cfg = self.config

@@ -240,3 +240,16 @@ async def test_leaving_frees_the_media_and_a_vanished_peer_is_dropped(
     failed = await vanishing.socket.next("sfu-failed", timeout=12)
     assert failed == {"roomId": room}
     assert sfu.stats.participants == 1
+
+
+async def test_a_quiet_speaker_is_heard_while_slots_are_to_spare(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    owner, whisperer = await person("Owner"), await person("Whisperer")
+    room = await owner.create_room(media="sfu")
+    # About -70 dBov: below the speaking threshold, so never ranked, yet a slot is free.
+    await enter(whisperer, room, loopback_only, sfu_clients, frequency=750.0, amplitude=0.0003)
+    listener = await enter(owner, room, loopback_only, sfu_clients)
+    update = await next_speakers(listener, lambda u: whisperer.user_id in u["slots"])
+    assert whisperer.user_id not in update["speaking"]
+    await listener.wait_for_slot(update["slots"].index(whisperer.user_id), 750.0)

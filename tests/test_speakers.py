@@ -220,3 +220,14 @@ def test_on_level_is_cheap() -> None:
                 now += 0.002
         best = min(best, time.perf_counter() - started)
     assert best < 0.5, f"100k on_level calls took {best:.3f} s"
+
+
+def test_by_recency_orders_unmuted_publishers_by_last_speech() -> None:
+    detector = SpeakerDetector(max_active=2)
+    for pid in ("early", "late", "silent", "muted"):
+        detector.add(pid)
+    detector.on_level("early", 20, 1.0)
+    detector.on_level("late", 20, 2.0)
+    detector.on_level("muted", 20, 3.0)
+    detector.set_muted("muted", True)
+    assert detector.by_recency() == ("late", "early", "silent")

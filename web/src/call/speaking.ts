@@ -53,7 +53,8 @@ export class SpeakingMonitor {
     try {
       const source = context.createMediaStreamSource(stream);
       const analyser = context.createAnalyser();
-      analyser.fftSize = 1024;
+      // ~85 ms at 48 kHz: nearly the whole sampling interval, so short sounds are not missed.
+      analyser.fftSize = 4096;
       // Not connected to the destination: the <audio> element plays the sound; this only listens.
       source.connect(analyser);
       const buffer = new Float32Array(new ArrayBuffer(analyser.fftSize * 4));
