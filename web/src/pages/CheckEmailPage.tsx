@@ -3,35 +3,29 @@ import type { FormEvent } from "react";
 import { Link } from "react-router-dom";
 
 import { auth } from "../api/endpoints";
-import { describeError } from "../api/messages";
 import { ErrorText } from "../components/Status";
+import { useSubmit } from "../components/useSubmit";
+import { EmailField } from "./authFields";
 import { pendingEmail, rememberPendingEmail } from "./authShared";
 
 export function CheckEmailPage() {
   const [email, setEmail] = useState(pendingEmail);
-  const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
   const known = pendingEmail();
 
   async function resend(event: FormEvent) {
     event.preventDefault();
-    setError(null);
     setNotice(null);
     if (!email.trim()) {
       setError("Enter the address you signed up with.");
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       await auth.resendVerification(email.trim());
       rememberPendingEmail(email.trim());
       setNotice("We sent a new link. It replaces the one before.");
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -43,16 +37,7 @@ export function CheckEmailPage() {
       </p>
       <form onSubmit={resend} className="form">
         {!known && (
-          <div className="field">
-            <label htmlFor="check-email">Email</label>
-            <input
-              id="check-email"
-              type="email"
-              autoComplete="email"
-              value={email}
-              onChange={(e) => setEmail(e.target.value)}
-            />
-          </div>
+          <EmailField id="check-email" required={false} value={email} onChange={setEmail} />
         )}
         <p className="notice" role="status">
           {notice}

@@ -3,27 +3,26 @@ import type { FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { auth } from "../api/endpoints";
-import { describeError } from "../api/messages";
 import { ErrorText } from "../components/Status";
+import { useSubmit } from "../components/useSubmit";
+import {
+  EmailField,
+  MIN_PASSWORD_LENGTH,
+  NewPasswordField,
+  PASSWORD_TOO_SHORT,
+} from "./authFields";
 
 export function ForgotPasswordPage() {
   const [email, setEmail] = useState("");
-  const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useSubmit();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
+    await run(async () => {
       await auth.forgotPassword(email.trim());
       setSent(true);
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -31,17 +30,7 @@ export function ForgotPasswordPage() {
       <h1>Forgot your password?</h1>
       <p>We will email you a link to set a new one. It works for one hour.</p>
       <form onSubmit={submit} className="form">
-        <div className="field">
-          <label htmlFor="forgot-email">Email</label>
-          <input
-            id="forgot-email"
-            type="email"
-            autoComplete="email"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-          />
-        </div>
+        <EmailField id="forgot-email" value={email} onChange={setEmail} />
         <p className="notice" role="status">
           {sent ? "If that address has an account, a link is on its way. Check your email." : ""}
         </p>
@@ -61,28 +50,21 @@ export function ResetPasswordPage() {
   const [params] = useSearchParams();
   const token = params.get("token") ?? "";
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
-  const [error, setError] = useState<string | null>(
+  const { busy, error, setError, run } = useSubmit(
     token ? null : "This link is incomplete. Open the link from the email again.",
   );
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setError(null);
-    if (password.length < 10) {
-      setError("Choose a password of at least 10 characters.");
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      setError(PASSWORD_TOO_SHORT);
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       await auth.resetPassword(token, password);
       setDone(true);
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   if (done) {
@@ -101,23 +83,12 @@ export function ResetPasswordPage() {
     <section className="card narrow">
       <h1>Set a new password</h1>
       <form onSubmit={submit} className="form">
-        <div className="field">
-          <label htmlFor="reset-password">New password</label>
-          <input
-            id="reset-password"
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={10}
-            maxLength={128}
-            aria-describedby="reset-password-hint"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-          <p className="hint" id="reset-password-hint">
-            At least 10 characters.
-          </p>
-        </div>
+        <NewPasswordField
+          id="reset-password"
+          label="New password"
+          value={password}
+          onChange={setPassword}
+        />
         <ErrorText message={error} />
         <button type="submit" className="button" disabled={busy || !token}>
           Set the password

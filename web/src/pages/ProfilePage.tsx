@@ -5,6 +5,8 @@ import { auth, users } from "../api/endpoints";
 import { describeError } from "../api/messages";
 import type { Me, ProfileChanges, SessionInfo } from "../api/types";
 import { ErrorText, Loading } from "../components/Status";
+import { TextAreaField, TextField } from "../components/TextField";
+import { useSubmit } from "../components/useSubmit";
 import { useSession } from "../session/SessionContext";
 
 const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
@@ -27,14 +29,18 @@ function ProfileForm({ user }: { user: Me }) {
   const [name, setName] = useState(user.name);
   const [username, setUsername] = useState(user.username ?? "");
   const [bio, setBio] = useState(user.bio);
-  const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
+
+  /** An onChange that also takes back the "Saved" note: the form has changed since. */
+  const edit = (set: (value: string) => void) => (value: string) => {
+    set(value);
+    setSaved(false);
+  };
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setSaved(false);
-    setError(null);
     const changes: ProfileChanges = {};
     if (name.trim() !== user.name) changes.name = name.trim();
     if (username.trim() && username.trim() !== (user.username ?? "")) {
@@ -49,16 +55,11 @@ function ProfileForm({ user }: { user: Me }) {
       setError("Usernames are 3 to 30 letters, digits, _ or . characters.");
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       const updated = Object.keys(changes).length ? await users.update(changes) : user;
       setUser(updated);
       setSaved(true);
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -66,50 +67,32 @@ function ProfileForm({ user }: { user: Me }) {
       <h2 id="profile-details-heading">Your details</h2>
       <p className="muted">Signed in as {user.email}</p>
       <form onSubmit={submit} className="form">
-        <div className="field">
-          <label htmlFor="profile-name">Name</label>
-          <input
-            id="profile-name"
-            autoComplete="name"
-            maxLength={80}
-            required
-            value={name}
-            onChange={(e) => {
-              setName(e.target.value);
-              setSaved(false);
-            }}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="profile-username">Username</label>
-          <input
-            id="profile-username"
-            autoComplete="username"
-            maxLength={30}
-            aria-describedby="profile-username-hint"
-            value={username}
-            onChange={(e) => {
-              setUsername(e.target.value);
-              setSaved(false);
-            }}
-          />
-          <p className="hint" id="profile-username-hint">
-            3 to 30 letters, digits, _ or .
-          </p>
-        </div>
-        <div className="field">
-          <label htmlFor="profile-bio">Bio</label>
-          <textarea
-            id="profile-bio"
-            rows={3}
-            maxLength={300}
-            value={bio}
-            onChange={(e) => {
-              setBio(e.target.value);
-              setSaved(false);
-            }}
-          />
-        </div>
+        <TextField
+          id="profile-name"
+          label="Name"
+          autoComplete="name"
+          maxLength={80}
+          required
+          value={name}
+          onChange={edit(setName)}
+        />
+        <TextField
+          id="profile-username"
+          label="Username"
+          autoComplete="username"
+          maxLength={30}
+          hint="3 to 30 letters, digits, _ or ."
+          value={username}
+          onChange={edit(setUsername)}
+        />
+        <TextAreaField
+          id="profile-bio"
+          label="Bio"
+          rows={3}
+          maxLength={300}
+          value={bio}
+          onChange={edit(setBio)}
+        />
         <p className="notice" role="status">
           {saved ? "Saved" : ""}
         </p>
@@ -125,9 +108,8 @@ function ProfileForm({ user }: { user: Me }) {
 function AvatarForm({ user }: { user: Me }) {
   const { setUser } = useSession();
   const [preview, setPreview] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
   const previewRef = useRef<string | null>(null);
 
   const showPreview = useCallback((url: string | null) => {
@@ -150,18 +132,14 @@ function AvatarForm({ user }: { user: Me }) {
       return;
     }
     showPreview(URL.createObjectURL(file));
-    setBusy(true);
-    try {
+    await run(async () => {
       const updated = await users.uploadAvatar(file);
       setUser(updated);
       setMessage("Your new picture is uploaded.");
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      showPreview(null);
-      setBusy(false);
-      input.value = "";
-    }
+    });
+    // `run` never throws: this runs after a success and after a failure alike.
+    showPreview(null);
+    input.value = "";
   }
 
   return (
@@ -226,9 +204,8 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 
 function Sessions() {
   const [sessions, setSessions] = useState<SessionInfo[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useSubmit();
 
   const load = useCallback(async () => {
     try {
@@ -238,17 +215,15 @@ function Sessions() {
     } catch (failure) {
       setError(describeError(failure));
     }
-  }, []);
+  }, [setError]);
 
   useEffect(() => {
     void load();
   }, [load]);
 
   async function revokeOthers() {
-    setBusy(true);
     setNotice(null);
-    setError(null);
-    try {
+    await run(async () => {
       const { revoked } = await auth.revokeOtherSessions();
       setNotice(
         revoked === 0
@@ -256,11 +231,7 @@ function Sessions() {
           : `Signed out of ${revoked} other session${revoked === 1 ? "" : "s"}.`,
       );
       await load();
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const others = sessions?.filter((s) => !s.current).length ?? 0;

@@ -7,6 +7,7 @@ import { describeError } from "../api/messages";
 import type { Media, Room, Visibility } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { ErrorText, Loading } from "../components/Status";
+import { TextField } from "../components/TextField";
 
 const REFRESH_EVERY_MS = 5_000;
 
@@ -186,16 +187,14 @@ function CreateRoomForm() {
     <section className="card create-room">
       <form onSubmit={submit} className="form" aria-labelledby="create-room-heading">
         <h2 id="create-room-heading">Create a room</h2>
-        <div className="field">
-          <label htmlFor="room-topic">Topic</label>
-          <input
-            id="room-topic"
-            maxLength={120}
-            required
-            value={topic}
-            onChange={(e) => setTopic(e.target.value)}
-          />
-        </div>
+        <TextField
+          id="room-topic"
+          label="Topic"
+          maxLength={120}
+          required
+          value={topic}
+          onChange={setTopic}
+        />
         <fieldset className="choices">
           <legend>Who can join</legend>
           <div className="choice">

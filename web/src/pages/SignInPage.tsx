@@ -6,7 +6,9 @@ import { ApiError } from "../api/client";
 import { auth } from "../api/endpoints";
 import { describeError } from "../api/messages";
 import { ErrorText } from "../components/Status";
+import { TextField } from "../components/TextField";
 import { useSession } from "../session/SessionContext";
+import { EmailField } from "./authFields";
 import { rememberPendingEmail, safeNext } from "./authShared";
 
 export function SignInPage() {
@@ -64,28 +66,16 @@ export function SignInPage() {
       <h1>Sign in</h1>
       {notice && <p className="notice">{notice}</p>}
       <form onSubmit={submit} className="form">
-        <div className="field">
-          <label htmlFor="signin-email">Email</label>
-          <input
-            id="signin-email"
-            type="email"
-            autoComplete="email"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="signin-password">Password</label>
-          <input
-            id="signin-password"
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </div>
+        <EmailField id="signin-email" value={email} onChange={setEmail} />
+        <TextField
+          id="signin-password"
+          label="Password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onChange={setPassword}
+        />
         <ErrorText message={error} />
         {unverified && (
           <button type="button" className="button secondary" onClick={() => void resend()}>

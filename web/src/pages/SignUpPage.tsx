@@ -3,9 +3,16 @@ import type { FormEvent } from "react";
 import { Link, Navigate, useNavigate } from "react-router-dom";
 
 import { auth } from "../api/endpoints";
-import { describeError } from "../api/messages";
 import { ErrorText } from "../components/Status";
+import { TextField } from "../components/TextField";
+import { useSubmit } from "../components/useSubmit";
 import { useSession } from "../session/SessionContext";
+import {
+  EmailField,
+  MIN_PASSWORD_LENGTH,
+  NewPasswordField,
+  PASSWORD_TOO_SHORT,
+} from "./authFields";
 import { rememberPendingEmail } from "./authShared";
 
 export function SignUpPage() {
@@ -14,73 +21,43 @@ export function SignUpPage() {
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
 
   if (status === "signed-in") return <Navigate to="/rooms" replace />;
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setError(null);
-    if (password.length < 10) {
-      setError("Choose a password of at least 10 characters.");
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      setError(PASSWORD_TOO_SHORT);
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       await auth.register({ name: name.trim(), email: email.trim(), password });
       rememberPendingEmail(email.trim());
       navigate("/check-email");
-    } catch (failure) {
-      setError(describeError(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
     <section className="card narrow">
       <h1>Create your account</h1>
       <form onSubmit={submit} className="form" aria-describedby="signup-error" noValidate>
-        <div className="field">
-          <label htmlFor="signup-name">Name</label>
-          <input
-            id="signup-name"
-            autoComplete="name"
-            required
-            maxLength={80}
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="signup-email">Email</label>
-          <input
-            id="signup-email"
-            type="email"
-            autoComplete="email"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="signup-password">Password</label>
-          <input
-            id="signup-password"
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={10}
-            maxLength={128}
-            aria-describedby="signup-password-hint"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-          <p className="hint" id="signup-password-hint">
-            At least 10 characters.
-          </p>
-        </div>
+        <TextField
+          id="signup-name"
+          label="Name"
+          autoComplete="name"
+          required
+          maxLength={80}
+          value={name}
+          onChange={setName}
+        />
+        <EmailField id="signup-email" value={email} onChange={setEmail} />
+        <NewPasswordField
+          id="signup-password"
+          label="Password"
+          value={password}
+          onChange={setPassword}
+        />
         <ErrorText message={error} id="signup-error" />
         <button type="submit" className="button" disabled={busy}>
           {busy ? "Creating…" : "Create account"}
