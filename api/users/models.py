@@ -14,32 +14,6 @@ from api.users.avatar_versions import avatar_version
 Username = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_.]+$")]
 
 
-class MeResponse(ApiModel):
-    """The signed-in user's own account: the only answer that carries an email."""
-
-    id: str
-    email: str
-    email_verified: bool
-    name: str
-    username: str | None
-    bio: str
-    avatar_url: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, user: User) -> MeResponse:
-        return cls(
-            id=user.id,
-            email=user.email,
-            email_verified=user.email_verified,
-            name=user.name,
-            username=user.username,
-            bio=user.bio,
-            avatar_url=avatar_url(user),
-            created_at=user.created_at,
-        )
-
-
 class PublicProfile(ApiModel):
     """What anyone signed in may see of a user: never the email or anything secret."""
 
@@ -51,13 +25,34 @@ class PublicProfile(ApiModel):
 
     @classmethod
     def of(cls, user: User) -> PublicProfile:
+        return cls(**_public_fields(user))
+
+
+class MeResponse(PublicProfile):
+    """The signed-in user's own account: the only answer that carries an email."""
+
+    email: str
+    email_verified: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> MeResponse:
         return cls(
-            id=user.id,
-            name=user.name,
-            username=user.username,
-            bio=user.bio,
-            avatar_url=avatar_url(user),
+            **_public_fields(user),
+            email=user.email,
+            email_verified=user.email_verified,
+            created_at=user.created_at,
         )
+
+
+def _public_fields(user: User) -> dict[str, str | None]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "username": user.username,
+        "bio": user.bio,
+        "avatar_url": avatar_url(user),
+    }
 
 
 class UpdateProfileRequest(RequestModel):
