@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import signal
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -253,3 +257,34 @@ async def test_a_quiet_speaker_is_heard_while_slots_are_to_spare(
     update = await next_speakers(listener, lambda u: whisperer.user_id in u["slots"])
     assert whisperer.user_id not in update["speaking"]
     await listener.wait_for_slot(update["slots"].index(whisperer.user_id), 750.0)
+
+
+async def test_a_frozen_peer_loses_its_media_within_ten_seconds(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    owner, frozen = await person("Owner"), await person("Frozen")
+    room = await owner.create_room(media="sfu")
+    await enter(owner, room, loopback_only, sfu_clients)
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.sfu_bot", server.base_url, frozen.access_token, room,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert bot.stdout is not None
+        assert (await asyncio.wait_for(bot.stdout.readline(), 20)).strip() == b"CONNECTED"
+        sfu = server.app[SERVICES].sfu
+        assert sfu.is_connected(room, frozen.user_id)
+        # Frozen, not gone: its socket stays open (the kernel still acknowledges), its media
+        # falls silent. Only ICE consent freshness can notice.
+        bot.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        while sfu.is_connected(room, frozen.user_id):
+            assert time.monotonic() - frozen_at < 10, "still connected 10 s after freezing"
+            await asyncio.sleep(0.1)  # sampling server state: there is no event to await
+        assert sfu.is_connected(room, owner.user_id)
+    finally:
+        bot.kill()
+        await bot.wait()

@@ -1,0 +1,28 @@
+"""A participant in its own process, for tests that freeze or kill it:
+`python -m tests.sfu_bot BASE_URL ACCESS_TOKEN ROOM_ID` joins the sfu room with a tone,
+prints CONNECTED once its media connection is up, then idles until killed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from sfu.aiortc_hooks import use_host_addresses
+from sfu.config import RtcConfig
+from tests.sfu_client import SfuClient
+from tests.sockets import SocketClient
+
+
+async def main(base_url: str, token: str, room_id: str) -> None:
+    use_host_addresses(["127.0.0.1"])
+    socket = SocketClient()
+    await socket.connect(base_url, token)
+    await socket.join(room_id)
+    client = SfuClient(socket, RtcConfig(host_addresses=("127.0.0.1",)), 1, frequency=660.0)
+    await client.join(room_id)
+    print("CONNECTED", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
