@@ -59,6 +59,8 @@ class Participant:
         self.muted = False
         self.slots: list[Slot] = []
         self.publishing = False
+        # True once the answer is set: before that the slots do not exist yet.
+        self.negotiated = False
         self._rtc = rtc
         self._on_packet = on_packet
         self._on_failed = on_failed
@@ -81,6 +83,7 @@ class Participant:
         self._set_up_transceivers(pc, max_slots)
         await pc.setLocalDescription(await pc.createAnswer())
         self._connecting = connect_task(pc)
+        self.negotiated = True
         return str(pc.localDescription.sdp)
 
     def _set_up_transceivers(self, pc: RTCPeerConnection, max_slots: int) -> None:
@@ -125,6 +128,7 @@ class Participant:
         if self._closed:
             return
         self._closed = True
+        self.negotiated = False
         self.slots = []
         for detach in self._detach_receivers:
             detach()

@@ -118,6 +118,8 @@ class Room:
         ranking = self._slot_order(now)
         routes: dict[str, list[Slot]] = {}
         for listener in self.participants.values():
+            if not listener.negotiated:
+                continue  # its join reassigns once the slots exist
             previous = tuple(slot.publisher_id for slot in listener.slots)
             wanted = listener_wanted(ranking, listener.id, len(listener.slots))
             assigned = assign_slots(previous, wanted)
@@ -140,7 +142,9 @@ class Room:
         spare = [
             pid
             for pid in self._detector.by_recency()
-            if pid not in ranked and self.participants[pid].publishing
+            if pid not in ranked
+            and self.participants[pid].publishing
+            and self.participants[pid].negotiated
         ]
         return ranked + tuple(spare)
 
