@@ -124,7 +124,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             background=background,
             profiles=ProfileService(stores.users, stores.avatars),
             presence=presence,
-            access=access,
             rooms=RoomService(stores, access, utc_now),
             room_presenter=RoomPresenter(stores.users, presence),
             sfu=sfu,

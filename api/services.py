@@ -9,7 +9,6 @@ from aiohttp import web
 from api.auth.rate_limiter import RateLimiter
 from api.auth.service import AuthService
 from api.background import BackgroundTasks
-from api.rooms.access import RoomAccess
 from api.rooms.presence import RoomPresence
 from api.rooms.presenter import RoomPresenter
 from api.rooms.service import RoomService
@@ -28,7 +27,6 @@ class Services:
     background: BackgroundTasks
     profiles: ProfileService
     presence: RoomPresence
-    access: RoomAccess
     rooms: RoomService
     room_presenter: RoomPresenter
     sfu: Router

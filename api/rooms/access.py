@@ -21,6 +21,3 @@ class RoomAccess:
         if await self._members.is_member(room.id, user_id):
             return "member"
         return "visitor" if room.visibility == "public" else None
-
-    async def can_enter(self, user_id: str, room: Room) -> bool:
-        return room.is_open and await self.role_of(user_id, room) is not None

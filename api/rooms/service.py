@@ -67,7 +67,10 @@ class RoomService:
         return room
 
     async def view(self, user_id: str, room_id: str) -> RoomView:
-        """The room if this user may know of it (404 otherwise, even when it exists)."""
+        """The room if this user may enter it: the one entry check, for REST and signaling.
+
+        404 when the user may not know of it (even if it exists), 410 once it is closed.
+        """
         room = await self._stores.rooms.by_id(room_id) if looks_like_id(room_id, "rm") else None
         role = await self._access.role_of(user_id, room) if room is not None else None
         if room is None or role is None:

@@ -20,16 +20,13 @@ from api.auth.rate_limiter import Limit
 from api.errors import (
     AppError,
     NotAuthenticated,
-    NotFound,
     NotInRoom,
     NotRoomOwner,
     NotYourself,
     PeerNotInRoom,
-    RoomClosed,
     RoomFull,
     WrongMediaMode,
 )
-from api.ids import looks_like_id
 from api.request_body import validate
 from api.services import Services
 from api.signaling.payloads import (
@@ -149,7 +146,8 @@ class SignalingHub:
     # --- rooms ----------------------------------------------------------------------------
 
     async def join(self, connection: Connection, payload: JoinPayload) -> Ack:
-        room = await self._enterable_room(connection.user_id, payload.roomId)
+        # The same entry rule as GET /api/rooms/{id}: 404 unless allowed, 410 once closed.
+        room = (await self.services.rooms.view(connection.user_id, payload.roomId)).room
         if connection.room is not None and connection.room.id == room.id:
             await self._send_room_state(connection, room)
             return {"peerId": connection.sid}
@@ -303,15 +301,6 @@ class SignalingHub:
         return {}
 
     # --- helpers ----------------------------------------------------------------------------
-
-    async def _enterable_room(self, user_id: str, room_id: str) -> Room:
-        services = self.services
-        room = await services.stores.rooms.by_id(room_id) if looks_like_id(room_id, "rm") else None
-        if room is None or await services.access.role_of(user_id, room) is None:
-            raise NotFound("No such room.")
-        if not room.is_open:
-            raise RoomClosed()
-        return room
 
     def _current_room(self, connection: Connection, room_id: str) -> Room:
         if connection.room is None or connection.room.id != room_id:

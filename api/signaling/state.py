@@ -69,10 +69,6 @@ class SignalingState:
         members = self._rooms.get(room_id)
         return list(members.connections.values()) if members else []
 
-    def count(self, room_id: str) -> int:
-        members = self._rooms.get(room_id)
-        return len(members.connections) if members else 0
-
     def join(self, sid: str, room: Room) -> list[Connection]:
         """Put the connection in `room`; returns the members who were already there."""
         connection = self._connections[sid]

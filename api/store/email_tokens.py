@@ -57,6 +57,3 @@ class EmailTokenStore:
             purpose=doc["purpose"],
             expires_at=doc["expires_at"],
         )
-
-    async def delete_for_user(self, user_id: str, purpose: Purpose) -> None:
-        await self._tokens.delete_many({"user_id": user_id, "purpose": purpose})
