@@ -39,6 +39,17 @@ async def wait_until_healthy(
     raise AssertionError("the server did not become healthy")
 
 
+async def read_until(process: asyncio.subprocess.Process, marker: bytes) -> list[bytes]:
+    """The process's output lines up to and including the first one containing `marker`."""
+    assert process.stdout is not None
+    lines: list[bytes] = []
+    while not lines or marker not in lines[-1]:
+        line = await asyncio.wait_for(process.stdout.readline(), 10)
+        assert line, "the server exited before logging the email"
+        lines.append(line)
+    return lines
+
+
 async def test_development_server_runs_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "DATABASE_"))}
@@ -48,17 +59,16 @@ async def test_development_server_runs_and_stops_cleanly(tmp_path: Path) -> None
         cwd=tmp_path, env=environ,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+    seen: list[bytes] = []
     try:
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
             await wait_until_healthy(session, process)
             body = {"email": "dev@example.com", "password": PASSWORD, "name": "Dev"}
             async with session.post("/api/auth/register", json=body) as response:
                 assert response.status == 202
+            # The mailer logs each email once it is in the outbox: await that line.
+            seen = await read_until(process, b"verify-email?token=")
             outbox = tmp_path / "data" / "outbox"
-            for _ in range(200):
-                if list(outbox.glob("*.eml")):
-                    break
-                await asyncio.sleep(0.05)
             message = message_from_bytes((outbox / "00001.eml").read_bytes(), policy=policy.default)
             async with session.post(
                 "/api/auth/verify-email", json={"token": token_in(message)}
@@ -70,7 +80,7 @@ async def test_development_server_runs_and_stops_cleanly(tmp_path: Path) -> None
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(process.communicate(), 30)
-    log = output.decode()
+    log = (b"".join(seen) + output).decode()
     assert process.returncode == 0, log
     assert "verify-email?token=" in log, "development logs the link of each email"
     assert PASSWORD not in log and "$argon2" not in log
