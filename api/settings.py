@@ -25,6 +25,19 @@ REQUIRED_IN_PRODUCTION = (
     "SMTP_FROM",
 )
 MIN_SECRET_LENGTH = 32
+TlsMode = Literal["none", "starttls", "tls"]
+# The three modes by name, plus the booleans people write (true means STARTTLS).
+SMTP_TLS_MODES: dict[str, TlsMode] = {
+    "none": "none",
+    "false": "none",
+    "0": "none",
+    "no": "none",
+    "starttls": "starttls",
+    "true": "starttls",
+    "1": "starttls",
+    "yes": "starttls",
+    "tls": "tls",
+}
 
 
 class SettingsError(Exception):
@@ -38,7 +51,7 @@ class SmtpSettings:
     username: str | None
     password: str | None
     sender: str
-    tls: Literal["none", "starttls", "tls"]
+    tls: TlsMode
 
 
 @dataclass(frozen=True)
@@ -134,13 +147,10 @@ def _smtp(get: Callable[[str], str | None], mail_from: str) -> SmtpSettings | No
     host = get("SMTP_HOST")
     if host is None:
         return None
-    tls = (get("SMTP_TLS") or "starttls").lower()
-    if tls in ("true", "1", "yes"):
-        tls = "starttls"
-    if tls in ("false", "0", "no"):
-        tls = "none"
-    if tls not in ("none", "starttls", "tls"):
-        raise SettingsError(f"SMTP_TLS must be none, starttls or tls, not {tls!r}")
+    given = (get("SMTP_TLS") or "starttls").lower()
+    tls = SMTP_TLS_MODES.get(given)
+    if tls is None:
+        raise SettingsError(f"SMTP_TLS must be none, starttls or tls, not {given!r}")
     default_port = {"none": 25, "starttls": 587, "tls": 465}[tls]
     return SmtpSettings(
         host=host,
@@ -148,7 +158,7 @@ def _smtp(get: Callable[[str], str | None], mail_from: str) -> SmtpSettings | No
         username=get("SMTP_USERNAME"),
         password=get("SMTP_PASSWORD"),
         sender=mail_from,
-        tls=tls,  # type: ignore[arg-type]
+        tls=tls,
     )
 
 

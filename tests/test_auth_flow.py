@@ -183,3 +183,18 @@ async def test_resend_verification_voids_the_previous_link(
     reply = await client.post("/api/auth/verify-email", {"token": second})
     assert (reply.status, reply.error_code) == (400, "invalid_token")
     await client.login(email)
+
+
+async def test_logout_with_only_the_refresh_cookie_ends_the_session(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox
+) -> None:
+    browser, elsewhere = new_client(), new_client()
+    email = await browser.register_verified(mailbox)
+    access_token = (await browser.login(email)).body["accessToken"]
+    refresh = browser.cookie(REFRESH_COOKIE)
+    assert refresh is not None
+    # As after the access token lapsed: only the refresh cookie names the session.
+    reply = await elsewhere.post("/api/auth/logout", cookies={REFRESH_COOKIE: refresh})
+    assert reply.status == 204
+    reply = await browser.get("/api/users/me", headers={"Authorization": f"Bearer {access_token}"})
+    assert (reply.status, reply.error_code) == (401, "session_expired")

@@ -119,7 +119,9 @@ async def test_the_two_loudest_hold_the_slots_and_a_quieter_one_takes_a_freed_sl
     await listener.wait_for_slot(second_slot, 620.0)
 
     before_switch = len(listener.sequence_numbers[loud_slot])
-    speakers["Loud"][1].tone.stop()  # type: ignore[union-attr]
+    loud_tone = speakers["Loud"][1].tone
+    assert loud_tone is not None
+    loud_tone.stop()
     update = await next_speakers(listener, lambda u: third_id in u["slots"])
     assert update["slots"][loud_slot] == third_id, "the freed slot is reused; the other stays put"
     assert update["slots"][second_slot] == second_id

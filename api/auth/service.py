@@ -199,7 +199,8 @@ class AuthService:
         return Principal(user=user, session_id=session.id)
 
     async def logout(self, access_token: str | None, refresh_token: str | None) -> None:
-        """End the session either token names; an expired access token still names it."""
+        """End the session either token names (the refresh cookie, once the access token has
+        expired)."""
         session = await self._session_named_by(access_token, refresh_token)
         if session is not None:
             await self._stores.sessions.delete(session.id, session.user_id)
@@ -211,11 +212,13 @@ class AuthService:
         now = self._clock()
         if access_token is not None:
             try:
-                principal = await self.authenticate(access_token)
+                access = self._tokens.read_access(access_token)
             except AppError:
-                pass
-            else:
-                return await self._stores.sessions.live(principal.session_id, now)
+                access = None
+            if access is not None:
+                session = await self._stores.sessions.live(access.session_id, now)
+                if session is not None and session.user_id == access.user_id:
+                    return session
         if refresh_token is not None:
             try:
                 claims = self._tokens.read_refresh(refresh_token)
