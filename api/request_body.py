@@ -11,6 +11,10 @@ from pydantic import BaseModel, ValidationError
 from api.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_JSON_BODY_BYTES = 64 * 1024
+# No body or socket payload of ours nests deeper than a few levels (an SDP or ICE object is
+# two). Anything deeper is refused before it reaches pydantic or any recursive code.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"The JSON nests deeper than {MAX_JSON_DEPTH} levels."
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,14 +27,41 @@ async def read_json_body(request: web.Request, model: type[ModelT]) -> ModelT:
     raw = await request.content.read(MAX_JSON_BODY_BYTES + 1)
     if len(raw) > MAX_JSON_BODY_BYTES:
         raise PayloadTooLarge()
+    return validate(model, parse_json(raw))
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Client JSON, or `InvalidJson`: malformed, or nested deeper than `MAX_JSON_DEPTH`."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidJson() from None
-    return validate(model, data)
+    except RecursionError:
+        # The C decoder recurses per `[`/`{`: some kilobytes of them exhaust the stack.
+        raise InvalidJson(TOO_DEEP) from None
+    check_depth(data)
+    return data
+
+
+def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuses (InvalidJson) decoded JSON nested deeper than `limit`; iterative, no recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise InvalidJson(TOO_DEEP)
+        stack.extend((child, depth + 1) for child in children)
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:
+    """`data` already decoded by someone else (a query, a Socket.IO payload) into `model`."""
+    check_depth(data)
     try:
         return model.model_validate(data)
     except ValidationError as error:
