@@ -9,7 +9,7 @@ from pydantic import AfterValidator, EmailStr, Field
 
 from api.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from api.models import ApiModel, RequestModel
-from api.users.models import MeResponse
+from api.users.models import DisplayName, MeResponse
 
 
 def normalize_email(email: str) -> str:
@@ -22,7 +22,6 @@ NewPassword = Annotated[
 ]
 AnyPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, repr=False)]
 EmailLinkToken = Annotated[str, Field(min_length=1, max_length=200, repr=False)]
-DisplayName = Annotated[str, Field(min_length=1, max_length=80)]
 
 
 class RegisterRequest(RequestModel):

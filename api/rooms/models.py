@@ -9,9 +9,11 @@ from pydantic import Field, model_validator
 
 from api.models import ApiModel, RequestModel
 from api.rooms.service import MESH_MAX_PARTICIPANTS, SFU_MAX_PARTICIPANTS
+from api.text import DisplayText
 from api.users.models import PublicProfile
 
-Topic = Annotated[str, Field(min_length=1, max_length=120)]
+TOPIC_MAX_LENGTH = 120
+Topic = Annotated[str, DisplayText(max_length=TOPIC_MAX_LENGTH)]
 THIRTY_DAYS = 30 * 24 * 3600
 
 

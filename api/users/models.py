@@ -9,9 +9,16 @@ from pydantic import Field
 
 from api.models import ApiModel, RequestModel
 from api.store.users import User
+from api.text import DisplayText
 from api.users.avatar_versions import avatar_version
 
 Username = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_.]+$")]
+# Lengths in Unicode code points, after NFC and trimming (see api.text); the web client's
+# forms count the same way.
+NAME_MAX_LENGTH = 80
+BIO_MAX_LENGTH = 300
+DisplayName = Annotated[str, DisplayText(max_length=NAME_MAX_LENGTH)]
+Bio = Annotated[str, DisplayText(max_length=BIO_MAX_LENGTH, allow_empty=True, multiline=True)]
 
 
 class PublicProfile(ApiModel):
@@ -56,9 +63,9 @@ def _public_fields(user: User) -> dict[str, str | None]:
 
 
 class UpdateProfileRequest(RequestModel):
-    name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    name: DisplayName | None = None
     username: Username | None = None
-    bio: Annotated[str, Field(max_length=300)] | None = None
+    bio: Bio | None = None
 
 
 def avatar_url(user: User) -> str:
