@@ -8,6 +8,7 @@ import { ErrorText, Loading } from "../components/Status";
 import { TextAreaField, TextField } from "../components/TextField";
 import { useSubmit } from "../components/useSubmit";
 import { useSession } from "../session/SessionContext";
+import { BIO_RULE, NAME_RULE, checkTexts, normalizeText } from "../text";
 
 const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
 
@@ -41,16 +42,20 @@ function ProfileForm({ user }: { user: Me }) {
   async function submit(event: FormEvent) {
     event.preventDefault();
     setSaved(false);
+    const textError = checkTexts([
+      { label: "Name", value: name, rule: NAME_RULE },
+      { label: "Bio", value: bio, rule: BIO_RULE },
+    ]);
+    if (textError) {
+      setError(textError);
+      return;
+    }
     const changes: ProfileChanges = {};
-    if (name.trim() !== user.name) changes.name = name.trim();
+    if (normalizeText(name) !== user.name) changes.name = normalizeText(name);
     if (username.trim() && username.trim() !== (user.username ?? "")) {
       changes.username = username.trim();
     }
-    if (bio.trim() !== user.bio) changes.bio = bio.trim();
-    if (!name.trim()) {
-      setError("Your name cannot be empty.");
-      return;
-    }
+    if (normalizeText(bio, true) !== user.bio) changes.bio = normalizeText(bio, true);
     if (changes.username !== undefined && !/^[A-Za-z0-9_.]{3,30}$/.test(changes.username)) {
       setError("Usernames are 3 to 30 letters, digits, _ or . characters.");
       return;
@@ -71,7 +76,7 @@ function ProfileForm({ user }: { user: Me }) {
           id="profile-name"
           label="Name"
           autoComplete="name"
-          maxLength={80}
+          limit={NAME_RULE}
           required
           value={name}
           onChange={edit(setName)}
@@ -89,7 +94,7 @@ function ProfileForm({ user }: { user: Me }) {
           id="profile-bio"
           label="Bio"
           rows={3}
-          maxLength={300}
+          limit={BIO_RULE}
           value={bio}
           onChange={edit(setBio)}
         />

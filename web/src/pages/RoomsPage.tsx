@@ -8,6 +8,7 @@ import type { Media, Room, Visibility } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { ErrorText, Loading } from "../components/Status";
 import { TextField } from "../components/TextField";
+import { TOPIC_RULE, checkTexts, normalizeText, textProblem } from "../text";
 
 const REFRESH_EVERY_MS = 5_000;
 
@@ -169,13 +170,18 @@ function CreateRoomForm() {
   async function submit(event: FormEvent) {
     event.preventDefault();
     setError(null);
-    if (!topic.trim()) {
+    if (textProblem(topic, TOPIC_RULE) === "text_blank") {
       setError("Give the room a topic.");
+      return;
+    }
+    const textError = checkTexts([{ label: "Topic", value: topic, rule: TOPIC_RULE }]);
+    if (textError) {
+      setError(textError);
       return;
     }
     setBusy(true);
     try {
-      const room = await roomsApi.create({ topic: topic.trim(), visibility, media });
+      const room = await roomsApi.create({ topic: normalizeText(topic), visibility, media });
       navigate(`/rooms/${encodeURIComponent(room.id)}`);
     } catch (failure) {
       setError(describeError(failure));
@@ -190,7 +196,7 @@ function CreateRoomForm() {
         <TextField
           id="room-topic"
           label="Topic"
-          maxLength={120}
+          limit={TOPIC_RULE}
           required
           value={topic}
           onChange={setTopic}

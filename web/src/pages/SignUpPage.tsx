@@ -7,6 +7,7 @@ import { ErrorText } from "../components/Status";
 import { TextField } from "../components/TextField";
 import { useSubmit } from "../components/useSubmit";
 import { useSession } from "../session/SessionContext";
+import { NAME_RULE, checkTexts, normalizeText } from "../text";
 import {
   EmailField,
   MIN_PASSWORD_LENGTH,
@@ -27,12 +28,17 @@ export function SignUpPage() {
 
   async function submit(event: FormEvent) {
     event.preventDefault();
+    const textError = checkTexts([{ label: "Name", value: name, rule: NAME_RULE }]);
+    if (textError) {
+      setError(textError);
+      return;
+    }
     if (password.length < MIN_PASSWORD_LENGTH) {
       setError(PASSWORD_TOO_SHORT);
       return;
     }
     await run(async () => {
-      await auth.register({ name: name.trim(), email: email.trim(), password });
+      await auth.register({ name: normalizeText(name), email: email.trim(), password });
       rememberPendingEmail(email.trim());
       navigate("/check-email");
     });
@@ -47,7 +53,7 @@ export function SignUpPage() {
           label="Name"
           autoComplete="name"
           required
-          maxLength={80}
+          limit={NAME_RULE}
           value={name}
           onChange={setName}
         />
