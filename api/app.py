@@ -23,12 +23,14 @@ from api.metrics import Metrics
 from api.middlewares import error_middleware, origin_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.rooms.access import RoomAccess
+from api.rooms.events import RoomEvents
 from api.rooms.presence import RoomPresence
 from api.rooms.presenter import RoomPresenter
 from api.rooms.routes import api as rooms_api
 from api.rooms.service import RoomService
 from api.services import SERVICES, Services
 from api.settings import Settings
+from api.signaling.client_fault_log import ClientFaultLog
 from api.signaling.hub import SIGNALING, SignalingHub
 from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
@@ -54,6 +56,11 @@ FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api)
 CLIENT_MAX_SIZE = 6 * 1024 * 1024
 # An SDP offer is a few kilobytes; nothing legitimate on the socket comes near this.
 MAX_SOCKET_MESSAGE_BYTES = 128 * 1024
+# Engine.IO drops a connection that sent nothing (not even a pong) for interval + timeout:
+# a silently vanished client leaves the room's presence within 18 s (the issue asks 20 s;
+# Engine.IO's own 25 + 20 s kept ghosts, counted against capacity, for up to 55 s).
+PING_INTERVAL_SECONDS = 8
+PING_TIMEOUT_SECONDS = 10
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
@@ -81,6 +88,10 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
         async_mode="aiohttp",
         cors_allowed_origins=[settings.app_origin],
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
+        ping_interval=PING_INTERVAL_SECONDS,
+        ping_timeout=PING_TIMEOUT_SECONDS,
+        logger=ClientFaultLog("socketio.server"),
+        engineio_logger=ClientFaultLog("engineio.server"),
     )
     hub = SignalingHub(sio)
     hub.register()
@@ -124,7 +135,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             background=background,
             profiles=ProfileService(stores.users, stores.avatars),
             presence=presence,
-            rooms=RoomService(stores, access, utc_now),
+            rooms=RoomService(stores, access, utc_now, RoomEvents()),
             room_presenter=RoomPresenter(stores.users, presence),
             sfu=sfu,
         )

@@ -177,3 +177,18 @@ class NotYourself(Forbidden):
 class WrongMediaMode(Conflict):
     code = "wrong_media_mode"
     message = "That does not apply to this room's media mode."
+
+
+class ReservedEvent(AppError):
+    code = "reserved_event"
+    message = "That event name is reserved by Socket.IO; clients may not send it."
+
+
+class AlreadyConnected(Conflict):
+    code = "already_connected"
+    message = "This connection is already signed in."
+
+
+class TryAgain(AppError):
+    code = "try_again"
+    message = "The room changed while you were joining; try again."

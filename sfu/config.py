@@ -25,11 +25,15 @@ class RtcConfig:
         aioice's own gathering, which skips loopback.
     ice_servers: STUN/TURN URLs (ICE_SERVERS); empty means none at all, never Google's STUN.
     announced_address: public IP advertised instead of the bound one (RTC_ANNOUNCED_ADDRESS).
+    media_setup_seconds: how long a participant has from the SDP answer to a connected media
+        session (ICE + DTLS) before the server gives up on it; generous for TURN over slow
+        links, short enough that a client which never completes ICE cannot hold a session.
     """
 
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     announced_address: str | None = None
+    media_setup_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RtcConfig:

@@ -29,3 +29,8 @@ class TooManySlots(SfuError):
 class AlreadyConnected(SfuError):
     code = "already_connected"
     message = "This participant already has a media connection."
+
+
+class SessionClosed(SfuError):
+    code = "media_session_closed"
+    message = "The media session ended while it was being set up."

@@ -52,10 +52,20 @@ class ParkedTrack(MediaStreamTrack):
 
 
 class Participant:
+    """One media session. `id` names the session (a signaling connection), `user_id` whom it
+    belongs to: a user's newer session never shares an id with an older one, so closing the
+    older one cannot touch the newer."""
+
     def __init__(
-        self, participant_id: str, rtc: RtcConfig, on_packet: PacketSink, on_failed: FailureSink
+        self,
+        participant_id: str,
+        user_id: str,
+        rtc: RtcConfig,
+        on_packet: PacketSink,
+        on_failed: FailureSink,
     ) -> None:
         self.id = participant_id
+        self.user_id = user_id
         self.muted = False
         self.slots: list[Slot] = []
         self.publishing = False
@@ -66,9 +76,11 @@ class Participant:
         self._on_failed = on_failed
         self._pc: RTCPeerConnection | None = None
         self._opus_payload_type = -1
-        self._closed = False
+        self._detached = False
+        self._pc_closing = False
         self._detach_receivers: list[Callable[[], None]] = []
         self._connecting: asyncio.Task[None] | None = None
+        self._setup_deadline: asyncio.TimerHandle | None = None
 
     async def connect(self, offer_sdp: str, max_slots: int) -> str:
         """Answer the client's one and only offer."""
@@ -84,6 +96,9 @@ class Participant:
         await pc.setLocalDescription(await pc.createAnswer())
         self._connecting = connect_task(pc)
         self.negotiated = True
+        self._setup_deadline = asyncio.get_running_loop().call_later(
+            self._rtc.media_setup_seconds, self._setup_expired
+        )
         return str(pc.localDescription.sdp)
 
     def _set_up_transceivers(self, pc: RTCPeerConnection, max_slots: int) -> None:
@@ -113,25 +128,46 @@ class Participant:
             self.slots.append(Slot(index, RtpOutput(transceiver.sender), self._opus_payload_type))
 
     def _receive(self, packet: RtpPacket) -> None:
-        if packet.payload_type == self._opus_payload_type:
+        if packet.payload_type == self._opus_payload_type and not self._detached:
             self._on_packet(self, packet)
+
+    def _setup_expired(self) -> None:
+        """A client that never completes ICE and DTLS must not hold the session forever."""
+        self._setup_deadline = None
+        pc = self._pc
+        if pc is not None and pc.connectionState != "connected" and not self._detached:
+            log.info("media connection of %s not set up in time", self.id)
+            self._on_failed(self)
 
     def _on_connection_state(self) -> None:
         assert self._pc is not None
+        if self._pc.connectionState == "connected" and self._setup_deadline is not None:
+            self._setup_deadline.cancel()
+            self._setup_deadline = None
         # "closed" without our close(): the peer ended DTLS; "failed": ICE consent expired.
-        if self._pc.connectionState in ("failed", "closed") and not self._closed:
+        if self._pc.connectionState in ("failed", "closed") and not self._detached:
             log.info("media connection of %s ended (%s)", self.id, self._pc.connectionState)
             self._on_failed(self)
 
-    async def close(self) -> None:
-        """Idempotent: frees the connection, its transports, senders and receivers."""
-        if self._closed:
-            return
-        self._closed = True
+    def detach(self) -> None:
+        """Stop taking packets in and sending them out, at once; `close()` frees the rest.
+        Idempotent."""
+        self._detached = True
         self.negotiated = False
         self.slots = []
+        if self._setup_deadline is not None:
+            self._setup_deadline.cancel()
+            self._setup_deadline = None
         for detach in self._detach_receivers:
             detach()
+        self._detach_receivers = []
+
+    async def close(self) -> None:
+        """Idempotent: frees the connection, its transports, senders and receivers."""
+        self.detach()
+        if self._pc is None or self._pc_closing:
+            return
+        self._pc_closing = True
         if self._connecting is not None and not self._connecting.done():
             await asyncio.wait({self._connecting}, timeout=CONNECT_GRACE_SECONDS)
         if self._pc is not None:

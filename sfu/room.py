@@ -8,7 +8,6 @@ change only in `_reassign`, at most five times a second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from aiortc.rtp import RtpPacket
 
 from sfu.config import RtcConfig
-from sfu.errors import AlreadyConnected
+from sfu.errors import AlreadyConnected, SessionClosed
 from sfu.participant import Participant
 from sfu.slot import Slot
 from sfu.speakers import SpeakerDetector, assign_slots, listener_wanted
@@ -33,6 +32,7 @@ class SpeakerUpdate:
     speaking: frozenset[str]
 
 
+# Both are called with the participant's id (its media session id, not the user's).
 SpeakersSink = Callable[[str, SpeakerUpdate], None]
 FailedSink = Callable[[str], None]
 
@@ -58,11 +58,15 @@ class Room:
         self._routes: dict[str, list[Slot]] = {}
         self._last_updates: dict[str, SpeakerUpdate] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
-    async def join(self, participant_id: str, offer_sdp: str) -> str:
+    async def join(self, participant_id: str, user_id: str, offer_sdp: str) -> str:
+        """Connect a media session; `user_id` is whom listeners are told they hear."""
+        if self._closed:
+            raise SessionClosed()
         if participant_id in self.participants:
             raise AlreadyConnected()
-        participant = Participant(participant_id, self._rtc, self.route, self._failed)
+        participant = Participant(participant_id, user_id, self._rtc, self.route, self._failed)
         self.participants[participant_id] = participant
         self._stats.participants += 1
         self._detector.add(participant_id)
@@ -70,23 +74,33 @@ class Room:
         try:
             answer = await participant.connect(offer_sdp, self.slots)
         except BaseException:
-            await self.leave(participant_id)
+            self.remove(participant_id)
+            await participant.close()
             raise
+        if self.participants.get(participant_id) is not participant:
+            await participant.close()  # left, or the room closed, while negotiating
+            raise SessionClosed()
         self._stats.join_seconds.append(time.monotonic() - started)
         self._reassign(time.monotonic())
         if self._task is None:
             self._task = asyncio.create_task(self._keep_assigning(), name=f"sfu-room-{self.id}")
         return answer
 
-    async def leave(self, participant_id: str) -> None:
+    def remove(self, participant_id: str) -> Participant | None:
+        """Take the participant out at once: from this call on nothing is forwarded to or
+        from it. Returns it for the caller to `close()` (which may take a while)."""
         participant = self.participants.pop(participant_id, None)
         if participant is None:
-            return
-        self._stats.participants -= 1
-        self._detector.remove(participant_id)
-        self._last_updates.pop(participant_id, None)
+            return None
+        self._forget(participant)
         self._reassign(time.monotonic())
-        await participant.close()
+        return participant
+
+    def _forget(self, participant: Participant) -> None:
+        self._stats.participants -= 1
+        self._detector.remove(participant.id)
+        self._last_updates.pop(participant.id, None)
+        participant.detach()
 
     def set_muted(self, participant_id: str, muted: bool) -> None:
         participant = self.participants.get(participant_id)
@@ -128,11 +142,18 @@ class Room:
                     self._stats.slot_switches += 1
                 if publisher_id is not None:
                     routes.setdefault(publisher_id, []).append(slot)
-            update = SpeakerUpdate(assigned, speaking)
+            update = SpeakerUpdate(
+                tuple(self._user_of(pid) for pid in assigned),
+                frozenset(self.participants[pid].user_id for pid in speaking),
+            )
             if self._last_updates.get(listener.id) != update:
                 self._last_updates[listener.id] = update
                 self._on_speakers(listener.id, update)
         self._routes = routes
+
+    def _user_of(self, participant_id: str | None) -> str | None:
+        participant = self.participants.get(participant_id) if participant_id else None
+        return participant.user_id if participant is not None else None
 
     def _slot_order(self, now: float) -> tuple[str, ...]:
         """Who deserves a slot, best first: the ranked speakers, then, while slots are to
@@ -156,12 +177,16 @@ class Room:
     def _failed(self, participant: Participant) -> None:
         self._on_failed(participant.id)
 
-    async def close(self) -> None:
-        """Idempotent: every participant's connection is closed."""
+    def close(self) -> list[Participant]:
+        """Idempotent: takes everyone out at once, silently (no reassignment, no `speakers`
+        callbacks), and returns the participants for the caller to `close()`."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
             self._task = None
-        for participant_id in list(self.participants):
-            await self.leave(participant_id)
+        participants = list(self.participants.values())
+        self.participants.clear()
+        self._routes = {}
+        for participant in participants:
+            self._forget(participant)
+        return participants

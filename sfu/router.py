@@ -1,17 +1,26 @@
 """The SFU's entry point: rooms by id, created on first join and dropped when empty.
 
 The signaling layer calls `join`/`leave`/`set_muted`/`close_room` and is told, through the two
-callbacks, about slot changes for each listener and media connections that failed.
+callbacks, about slot changes for each listener and media sessions that failed. A participant
+is a media session: its id is chosen by the caller (one per signaling connection) and is never
+the user's id, so a user's older session ending can never take a newer one with it.
+
+`leave` and `close_room` take effect at once (nothing more is forwarded to or from those
+sessions when they return); closing the peer connections, which may take seconds, happens in
+tasks the router owns and `close()` waits for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 
 from sfu.config import RtcConfig
+from sfu.participant import Participant
 from sfu.room import Room, SpeakerUpdate
 from sfu.stats import SfuStats
 
+# (room id, participant id, update) and (room id, participant id).
 RoomSpeakersSink = Callable[[str, str, SpeakerUpdate], None]
 RoomFailedSink = Callable[[str, str], None]
 
@@ -29,9 +38,14 @@ class Router:
         self._on_speakers = on_speakers
         self._on_failed = on_failed
         self.rooms: dict[str, Room] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
-    async def join(self, room_id: str, slots: int, participant_id: str, offer_sdp: str) -> str:
-        """Connect a participant's media; returns the SDP answer."""
+    async def join(
+        self, room_id: str, slots: int, participant_id: str, user_id: str, offer_sdp: str
+    ) -> str:
+        """Connect a media session; returns the SDP answer.
+
+        Raises SfuError subclasses for unusable offers or an id already connected."""
         room = self.rooms.get(room_id)
         if room is None:
             room = Room(
@@ -45,15 +59,19 @@ class Router:
             self.rooms[room_id] = room
             self.stats.rooms += 1
         try:
-            return await room.join(participant_id, offer_sdp)
+            return await room.join(participant_id, user_id, offer_sdp)
         finally:
-            await self._drop_if_empty(room)
+            self._drop_if_empty(room)
 
-    async def leave(self, room_id: str, participant_id: str) -> None:
+    def leave(self, room_id: str, participant_id: str) -> None:
+        """Idempotent; effective at once."""
         room = self.rooms.get(room_id)
-        if room is not None:
-            await room.leave(participant_id)
-            await self._drop_if_empty(room)
+        if room is None:
+            return
+        participant = room.remove(participant_id)
+        if participant is not None:
+            self._close_later([participant])
+        self._drop_if_empty(room)
 
     def set_muted(self, room_id: str, participant_id: str, muted: bool) -> None:
         room = self.rooms.get(room_id)
@@ -64,16 +82,29 @@ class Router:
         room = self.rooms.get(room_id)
         return room is not None and participant_id in room.participants
 
-    async def close_room(self, room_id: str) -> None:
+    def close_room(self, room_id: str) -> None:
+        """Idempotent; effective at once, and silent: no `speakers` callbacks."""
         room = self.rooms.pop(room_id, None)
         if room is not None:
             self.stats.rooms -= 1
-            await room.close()
+            self._close_later(room.close())
 
     async def close(self) -> None:
         for room_id in list(self.rooms):
-            await self.close_room(room_id)
+            self.close_room(room_id)
+        await self.closed()
 
-    async def _drop_if_empty(self, room: Room) -> None:
+    async def closed(self) -> None:
+        """Wait until every peer connection that left or was closed is fully closed."""
+        while self._closing:
+            await asyncio.gather(*self._closing)
+
+    def _close_later(self, participants: Iterable[Participant]) -> None:
+        for participant in participants:
+            task = asyncio.create_task(participant.close(), name=f"sfu-close-{participant.id}")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def _drop_if_empty(self, room: Room) -> None:
         if not room.participants and self.rooms.get(room.id) is room:
-            await self.close_room(room.id)
+            self.close_room(room.id)

@@ -1,6 +1,6 @@
 """A participant in its own process, for tests that freeze or kill it:
 `python -m tests.sfu_bot BASE_URL ACCESS_TOKEN ROOM_ID` joins the sfu room with a tone,
-prints CONNECTED once its media connection is up, then idles until killed."""
+prints `CONNECTED <its socket id>` once its media connection is up, then idles until killed."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ async def main(base_url: str, token: str, room_id: str) -> None:
     await socket.join(room_id)
     client = SfuClient(socket, RtcConfig(host_addresses=("127.0.0.1",)), 1, frequency=660.0)
     await client.join(room_id)
-    print("CONNECTED", flush=True)
+    print("CONNECTED", socket.peer_id, flush=True)
     await asyncio.Event().wait()
 
 

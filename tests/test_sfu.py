@@ -239,9 +239,10 @@ async def test_leaving_frees_the_media_and_a_vanished_peer_is_dropped(
     sfu = server.app[SERVICES].sfu
     assert sfu.stats.participants == 2
 
+    departing_sid = departing.socket.peer_id
     await departing.socket.close()
     await owner.sockets[0].next("participant-left")
-    assert sfu.stats.participants == 1 and not sfu.is_connected(room, guest.user_id)
+    assert sfu.stats.participants == 1 and not sfu.is_connected(room, departing_sid)
 
     vanishing = await enter(await person("Vanishing"), room, loopback_only, sfu_clients)
     await vanishing.pc.close()  # the media goes away; the socket stays open
@@ -271,24 +272,25 @@ async def test_a_frozen_peer_loses_its_media_within_ten_seconds(
 ) -> None:
     owner, frozen = await person("Owner"), await person("Frozen")
     room = await owner.create_room(media="sfu")
-    await enter(owner, room, loopback_only, sfu_clients)
+    owner_sid = (await enter(owner, room, loopback_only, sfu_clients)).socket.peer_id
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.sfu_bot", server.base_url, frozen.access_token, room,
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         assert bot.stdout is not None
-        assert (await asyncio.wait_for(bot.stdout.readline(), 20)).strip() == b"CONNECTED"
+        status, frozen_sid = (await asyncio.wait_for(bot.stdout.readline(), 20)).split()
+        assert status == b"CONNECTED"
         sfu = server.app[SERVICES].sfu
-        assert sfu.is_connected(room, frozen.user_id)
+        assert sfu.is_connected(room, frozen_sid.decode())
         # Frozen, not gone: its socket stays open (the kernel still acknowledges), its media
         # falls silent. Only ICE consent freshness can notice.
         bot.send_signal(signal.SIGSTOP)
         frozen_at = time.monotonic()
-        while sfu.is_connected(room, frozen.user_id):
+        while sfu.is_connected(room, frozen_sid.decode()):
             assert time.monotonic() - frozen_at < 10, "still connected 10 s after freezing"
             await asyncio.sleep(0.1)  # sampling server state: there is no event to await
-        assert sfu.is_connected(room, owner.user_id)
+        assert sfu.is_connected(room, owner_sid)
     finally:
         bot.kill()
         await bot.wait()

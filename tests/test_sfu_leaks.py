@@ -55,10 +55,13 @@ async def one_cycle(router: Router, rtc: RtcConfig, n: int) -> None:
     client.addTransceiver(ToneTrack(440.0), direction="sendonly")
     client.addTransceiver("audio", direction="recvonly")
     await client.setLocalDescription(await client.createOffer())
-    answer = await router.join("rm_leakcheck", 3, f"leakcheck_{n}", client.localDescription.sdp)
+    answer = await router.join(
+        "rm_leakcheck", 3, f"leakcheck_{n}", "usr_leakcheck", client.localDescription.sdp
+    )
     await client.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await asyncio.wait_for(connected.wait(), 10)
-    await router.leave("rm_leakcheck", f"leakcheck_{n}")
+    router.leave("rm_leakcheck", f"leakcheck_{n}")
+    await router.closed()
     await client.close()
 
 

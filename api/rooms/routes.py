@@ -33,7 +33,6 @@ from api.rooms.models import (
 )
 from api.rooms.service import NewRoom, RoomView
 from api.services import SERVICES
-from api.signaling.hub import SIGNALING
 from api.store.invites import Invite
 
 api = Api("rooms")
@@ -162,8 +161,7 @@ async def update_room(
     "DELETE", "/api/rooms/{id}", summary="Close the room (owner)", status=204, errors=OWNER_ERRORS
 )
 async def close_room(request: web.Request, principal: Principal) -> None:
-    room = await request.app[SERVICES].rooms.close(principal.user.id, request.match_info["id"])
-    await request.app[SIGNALING].eject_room(room.id)
+    await request.app[SERVICES].rooms.close(principal.user.id, request.match_info["id"])
 
 
 @api.route(
@@ -225,7 +223,6 @@ async def revoke_invite(request: web.Request, principal: Principal) -> None:
 async def remove_member(request: web.Request, principal: Principal) -> None:
     room_id, member_id = request.match_info["id"], request.match_info["userId"]
     await request.app[SERVICES].rooms.remove_member(principal.user.id, room_id, member_id)
-    await request.app[SIGNALING].eject_user(room_id, member_id)
 
 
 @api.route(

@@ -16,6 +16,7 @@ from api.errors import (
 )
 from api.ids import looks_like_id, new_id
 from api.rooms.access import Role, RoomAccess
+from api.rooms.events import RoomEvents
 from api.store.database import Stores
 from api.store.invites import Invite
 from api.store.rooms import MediaMode, Room, Visibility
@@ -44,10 +45,17 @@ class RoomView:
 
 
 class RoomService:
-    def __init__(self, stores: Stores, access: RoomAccess, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        access: RoomAccess,
+        clock: Callable[[], datetime],
+        events: RoomEvents | None = None,
+    ) -> None:
         self._stores = stores
         self._access = access
         self._clock = clock
+        self.events = events or RoomEvents()
 
     async def create(self, owner_id: str, spec: NewRoom) -> Room:
         sfu = spec.media == "sfu"
@@ -100,11 +108,14 @@ class RoomService:
     async def set_topic(self, user_id: str, room_id: str, topic: str) -> Room:
         room = await self.owned(user_id, room_id)
         await self._stores.rooms.set_topic(room.id, topic)
-        return room.with_topic(topic)
+        changed = room.with_topic(topic)
+        await self.events.room_changed(changed)
+        return changed
 
     async def close(self, user_id: str, room_id: str) -> Room:
         room = await self.owned(user_id, room_id)
         await self._stores.rooms.close(room.id)
+        await self.events.room_closed(room)
         return room
 
     async def create_invite(
@@ -160,3 +171,4 @@ class RoomService:
             raise NotRoomOwner()
         if not await self._stores.room_members.remove(view.room.id, member_id):
             raise NotFound("No such member.")
+        await self.events.member_removed(view.room.id, member_id)

@@ -3,6 +3,18 @@
 Every client event is acknowledged with `{ok: true, ...}` or `{ok: false, error: {code,
 message}}`; a bad payload or a refused action never raises inside the server and never
 reaches another client. See docs/protocol.md for the contract.
+
+How membership changes stay consistent (one process, one event loop):
+- every change of who is where is one synchronous call into `SignalingState`, which checks
+  its rules (capacity, one presence per user) in the same step;
+- a right checked before an await (room entry, a live session) is checked again when
+  `SignalingState.access_epoch` moved meanwhile (a room closed, a member removed, a session
+  ended), and a media session set up across an await is dropped if its connection's
+  membership is no longer the one it started from;
+- what tells a room about a change is sent under that room's lock (`RoomLocks`), so nobody
+  hears "left" before "joined";
+- cleanup starts from the connection object: the SFU participant of a connection is keyed by
+  its sid, never by its user.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from pydantic import BaseModel
 
 from api.auth.cookies import access_token_of
 from api.auth.rate_limiter import Limit
+from api.auth.service import Principal
 from api.errors import (
     AppError,
     NotAuthenticated,
@@ -24,11 +37,13 @@ from api.errors import (
     NotRoomOwner,
     NotYourself,
     PeerNotInRoom,
-    RoomFull,
+    ReservedEvent,
+    TryAgain,
     WrongMediaMode,
 )
 from api.request_body import validate
 from api.services import Services
+from api.signaling.locks import RoomLocks
 from api.signaling.payloads import (
     JoinPayload,
     MuteParticipantPayload,
@@ -38,7 +53,7 @@ from api.signaling.payloads import (
     RoomPayload,
     SfuJoinPayload,
 )
-from api.signaling.state import Connection, Departure, SignalingState
+from api.signaling.state import Arrival, Connection, Departure, SignalingState
 from api.store.rooms import Room
 from api.users.models import PublicProfile
 from sfu.errors import SfuError
@@ -49,15 +64,19 @@ log = logging.getLogger(__name__)
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 Ack = dict[str, Any]
 EVENTS_PER_CONNECTION = Limit(300, 10.0)  # room for a burst of trickled ICE to seven peers
+NAMESPACE = "/"
+# How often a right is re-checked when rights keep changing while it is being checked.
+RECHECKS = 5
 
 
 class SignalingHub:
-    """Owns the Socket.IO handlers; REST reaches it (to eject people) through `SIGNALING`."""
+    """Owns the Socket.IO handlers; REST reaches it only through the services' events."""
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
         self._services: Services | None = None
         self._state: SignalingState | None = None
+        self._locks = RoomLocks()
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -82,6 +101,9 @@ class SignalingHub:
         self._services = services
         self._state = SignalingState(services.presence)
         services.auth.on_sessions_revoked(self.drop_revoked_connections)
+        services.rooms.events.on_room_closed(self.eject_room)
+        services.rooms.events.on_member_removed(self.eject_user)
+        services.rooms.events.on_room_changed(self.room_changed)
 
     @property
     def services(self) -> Services:
@@ -115,96 +137,119 @@ class SignalingHub:
 
     # --- connection -----------------------------------------------------------------------
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def on_connect(self, sid: str, environ: Any, auth: Any = None) -> Ack | None:
+        # python-socketio hands a client's own `connect` event to this handler too; only the
+        # real handshake passes the environ python-socketio keeps for the connection.
+        if environ is not self._sio.get_environ(sid, NAMESPACE):
+            return _reserved()
         request: web.Request = environ["aiohttp.request"]
         token = auth.get("token") if isinstance(auth, dict) else None
         token = token if isinstance(token, str) and token else access_token_of(request)
         try:
-            if token is None:
-                raise NotAuthenticated()
-            principal = await self.services.auth.authenticate(token)
+            principal = await self._authenticate(token)
+            profile = PublicProfile.of(principal.user).model_dump(mode="json", by_alias=True)
+            self.state.connect(sid, principal.user.id, principal.session_id, profile)
         except AppError as error:
             # Reaches the client as connect_error {message, data: {code}}.
             raise socketio.exceptions.ConnectionRefusedError(
                 error.text, {"code": error.code}
             ) from None
-        profile = PublicProfile.of(principal.user).model_dump(mode="json", by_alias=True)
-        self.state.connect(sid, principal.user.id, principal.session_id, profile)
+        except Exception:
+            log.exception("signaling connect failed for %s", sid)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Something went wrong on our side.", {"code": "internal_error"}
+            ) from None
+        return None
 
-    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        departure = self.state.disconnect(sid)
-        if departure is not None:
-            await self._depart(departure)
+    async def _authenticate(self, token: str | None) -> Principal:
+        if token is None:
+            raise NotAuthenticated()
+        for _ in range(RECHECKS):
+            epoch = self.state.access_epoch
+            principal = await self.services.auth.authenticate(token)
+            if self.state.access_epoch == epoch:
+                return principal  # no session ended while we looked
+        raise TryAgain()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> Ack | None:
+        # A client's own `disconnect` event arrives while python-socketio still counts the
+        # connection as connected; the real one only after it marked it as going away.
+        if self._sio.manager.is_connected(sid, NAMESPACE):
+            return _reserved()
+        connection = self.state.connection(sid)
+        if connection is not None:
+            await self._depart(self.state.disconnect(connection))
+        return None
 
     async def drop_revoked_connections(self, user_id: str) -> None:
         """Called when sessions of `user_id` end: close the sockets they were holding."""
+        self.state.access_lost()
         for connection in self.state.connections_of_user(user_id):
-            if not await self.services.auth.session_is_live(connection.session_id):
-                await self._sio.emit("session-ended", {}, to=connection.sid)
-                await self._sio.disconnect(connection.sid)
+            if await self.services.auth.session_is_live(connection.session_id):
+                continue
+            if not connection.live:
+                continue  # gone while we asked
+            await self._depart(self.state.disconnect(connection))
+            await self._sio.emit("session-ended", {}, to=connection.sid)
+            await self._sio.disconnect(connection.sid)
 
     # --- rooms ----------------------------------------------------------------------------
 
     async def join(self, connection: Connection, payload: JoinPayload) -> Ack:
-        # The same entry rule as GET /api/rooms/{id}: 404 unless allowed, 410 once closed.
-        room = (await self.services.rooms.view(connection.user_id, payload.roomId)).room
-        if connection.room is not None and connection.room.id == room.id:
-            await self._send_room_state(connection, room)
-            return {"peerId": connection.sid}
-        others = [c for c in self.state.members(room.id) if c.user_id != connection.user_id]
-        if len(others) >= room.max_participants:
-            raise RoomFull()
-        await self._replace_other_tabs(connection)
-        departure = self.state.leave(connection.sid)
-        if departure is not None:
-            await self._depart(departure)
-        existing = self.state.join(connection.sid, room)
-        await self._send_room_state(connection, room)
-        joined = {"peerId": connection.sid, "user": connection.profile, "muted": False}
-        for member in existing:
-            await self._sio.emit("participant-joined", joined, to=member.sid)
-        if room.media == "mesh":
-            for member in existing:
-                await self._sio.emit(
-                    "add-peer",
-                    {"peerId": connection.sid, "createOffer": False, "user": connection.profile},
-                    to=member.sid,
-                )
-                await self._sio.emit(
-                    "add-peer",
-                    {"peerId": member.sid, "createOffer": True, "user": member.profile},
-                    to=connection.sid,
-                )
+        room = await self._room_to_enter(connection, payload.roomId)
+        if not connection.live:
+            raise NotAuthenticated()
+        async with self._locks.hold(room.id):
+            if connection.room_id == room.id:
+                await self._send_room_state(connection, room.id)
+                return {"peerId": connection.sid}
+            arrival = self.state.join(connection, room)
+            self._end_media(arrival.departures)
+            await self._send_room_state(connection, room.id)
+            await self._announce_arrival(connection, arrival)
+        for departure in arrival.departures:
+            await self._announce_departure(departure)
         return {"peerId": connection.sid}
 
+    async def _room_to_enter(self, connection: Connection, room_id: str) -> Room:
+        """The same entry rule as GET /api/rooms/{id} (404 unless allowed, 410 once closed),
+        re-checked if anyone lost a right while it was being read."""
+        for _ in range(RECHECKS):
+            epoch = self.state.access_epoch
+            room = (await self.services.rooms.view(connection.user_id, room_id)).room
+            if self.state.access_epoch == epoch:
+                return room
+        raise TryAgain()
+
     async def leave(self, connection: Connection, payload: RoomPayload) -> Ack:
-        if connection.room is None:
+        if connection.room_id is None:
             return {}
-        if connection.room.id != payload.roomId:
+        if connection.room_id != payload.roomId:
             raise NotInRoom()
-        departure = self.state.leave(connection.sid)
-        if departure is not None:
-            await self._depart(departure)
+        await self._depart(self.state.leave(connection))
         return {}
 
-    async def eject_room(self, room_id: str) -> None:
-        """The room was closed: everyone in it is told and taken out."""
-        await self.services.sfu.close_room(room_id)
-        for member in self.state.members(room_id):
-            await self._sio.emit("room-closed", {"roomId": room_id}, to=member.sid)
-            departure = self.state.leave(member.sid)
-            if departure is not None and departure.room.media == "mesh":
-                await self._announce_departure(departure)
+    async def eject_room(self, room: Room) -> None:
+        """The room was closed: everyone in it is taken out at once, then told."""
+        departures = self.state.close_room(room.id)
+        self.services.sfu.close_room(room.id)
+        async with self._locks.hold(room.id):
+            await self._emit_to(
+                (d.connection for d in departures), "room-closed", {"roomId": room.id}
+            )
 
     async def eject_user(self, room_id: str, user_id: str) -> None:
         """The user lost the right to be in the room (removed from its members)."""
+        self.state.access_lost()
         member = self.state.member_by_user(room_id, user_id)
         if member is None:
             return
+        departure = self.state.leave(member)
         await self._sio.emit("removed-from-room", {"roomId": room_id}, to=member.sid)
-        departure = self.state.leave(member.sid)
-        if departure is not None:
-            await self._depart(departure)
+        await self._depart(departure)
+
+    async def room_changed(self, room: Room) -> None:
+        self.state.update_room(room)
 
     # --- relays (mesh) ----------------------------------------------------------------------
 
@@ -232,22 +277,29 @@ class SignalingHub:
         room = self._current_room(connection, payload.roomId)
         if room.media != "sfu":
             raise WrongMediaMode("This room is peer to peer; use the mesh events.")
+        membership = connection.membership
         sfu = self.services.sfu
-        answer = await sfu.join(room.id, room.slots or 1, connection.user_id, payload.sdp)
-        if connection.muted:
-            sfu.set_muted(room.id, connection.user_id, True)
+        answer = await sfu.join(
+            room.id, room.slots or 1, connection.sid, connection.user_id, payload.sdp
+        )
+        if connection.membership is not membership:
+            # Left, replaced, removed, disconnected or the room closed while negotiating.
+            sfu.leave(room.id, connection.sid)
+            raise NotInRoom()
+        sfu.set_muted(room.id, connection.sid, connection.muted)
         return {"type": "answer", "sdp": answer, "slots": room.slots}
 
     async def sfu_leave(self, connection: Connection, payload: RoomPayload) -> Ack:
         room = self._current_room(connection, payload.roomId)
-        await self.services.sfu.leave(room.id, connection.user_id)
+        self.services.sfu.leave(room.id, connection.sid)
         return {}
 
-    def send_speakers(self, room_id: str, user_id: str, update: SpeakerUpdate) -> None:
+    def send_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
         """From the SFU (≤ 5 a second per listener, only on change): whose voice is on each
-        of this listener's slots, and who is speaking."""
-        listener = self.state.member_by_user(room_id, user_id)
-        if listener is None:
+        of this listener's slots, and who is speaking. `participant_id` is the listener's
+        connection id."""
+        listener = self.state.connection(participant_id)
+        if listener is None or listener.room_id != room_id:
             return
         speakers = {
             "roomId": room_id,
@@ -258,15 +310,16 @@ class SignalingHub:
             self._sio.emit("speakers", speakers, to=listener.sid), name="emit-speakers"
         )
 
-    def media_failed(self, room_id: str, user_id: str) -> None:
-        """The SFU lost a participant's media connection (ICE consent expired)."""
-        self.services.background.spawn(self._media_failed(room_id, user_id), name="media-failed")
-
-    async def _media_failed(self, room_id: str, user_id: str) -> None:
-        await self.services.sfu.leave(room_id, user_id)
-        listener = self.state.member_by_user(room_id, user_id)
-        if listener is not None:
-            await self._sio.emit("sfu-failed", {"roomId": room_id}, to=listener.sid)
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        """The SFU lost a participant's media connection (ICE consent expired, or never set
+        up in time)."""
+        self.services.sfu.leave(room_id, participant_id)
+        listener = self.state.connection(participant_id)
+        if listener is not None and listener.room_id == room_id:
+            self.services.background.spawn(
+                self._sio.emit("sfu-failed", {"roomId": room_id}, to=listener.sid),
+                name="emit-sfu-failed",
+            )
 
     # --- mute -----------------------------------------------------------------------------
 
@@ -303,30 +356,26 @@ class SignalingHub:
     # --- helpers ----------------------------------------------------------------------------
 
     def _current_room(self, connection: Connection, room_id: str) -> Room:
-        if connection.room is None or connection.room.id != room_id:
+        room = self.state.room(room_id) if connection.room_id == room_id else None
+        if room is None:
             raise NotInRoom()
-        return connection.room
+        return room
 
     def _mesh_peer(self, connection: Connection, peer_id: str) -> Connection:
-        if connection.room is None:
+        room_id = connection.room_id
+        room = self.state.room(room_id) if room_id is not None else None
+        if room is None:
             raise NotInRoom()
-        if connection.room.media != "mesh":
+        if room.media != "mesh":
             raise WrongMediaMode("Peer-to-peer relays are for mesh rooms only.")
         target = self.state.connection(peer_id)
-        if target is None or target.sid == connection.sid or target.room != connection.room:
+        if target is None or target is connection or target.room_id != room_id:
             raise PeerNotInRoom()
         return target
 
-    async def _replace_other_tabs(self, connection: Connection) -> None:
-        """One presence per user: joining from a second tab ends the first one's."""
-        for other in self.state.connections_of_user(connection.user_id):
-            if other.sid != connection.sid and other.room is not None:
-                await self._sio.emit("replaced", {"roomId": other.room.id}, to=other.sid)
-                departure = self.state.leave(other.sid)
-                if departure is not None:
-                    await self._depart(departure)
-
-    async def _send_room_state(self, connection: Connection, room: Room) -> None:
+    async def _send_room_state(self, connection: Connection, room_id: str) -> None:
+        room = self.state.room(room_id)
+        assert room is not None, "sent only to a member"
         participants = [
             {"peerId": c.sid, "user": c.profile, "muted": c.muted}
             for c in self.state.members(room.id)
@@ -340,23 +389,49 @@ class SignalingHub:
         }
         await self._sio.emit("room-state", state, to=connection.sid)
 
+    async def _announce_arrival(self, connection: Connection, arrival: Arrival) -> None:
+        joined = {"peerId": connection.sid, "user": connection.profile, "muted": False}
+        await self._emit_to(arrival.existing, "participant-joined", joined)
+        if arrival.room.media != "mesh":
+            return
+        for member in arrival.existing:
+            await self._sio.emit(
+                "add-peer",
+                {"peerId": connection.sid, "createOffer": False, "user": connection.profile},
+                to=member.sid,
+            )
+            await self._sio.emit(
+                "add-peer",
+                {"peerId": member.sid, "createOffer": True, "user": member.profile},
+                to=connection.sid,
+            )
+
     def _set_muted(self, connection: Connection, room: Room, muted: bool) -> None:
         """Mute state changes here only: in sfu rooms the server then drops the audio too."""
-        self.state.set_muted(connection.sid, muted)
+        self.state.set_muted(connection, muted)
         if room.media == "sfu":
-            self.services.sfu.set_muted(room.id, connection.user_id, muted)
+            self.services.sfu.set_muted(room.id, connection.sid, muted)
 
-    async def _depart(self, departure: Departure) -> None:
-        if departure.room.media == "sfu":
-            await self.services.sfu.leave(departure.room.id, departure.connection.user_id)
-        await self._announce_departure(departure)
+    def _end_media(self, departures: Iterable[Departure]) -> None:
+        """At once, before anything is awaited: a departed connection hears nothing more."""
+        for departure in departures:
+            if departure.room.media == "sfu":
+                self.services.sfu.leave(departure.room.id, departure.connection.sid)
+
+    async def _depart(self, departure: Departure | None) -> None:
+        if departure is not None:
+            self._end_media((departure,))
+            await self._announce_departure(departure)
 
     async def _announce_departure(self, departure: Departure) -> None:
         sid, user_id = departure.connection.sid, departure.connection.user_id
-        left = {"peerId": sid, "userId": user_id}
-        await self._emit_to(departure.remaining, "participant-left", left)
-        if departure.room.media == "mesh":
-            await self._emit_to(departure.remaining, "remove-peer", {"peerId": sid})
+        async with self._locks.hold(departure.room.id):
+            if departure.replaced:
+                await self._sio.emit("replaced", {"roomId": departure.room.id}, to=sid)
+            left = {"peerId": sid, "userId": user_id}
+            await self._emit_to(departure.remaining, "participant-left", left)
+            if departure.room.media == "mesh":
+                await self._emit_to(departure.remaining, "remove-peer", {"peerId": sid})
 
     async def _emit_to(self, connections: Iterable[Connection], event: str, data: Any) -> None:
         for connection in connections:
@@ -364,6 +439,11 @@ class SignalingHub:
 
 
 SIGNALING = web.AppKey("signaling", SignalingHub)
+
+
+def _reserved() -> Ack:
+    error = ReservedEvent()
+    return _error_ack(error.code, error.text)
 
 
 def _error_ack(code: str, message: str, details: Any = None) -> Ack:
