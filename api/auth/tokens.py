@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from api.errors import AccessTokenExpired, AppError, InvalidToken, SessionExpired
+from api.errors import AccessTokenExpired, AppError, InvalidAuthToken, SessionExpired
 from api.settings import Settings
 
 ALGORITHM = "HS256"
@@ -103,7 +103,7 @@ class Tokens:
         except jwt.ExpiredSignatureError:
             raise expired() from None
         except jwt.PyJWTError:
-            raise InvalidToken("The token is invalid.") from None
+            raise InvalidAuthToken() from None
         if payload.get("typ") != kind:
-            raise InvalidToken("The token is invalid.")
+            raise InvalidAuthToken()
         return payload

@@ -1,0 +1,95 @@
+"""Clients that send their request headers too slowly (or not at all) are dropped in time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from api.app import create_app
+from api.hardening import HEADER_TIMEOUT_SECONDS
+from api.settings import Settings
+from tests.people import Person
+
+# How late past the bound a close may come (the event loop, a loaded CI machine).
+SLACK_SECONDS = 3.0
+
+
+async def served_like_run_app(settings: Settings) -> tuple[web.AppRunner, int]:
+    """The app behind a runner made as `web.run_app` (`python -m api`) makes it: its own
+    keepalive_timeout of 75 s must not win over the app's setting."""
+    runner = web.AppRunner(create_app(settings), handle_signals=False, keepalive_timeout=75.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+async def seconds_until_closed(
+    port: int, first: bytes, dribble: bytes = b"", *, read_first_response: bool = False
+) -> float:
+    """Sends `first`, then `dribble` one byte a second; how long until the server hangs up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    try:
+        writer.write(first)
+        await writer.drain()
+        if read_first_response:
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200"), "a normal request works"
+            started = time.monotonic()  # the bound starts again after each response
+        closed = asyncio.ensure_future(_drain_until_eof(reader))
+        for byte in dribble:
+            if closed.done():
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.wait([closed], timeout=1.0)
+        await asyncio.wait_for(closed, HEADER_TIMEOUT_SECONDS + SLACK_SECONDS * 2)
+        return time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def _drain_until_eof(reader: asyncio.StreamReader) -> None:
+    try:
+        while await reader.read(65536):
+            pass
+    except ConnectionError:
+        pass
+
+
+async def test_slow_and_silent_header_senders_are_dropped_while_sockets_stay(
+    settings: Settings, person: Callable[[str], Awaitable[Person]]
+) -> None:
+    runner, port = await served_like_run_app(settings)
+    ann = await person("Ann")
+    socket = await ann.socket()
+    try:
+        endless_header = b"X-Slow: " + b"a" * 120
+        request_line = b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n"
+        results = await asyncio.gather(
+            # One byte a second, forever: a slowloris.
+            seconds_until_closed(port, request_line, endless_header),
+            # Connects and says nothing.
+            seconds_until_closed(port, b""),
+            # A normal request, then the next one's headers dribbled on the same connection.
+            seconds_until_closed(
+                port,
+                request_line + b"\r\n" + request_line,
+                endless_header,
+                read_first_response=True,
+            ),
+        )
+        for seconds in results:
+            assert HEADER_TIMEOUT_SECONDS - 1 <= seconds <= HEADER_TIMEOUT_SECONDS + SLACK_SECONDS
+        # A running handler is not cut: the websocket opened before is still up and working.
+        assert socket.sio.connected
+        room = await ann.create_room()
+        assert (await socket.join(room)) is not None
+    finally:
+        await runner.cleanup()
