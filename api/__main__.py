@@ -21,6 +21,8 @@ def main() -> None:
     except SettingsError as error:
         print(f"gethory: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    # create_app carries the server's hardening (api.hardening): security headers, and the
+    # header/idle timeout in `handler_args`, which wins over run_app's own keepalive_timeout.
     app = create_app(settings)
     web.run_app(
         app, host=settings.host, port=settings.port, loop=uvloop.new_event_loop(), print=None
