@@ -15,11 +15,12 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from api.app import create_app
 from api.settings import Settings
 from api.store.database import SERVER_SELECTION_TIMEOUT_MS
-from api.store.embedded import EmbeddedMongo
+from api.store.embedded import EmbeddedMongo, EmbeddedMongoError
 from tests.client import PASSWORD, ApiClient, Reply
 from tests.conftest import RunningServer, start_server
 from tests.mailbox import Mailbox, token_in
@@ -232,3 +233,55 @@ async def test_development_server_restarts_its_embedded_database(tmp_path: Path)
     assert process.returncode == 0, log
     assert log.count("exited with code") == 1, "no restart while shutting down"
     assert restarted_pid and not Path(f"/proc/{restarted_pid}").exists(), "stopped with the app"
+
+
+async def test_stale_pid_file_naming_another_live_process_does_not_block_a_start(
+    tmp_path: Path,
+) -> None:
+    # After a crash the pid file stays; its pid may belong to some other process by now, and
+    # nx-27017 alone would then refuse to start ("already running").
+    other = await asyncio.create_subprocess_exec("sleep", "60")
+    database = EmbeddedMongo(tmp_path / "mongo")
+    try:
+        database.data_dir.mkdir(parents=True)
+        database.pid_file.write_text(str(other.pid))
+        await database.start()
+        assert database.pid is not None and int(database.pid_file.read_text()) == database.pid
+    finally:
+        await database.stop()
+        other.kill()
+        await other.wait()
+
+
+async def test_a_second_server_on_the_same_data_is_refused(tmp_path: Path) -> None:
+    first = EmbeddedMongo(tmp_path / "mongo")
+    second = EmbeddedMongo(tmp_path / "mongo")
+    await first.start()
+    try:
+        with pytest.raises(EmbeddedMongoError, match="is using"):
+            await second.start()
+        assert first.pid is not None and int(first.pid_file.read_text()) == first.pid
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_stop_during_the_back_off_restarts_nothing(tmp_path: Path) -> None:
+    database = EmbeddedMongo(tmp_path / "mongo", restart_delays=(60.0,))
+    await database.start()
+    try:
+        killed = database.pid
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)
+
+        async def reaped() -> bool:
+            return database.pid is None
+
+        await until(reaped, "the supervisor sees the server exit", 5)
+    finally:
+        started = time.monotonic()
+        await database.stop()
+    assert time.monotonic() - started < 1, "stop cancels the pending restart"
+    assert database.pid is None and database.restarts == 0
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", database.port)

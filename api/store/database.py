@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pymongo
 from pymongo import AsyncMongoClient
@@ -66,14 +67,24 @@ class Stores:
 
 def open_client(url: str) -> AsyncMongoClient[Document]:
     # tz_aware: datetimes come back as UTC-aware values, comparable with `datetime.now(UTC)`.
-    # Timeouts given in the URL win over these defaults.
-    return AsyncMongoClient(
-        url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
-        connectTimeoutMS=CONNECT_TIMEOUT_MS,
-        socketTimeoutMS=SOCKET_TIMEOUT_MS,
-    )
+    return AsyncMongoClient(url, tz_aware=True, **_timeouts_not_in(url))
+
+
+def _timeouts_not_in(url: str) -> dict[str, Any]:
+    """The default timeouts, minus those the URL sets itself (pymongo would let a keyword
+    argument override the URL, and an operator's `?serverSelectionTimeoutMS=` should win)."""
+    given = {name.lower() for name in parse_qs(urlsplit(url).query)}
+    defaults = {
+        "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+        "connectTimeoutMS": CONNECT_TIMEOUT_MS,
+        "socketTimeoutMS": SOCKET_TIMEOUT_MS,
+    }
+    return {name: value for name, value in defaults.items() if name.lower() not in given}
+
+
+def outage_summary(failure: BaseException) -> str:
+    """pymongo's message without the topology description it appends (for log lines)."""
+    return str(failure).split(", Timeout: ")[0]
 
 
 def database_of(client: AsyncMongoClient[Document]) -> AsyncDatabase[Document]:
@@ -108,7 +119,8 @@ class Database:
             await self.stores.create_indexes()
         except DATABASE_UNREACHABLE as failure:
             log.warning(
-                "database unreachable at start-up (%s); indexes follow once it answers", failure
+                "database unreachable at start-up (%s); indexes follow once it answers",
+                outage_summary(failure),
             )
             self._indexing = asyncio.create_task(self._index_when_reachable(), name="indexes")
         else:

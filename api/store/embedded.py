@@ -31,7 +31,8 @@ class EmbeddedMongoError(Exception):
 
 
 class EmbeddedMongo:
-    """Runs `nx-27017` on a free loopback port with its data under `data_dir`.
+    """Runs `nx-27017` on a loopback port (a free one unless `port` is given) with its data
+    under `data_dir`.
 
     With `supervise` (the default) an unexpected exit is followed by a restart on the same port
     after a back-off; `stop` ends supervision first, so nothing restarts during shutdown.
