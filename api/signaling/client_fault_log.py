@@ -3,9 +3,9 @@
 Both libraries log a full traceback (≈2 KB) for every frame they cannot parse, at ERROR, so an
 unauthenticated client could write megabytes of log per second. Whatever they report here, a
 malformed frame or a failure they caught, is written as one line without the traceback, and
-at most `LINES_PER_WINDOW` lines per `WINDOW_SECONDS` in all; the number left out is written
-with the next line that gets through. Our own handlers log their own failures with
-tracebacks (those are our bugs, not the client's).
+at most `LINES_PER_WINDOW` lines per `WINDOW_SECONDS` for all the loggers sharing one
+`LineBudget`; the number left out is written with the next line that gets through. Our own
+handlers log their own failures with tracebacks (those are our bugs, not the client's).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 LINES_PER_WINDOW = 10
@@ -20,18 +21,39 @@ WINDOW_SECONDS = 10.0
 MAX_DETAIL_CHARS = 120
 
 
-class ClientFaultLog:
-    """Has the methods python-socketio/engineio call on their `logger`."""
+class LineBudget:
+    """How many lines the loggers sharing it may still write in the current window."""
 
-    def __init__(self, name: str, clock: Any = time.monotonic) -> None:
-        self._logger = logging.getLogger(name)
-        if self._logger.level == logging.NOTSET:
-            # Their INFO lines (one per event received) are noise, and cost a format each.
-            self._logger.setLevel(logging.WARNING)
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._window_start = -WINDOW_SECONDS
         self._lines = 0
         self.suppressed = 0
+
+    def spend(self) -> bool:
+        now = self._clock()
+        if now - self._window_start >= WINDOW_SECONDS:
+            self._window_start, self._lines = now, 0
+        if self._lines >= LINES_PER_WINDOW:
+            self.suppressed += 1
+            return False
+        self._lines += 1
+        return True
+
+    def take_suppressed(self) -> int:
+        suppressed, self.suppressed = self.suppressed, 0
+        return suppressed
+
+
+class ClientFaultLog:
+    """Has the methods python-socketio/engineio call on their `logger`."""
+
+    def __init__(self, name: str, budget: LineBudget) -> None:
+        self._logger = logging.getLogger(name)
+        if self._logger.level == logging.NOTSET:
+            # Their INFO lines (one per event received) are noise, and cost a format each.
+            self._logger.setLevel(logging.WARNING)
+        self._budget = budget
 
     # Names and signatures are those of logging.Logger, as the libraries call them.
     def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
@@ -59,21 +81,14 @@ class ClientFaultLog:
         return self._logger.isEnabledFor(level)
 
     def _log(self, level: int, msg: str, args: tuple[Any, ...]) -> None:
-        if not self._logger.isEnabledFor(level):
+        if not self._logger.isEnabledFor(level) or not self._budget.spend():
             return
-        now = self._clock()
-        if now - self._window_start >= WINDOW_SECONDS:
-            self._window_start, self._lines = now, 0
-        if self._lines >= LINES_PER_WINDOW:
-            self.suppressed += 1
-            return
-        self._lines += 1
         try:
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = str(msg)
         text = text.replace("\n", " ")[: MAX_DETAIL_CHARS * 2]
-        if self.suppressed:
-            text += f" [{self.suppressed} similar lines left out]"
-            self.suppressed = 0
+        suppressed = self._budget.take_suppressed()
+        if suppressed:
+            text += f" [{suppressed} similar lines left out]"
         self._logger.log(level, "%s", text)

@@ -137,7 +137,9 @@ class SignalingHub:
 
     # --- connection -----------------------------------------------------------------------
 
-    async def on_connect(self, sid: str, environ: Any, auth: Any = None) -> Ack | None:
+    async def on_connect(
+        self, sid: str, environ: Any = None, auth: Any = None, *_: Any
+    ) -> Ack | None:
         # python-socketio hands a client's own `connect` event to this handler too; only the
         # real handshake passes the environ python-socketio keeps for the connection.
         if environ is not self._sio.get_environ(sid, NAMESPACE):
@@ -171,7 +173,7 @@ class SignalingHub:
                 return principal  # no session ended while we looked
         raise TryAgain()
 
-    async def on_disconnect(self, sid: str, reason: Any = None) -> Ack | None:
+    async def on_disconnect(self, sid: str, reason: Any = None, *_: Any) -> Ack | None:
         # A client's own `disconnect` event arrives while python-socketio still counts the
         # connection as connected; the real one only after it marked it as going away.
         if self._sio.manager.is_connected(sid, NAMESPACE):
