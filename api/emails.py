@@ -44,6 +44,27 @@ def password_reset_email(sender: str, to: str, name: str, app_origin: str, token
     )
 
 
+def finish_sign_up_email(sender: str, to: str, name: str, app_origin: str, token: str) -> Email:
+    """Sent when an address still unverified is signed up for again: the account is contested,
+    so the link makes whoever holds the mailbox choose the password, rather than activating one
+    a stranger may have set."""
+    link = f"{app_origin}/reset-password?token={token}"
+    return _compose(
+        sender,
+        to,
+        subject="Finish creating your Gethory account",
+        greeting=name,
+        lines=[
+            "This address was used to sign up for Gethory more than once before it was "
+            "confirmed, so to keep the account yours we ask you to choose its password now.",
+        ],
+        action="Choose your password",
+        link=link,
+        footer="The link works once and expires in 24 hours; it also confirms this address. "
+        "If you did not sign up, ignore this email.",
+    )
+
+
 def already_registered_email(sender: str, to: str, name: str, app_origin: str) -> Email:
     """Sent instead of an error, so sign-up never reveals which emails have accounts."""
     link = f"{app_origin}/forgot-password"

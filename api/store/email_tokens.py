@@ -23,6 +23,8 @@ class EmailToken:
     user_id: str
     purpose: Purpose
     expires_at: datetime
+    # For a verification link: the sign-up it was issued for (see `User.registration`).
+    registration: str | None = None
 
 
 class EmailTokenStore:
@@ -36,16 +38,21 @@ class EmailTokenStore:
 
     async def replace_for_user(self, token: EmailToken, created_at: datetime) -> None:
         """Store `token`, voiding any earlier token of the same purpose for the user."""
-        await self._tokens.delete_many({"user_id": token.user_id, "purpose": token.purpose})
-        await self._tokens.insert_one(
-            {
-                "_id": token.token_hash,
-                "user_id": token.user_id,
-                "purpose": token.purpose,
-                "expires_at": token.expires_at,
-                "created_at": created_at,
-            }
-        )
+        await self.void(token.user_id, token.purpose)
+        doc: Document = {
+            "_id": token.token_hash,
+            "user_id": token.user_id,
+            "purpose": token.purpose,
+            "expires_at": token.expires_at,
+            "created_at": created_at,
+        }
+        if token.registration is not None:
+            doc["registration"] = token.registration
+        await self._tokens.insert_one(doc)
+
+    async def void(self, user_id: str, purpose: Purpose) -> None:
+        """Every token of `purpose` the user holds stops working."""
+        await self._tokens.delete_many({"user_id": user_id, "purpose": purpose})
 
     async def consume(self, token_hash: str, purpose: Purpose) -> EmailToken | None:
         doc = await self._tokens.find_one_and_delete({"_id": token_hash, "purpose": purpose})
@@ -56,4 +63,5 @@ class EmailTokenStore:
             user_id=doc["user_id"],
             purpose=doc["purpose"],
             expires_at=doc["expires_at"],
+            registration=doc.get("registration"),
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -31,6 +32,17 @@ class User:
     username: str | None = None
     bio: str = ""
     avatar_etag: str | None = None
+    # The sign-up whose password and name the account holds while unverified; a verification
+    # link activates the account only if it was issued for this very registration.
+    registration: str | None = None
+    # How many sign-ups the unverified account has received: more than one means the address
+    # is contested, and only a link that makes the mailbox owner choose the password may
+    # activate it.
+    registrations: int = 1
+
+    @property
+    def contested(self) -> bool:
+        return not self.email_verified and self.registrations > 1
 
     @classmethod
     def from_document(cls, doc: Document) -> User:
@@ -45,6 +57,8 @@ class User:
             username=doc.get("username"),
             bio=doc.get("bio", ""),
             avatar_etag=doc.get("avatar_etag"),
+            registration=doc.get("registration"),
+            registrations=int(doc.get("registrations", 1)),
         )
 
     def to_document(self) -> Document:
@@ -56,7 +70,10 @@ class User:
             "name": self.name,
             "created_at": self.created_at,
             "bio": self.bio,
+            "registrations": self.registrations,
         }
+        if self.registration is not None:
+            doc["registration"] = self.registration
         if self.username is not None:
             doc["username"] = self.username
             doc["username_key"] = self.username.lower()
@@ -90,6 +107,49 @@ class UserStore:
 
     async def mark_email_verified(self, user_id: str) -> None:
         await self._users.update_one({"_id": user_id}, {"$set": {"email_verified": True}})
+
+    async def replace_pending(
+        self, email: str, password_hash: str, name: str, registration: str
+    ) -> User | None:
+        """Hand the unverified account of `email` to the newest sign-up: its password hash,
+        name and registration id replace the earlier one's, and the sign-up count grows.
+
+        Returns the updated account, or None when no unverified account has that email (it is
+        verified, or gone). One atomic update: a verification racing with it either lands first
+        (then this finds the account verified and changes nothing) or finds the registration
+        changed (then it activates nothing).
+        """
+        doc = await self._users.find_one_and_update(
+            {"email": email, "email_verified": False},
+            {
+                "$set": {
+                    "password_hash": password_hash,
+                    "name": name,
+                    "registration": registration,
+                },
+                "$inc": {"registrations": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return User.from_document(doc) if doc else None
+
+    async def ensure_registration(self, user_id: str, registration: str) -> str | None:
+        """The account's registration id, first giving it `registration` if it has none (an
+        account created before sign-ups were tracked); None if the account is gone."""
+        await self._users.update_one(
+            {"_id": user_id, "registration": None}, {"$set": {"registration": registration}}
+        )
+        user = await self.by_id(user_id)
+        return user.registration if user else None
+
+    async def verify_registration(self, user_id: str, registration: str) -> bool:
+        """Mark the email verified only while the account still holds the password and name of
+        `registration`; False (nothing changed) once a later sign-up replaced them."""
+        result = await self._users.update_one(
+            {"_id": user_id, "registration": registration},
+            {"$set": {"email_verified": True}},
+        )
+        return result.matched_count == 1
 
     async def by_ids(self, user_ids: list[str]) -> dict[str, User]:
         if not user_ids:
