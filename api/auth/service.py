@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from api.auth.passwords import Passwords
+from api.auth.rate_limiter import LoginThrottle
 from api.auth.tokens import AccessClaims, IssuedToken, Tokens, hash_secret, new_secret
 from api.background import BackgroundTasks
-from api.emails import Email, already_registered_email, password_reset_email, verification_email
+from api.emails import (
+    Email,
+    already_registered_email,
+    finish_sign_up_email,
+    password_reset_email,
+    verification_email,
+)
 from api.errors import (
     AppError,
     EmailNotVerified,
@@ -75,6 +82,7 @@ class AuthService:
         mailer: Mailer,
         background: BackgroundTasks,
         clock: Callable[[], datetime] = utc_now,
+        login_throttle: LoginThrottle | None = None,
     ) -> None:
         self._settings = settings
         self._stores = stores
@@ -83,6 +91,7 @@ class AuthService:
         self._mailer = mailer
         self._background = background
         self._clock = clock
+        self._login_throttle = login_throttle or LoginThrottle(enabled=settings.rate_limits)
         self._revocation_listeners: list[RevocationListener] = []
 
     def on_sessions_revoked(self, listener: RevocationListener) -> None:
@@ -96,42 +105,37 @@ class AuthService:
     # --- accounts -----------------------------------------------------------------------
 
     async def register(self, email: str, password: str, name: str) -> None:
-        # Hash first, whether or not the email is taken, so both answers take as long.
+        """Start a sign-up. Returns after the same work for every email (hashing the password);
+        whether the address is new, unverified or taken is only looked at after the answer, so
+        neither the answer nor its timing tells which. The mailbox then gets exactly one of:
+        - a new address: a verification link bound to this sign-up;
+        - an unverified address: this sign-up's password and name replace the pending ones,
+          earlier verification links stop working, and the link sent makes the mailbox owner
+          choose the password (the address is contested: see `_contest`);
+        - a verified address: a notice that it already has an account (nothing changes).
+        """
         password_hash = await self._passwords.hash(password)
-        user = User(
-            id=new_id("usr"),
-            email=email,
-            email_verified=False,
-            password_hash=password_hash,
-            name=name,
-            created_at=self._clock(),
-        )
-        try:
-            await self._stores.users.insert(user)
-        except EmailTaken:
-            existing = await self._stores.users.by_email(email)
-            if existing is not None:
-                self._send(
-                    already_registered_email(self._sender, email, existing.name, self._origin)
-                )
-            return
-        await self._send_verification(user)
+        self._after_answer(self._register(email, password_hash, name), "register")
 
     async def verify_email(self, token: str) -> None:
+        """Activate the account only with the password and name of the sign-up that produced
+        this link: once a later sign-up replaced them, the link is refused as invalid."""
         email_token = await self._consume(token, "verify_email")
-        await self._stores.users.mark_email_verified(email_token.user_id)
+        registration = email_token.registration
+        if registration is None or not await self._stores.users.verify_registration(
+            email_token.user_id, registration
+        ):
+            raise InvalidToken()
 
-    async def resend_verification(self, email: str) -> None:
-        user = await self._stores.users.by_email(email)
-        if user is not None and not user.email_verified:
-            await self._send_verification(user)
+    def resend_verification(self, email: str) -> None:
+        """Answers at once, alike for every email; an unverified account then gets a new link
+        (voiding the previous one): a verification link while one sign-up claims the address,
+        a choose-your-password link once it is contested."""
+        self._after_answer(self._resend_verification(email), "resend-verification")
 
-    async def forgot_password(self, email: str) -> None:
-        user = await self._stores.users.by_email(email)
-        if user is None:
-            return
-        token = await self._new_email_token(user.id, "reset_password", RESET_PASSWORD_TTL)
-        self._send(password_reset_email(self._sender, user.email, user.name, self._origin, token))
+    def forgot_password(self, email: str) -> None:
+        """Answers at once, alike for every email; an account then gets a reset link."""
+        self._after_answer(self._forgot_password(email), "forgot-password")
 
     async def reset_password(self, token: str, password: str) -> None:
         email_token = await self._consume(token, "reset_password")
@@ -141,14 +145,88 @@ class AuthService:
         await self._stores.users.mark_email_verified(email_token.user_id)
         await self._stores.sessions.delete_all_of_user(email_token.user_id)
         await self._sessions_revoked(email_token.user_id)
+        user = await self._stores.users.by_id(email_token.user_id)
+        if user is not None:
+            # The owner proved the mailbox: whatever sign-in waits they were under are lifted.
+            self._login_throttle.forget(user.email)
+
+    # --- accounts, after the answer -------------------------------------------------------
+
+    async def _register(self, email: str, password_hash: str, name: str) -> None:
+        registration = new_id("reg")
+        user = User(
+            id=new_id("usr"),
+            email=email,
+            email_verified=False,
+            password_hash=password_hash,
+            name=name,
+            created_at=self._clock(),
+            registration=registration,
+        )
+        try:
+            await self._stores.users.insert(user)
+        except EmailTaken:
+            await self._register_taken(email, password_hash, name, registration)
+            return
+        await self._send_verification(user)
+
+    async def _register_taken(
+        self, email: str, password_hash: str, name: str, registration: str
+    ) -> None:
+        pending = await self._stores.users.replace_pending(email, password_hash, name, registration)
+        if pending is not None:
+            await self._contest(pending)
+            return
+        existing = await self._stores.users.by_email(email)
+        if existing is not None:
+            await self._send(
+                already_registered_email(self._sender, email, existing.name, self._origin)
+            )
+
+    async def _contest(self, user: User) -> None:
+        """Two sign-ups claimed an unverified address (an attacker may have registered it
+        first, to keep a password the owner would later activate by verifying, or after, to
+        have the owner click a link for the attacker's password). No verification link may
+        activate a stored password any more: the earlier ones are voided (and bound to the
+        replaced registration besides), and the mailbox gets a link on which its owner chooses
+        the password; opening it also verifies the address."""
+        await self._stores.email_tokens.void(user.id, "verify_email")
+        token = await self._new_email_token(user.id, "reset_password", VERIFY_EMAIL_TTL)
+        await self._send(
+            finish_sign_up_email(self._sender, user.email, user.name, self._origin, token)
+        )
+
+    async def _resend_verification(self, email: str) -> None:
+        user = await self._stores.users.by_email(email)
+        if user is None or user.email_verified:
+            return
+        if user.contested:
+            await self._contest(user)
+        else:
+            await self._send_verification(user)
+
+    async def _forgot_password(self, email: str) -> None:
+        user = await self._stores.users.by_email(email)
+        if user is None:
+            return
+        token = await self._new_email_token(user.id, "reset_password", RESET_PASSWORD_TTL)
+        await self._send(
+            password_reset_email(self._sender, user.email, user.name, self._origin, token)
+        )
 
     # --- sessions -----------------------------------------------------------------------
 
     async def login(self, email: str, password: str, client: ClientInfo) -> SignedIn:
+        """Sign in. A wrong password costs the same work whether or not the email has an account
+        (one lookup, one argon2 verification, the same throttle bookkeeping, keyed by the email
+        either way); failures are throttled per (email, client IP) and per email, never into a
+        lock-out of the owner (see `LoginThrottle`)."""
+        self._login_throttle.attempt(email, client.ip)
         user = await self._stores.users.by_email(email)
         if not await self._passwords.verify(user.password_hash if user else None, password):
             raise InvalidCredentials()
         assert user is not None
+        self._login_throttle.succeeded(email, client.ip)
         if not user.email_verified:
             raise EmailNotVerified()
         if self._passwords.needs_rehash(user.password_hash):
@@ -265,13 +343,25 @@ class AuthService:
         raise RefreshTokenReused()
 
     async def _send_verification(self, user: User) -> None:
-        token = await self._new_email_token(user.id, "verify_email", VERIFY_EMAIL_TTL)
-        self._send(verification_email(self._sender, user.email, user.name, self._origin, token))
+        """Email a verification link bound to the account's current registration."""
+        registration = user.registration or await self._stores.users.ensure_registration(
+            user.id, new_id("reg")
+        )
+        if registration is None:
+            return  # the account is gone
+        token = await self._new_email_token(
+            user.id, "verify_email", VERIFY_EMAIL_TTL, registration=registration
+        )
+        await self._send(
+            verification_email(self._sender, user.email, user.name, self._origin, token)
+        )
 
-    async def _new_email_token(self, user_id: str, purpose: Purpose, ttl: timedelta) -> str:
+    async def _new_email_token(
+        self, user_id: str, purpose: Purpose, ttl: timedelta, registration: str | None = None
+    ) -> str:
         raw = new_secret()
         now = self._clock()
-        record = EmailToken(hash_secret(raw), user_id, purpose, now + ttl)
+        record = EmailToken(hash_secret(raw), user_id, purpose, now + ttl, registration)
         await self._stores.email_tokens.replace_for_user(record, created_at=now)
         return raw
 
@@ -283,6 +373,10 @@ class AuthService:
             raise TokenExpired()
         return record
 
-    def _send(self, email: Email) -> None:
-        # In the background: the answer must not wait on SMTP, nor take longer for real accounts.
-        self._background.spawn(self._mailer.send(email.message, email.link), name="send-email")
+    async def _send(self, email: Email) -> None:
+        await self._mailer.send(email.message, email.link)
+
+    def _after_answer(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        # Whatever depends on whether an email has an account (lookups, token writes, mail)
+        # runs after the answer: the caller's wait is the same for every address.
+        self._background.spawn(work, name=name)
