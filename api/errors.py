@@ -75,6 +75,13 @@ class InvalidToken(AppError):
     message = "This link is invalid or has already been used."
 
 
+class InvalidAuthToken(InvalidToken):
+    """An access or refresh token that is malformed, forged or of the wrong kind (401, not 400:
+    the caller is not authenticated; a bad email link stays `InvalidToken`, 400)."""
+
+    message = "The token is invalid; sign in again."
+
+
 class TokenExpired(AppError):
     code = "token_expired"
     message = "This link has expired; ask for a new one."
@@ -95,6 +102,17 @@ class RateLimited(AppError):
     message = "Too many attempts; try again later."
 
     def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(details={"retryAfter": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DatabaseUnavailable(AppError):
+    """The database does not answer (down, restarting, unreachable): try again shortly."""
+
+    code = "database_unavailable"
+    message = "The service is briefly unavailable; try again in a moment."
+
+    def __init__(self, retry_after_seconds: int = 2) -> None:
         super().__init__(details={"retryAfter": retry_after_seconds})
         self.retry_after_seconds = retry_after_seconds
 

@@ -14,6 +14,7 @@ from api import errors
 from api.auth.cookies import clear_token_cookies
 from api.models import ErrorBody, ErrorResponse
 from api.settings import Settings
+from api.store.database import DATABASE_UNREACHABLE, outage_summary
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ STATUS_OF: dict[type[errors.AppError], int] = {
     errors.InvalidToken: 400,
     errors.MalformedUpload: 400,
     errors.NotAuthenticated: 401,
+    errors.InvalidAuthToken: 401,
     errors.AccessTokenExpired: 401,
     errors.SessionExpired: 401,
     errors.InvalidCredentials: 401,
@@ -42,6 +44,7 @@ STATUS_OF: dict[type[errors.AppError], int] = {
     errors.UnsupportedImage: 415,
     errors.ValidationFailed: 422,
     errors.RateLimited: 429,
+    errors.DatabaseUnavailable: 503,
 }
 
 HTTP_CODES = {
@@ -94,6 +97,16 @@ def error_middleware(settings: Settings) -> Middleware:
                 raise
             code = HTTP_CODES.get(http_error.status, "http_error")
             return error_response(http_error.status, code, http_error.reason)
+        except DATABASE_UNREACHABLE as failure:
+            # pymongo could not reach the server: a fast 503 the client may retry, not a 500.
+            log.warning(
+                "database unavailable in %s %s [%s]: %s",
+                request.method,
+                request.path,
+                request.get(REQUEST_ID),
+                outage_summary(failure),
+            )
+            return _app_error_response(errors.DatabaseUnavailable(), settings)
         except Exception:
             log.exception(
                 "unhandled error in %s %s [%s]",
@@ -113,7 +126,7 @@ def error_middleware(settings: Settings) -> Middleware:
 
 def _app_error_response(error: errors.AppError, settings: Settings) -> web.Response:
     response = error_response(status_of(type(error)), error.code, error.text, error.details)
-    if isinstance(error, errors.RateLimited):
+    if isinstance(error, errors.RateLimited | errors.DatabaseUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, errors.SessionExpired | errors.RefreshTokenReused):
         # The browser should stop presenting tokens of a session that is gone.

@@ -11,8 +11,8 @@ from api.endpoints import Endpoint
 from api.errors import (
     AccessTokenExpired,
     AppError,
+    InvalidAuthToken,
     InvalidJson,
-    InvalidToken,
     NotAuthenticated,
     OriginNotAllowed,
     PayloadTooLarge,
@@ -106,7 +106,7 @@ def _possible_errors(endpoint: Endpoint) -> list[type[AppError]]:
     """The endpoint's own errors plus those its declared parts can always produce."""
     possible: list[type[AppError]] = []
     if endpoint.auth:
-        possible += [NotAuthenticated, AccessTokenExpired, SessionExpired, InvalidToken]
+        possible += [NotAuthenticated, AccessTokenExpired, SessionExpired, InvalidAuthToken]
     if endpoint.method not in SAFE_METHODS:
         possible.append(OriginNotAllowed)
     if endpoint.body is not None:

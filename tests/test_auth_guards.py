@@ -137,10 +137,10 @@ async def test_forged_and_misused_tokens_are_refused(
     as_refresh = jwt.encode(claims | {"typ": "refresh"}, settings.jwt_access_secret, "HS256")
     for token in (forged, as_refresh, "garbage", issued + "x"):
         reply = await client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
-        assert (reply.status, reply.error_code) == (400, "invalid_token"), token
+        assert (reply.status, reply.error_code) == (401, "invalid_token"), token
     refresh_cookie = {"gethory_refresh": issued}  # an access token is no refresh token
     reply = await client.post("/api/auth/refresh", cookies=refresh_cookie)
-    assert (reply.status, reply.error_code) == (400, "invalid_token")
+    assert (reply.status, reply.error_code) == (401, "invalid_token")
 
 
 async def test_state_changes_from_another_origin_are_refused(

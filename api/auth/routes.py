@@ -28,6 +28,7 @@ from api.auth.service import ClientInfo, Principal, SignedIn
 from api.endpoints import Api, json_response
 from api.errors import (
     EmailNotVerified,
+    InvalidAuthToken,
     InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
@@ -152,7 +153,7 @@ async def login(request: web.Request, body: LoginRequest) -> web.Response:
     summary="Rotate the refresh cookie and issue a new access token",
     response=SignedInResponse,
     auth=False,
-    errors=(NotAuthenticated, SessionExpired, RefreshTokenReused, InvalidToken),
+    errors=(NotAuthenticated, SessionExpired, RefreshTokenReused, InvalidAuthToken),
 )
 async def refresh(request: web.Request) -> web.Response:
     token = refresh_token_of(request)

@@ -32,6 +32,7 @@ from api.auth.rate_limiter import Limit
 from api.auth.service import Principal
 from api.errors import (
     AppError,
+    DatabaseUnavailable,
     NotAuthenticated,
     NotInRoom,
     NotRoomOwner,
@@ -54,6 +55,7 @@ from api.signaling.payloads import (
     SfuJoinPayload,
 )
 from api.signaling.state import Arrival, Connection, Departure, SignalingState
+from api.store.database import DATABASE_UNREACHABLE
 from api.store.rooms import Room
 from api.users.models import PublicProfile
 from sfu.errors import SfuError
@@ -129,6 +131,9 @@ class SignalingHub:
                 return _error_ack(error.code, error.text, error.details)
             except SfuError as error:
                 return _error_ack(error.code, str(error))
+            except DATABASE_UNREACHABLE:
+                unavailable = DatabaseUnavailable()
+                return _error_ack(unavailable.code, unavailable.text, unavailable.details)
             except Exception:
                 log.exception("signaling handler failed for %s", sid)
                 return _error_ack("internal_error", "Something went wrong on our side.")
@@ -155,6 +160,11 @@ class SignalingHub:
             # Reaches the client as connect_error {message, data: {code}}.
             raise socketio.exceptions.ConnectionRefusedError(
                 error.text, {"code": error.code}
+            ) from None
+        except DATABASE_UNREACHABLE:
+            unavailable = DatabaseUnavailable()
+            raise socketio.exceptions.ConnectionRefusedError(
+                unavailable.text, {"code": unavailable.code, **unavailable.details}
             ) from None
         except Exception:
             log.exception("signaling connect failed for %s", sid)
