@@ -59,7 +59,7 @@ from api.store.database import DATABASE_UNREACHABLE
 from api.store.rooms import Room
 from api.users.models import PublicProfile
 from sfu.errors import SfuError
-from sfu.room import SpeakerUpdate
+from sfu import SpeakerUpdate
 
 log = logging.getLogger(__name__)
 
