@@ -36,6 +36,9 @@ class SfuCollector:
 
     def __init__(self, stats: SfuStats) -> None:
         self._stats = stats
+        # Counted from the rooms when scraped (attached once the SFU exists).
+        self.rooms: Callable[[], int] = lambda: 0
+        self.participants: Callable[[], int] = lambda: 0
         # Not registered on its own: draining the join durations must happen before the
         # histogram is rendered, whatever order the registry walks its collectors in.
         self._join = Histogram(
@@ -54,9 +57,9 @@ class SfuCollector:
             ("slot_switches", s.slot_switches, "Forwarding slot reassignments."),
         ):
             yield CounterMetricFamily(f"gethory_sfu_{name}", doc, value=value)
-        yield GaugeMetricFamily("gethory_sfu_rooms", "Rooms with media sessions.", s.rooms)
+        yield GaugeMetricFamily("gethory_sfu_rooms", "Rooms with media sessions.", self.rooms())
         yield GaugeMetricFamily(
-            "gethory_sfu_participants", "Participants with media sessions.", s.participants
+            "gethory_sfu_participants", "Participants with media sessions.", self.participants()
         )
         for seconds in s.take_join_seconds():
             self._join.observe(seconds)
@@ -66,7 +69,8 @@ class SfuCollector:
 class Metrics:
     def __init__(self, sfu_stats: SfuStats, lag_interval: float = LAG_INTERVAL) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(SfuCollector(sfu_stats))
+        self._sfu = SfuCollector(sfu_stats)
+        self.registry.register(self._sfu)
         self._connections = Gauge(
             "gethory_signaling_connections", "Open signaling sockets.", registry=self.registry
         )
@@ -103,6 +107,11 @@ class Metrics:
         """Signaling state is built after the app, so it is attached late and read lazily."""
         self._connections.set_function(lambda: float(connections()))
         self._active_rooms.set_function(lambda: float(active_rooms()))
+
+    def watch_sfu(self, rooms: Callable[[], int], participants: Callable[[], int]) -> None:
+        """The SFU is built after the app too; its gauges are counted when scraped."""
+        self._sfu.rooms = rooms
+        self._sfu.participants = participants
 
     def middleware(self) -> Middleware:
         @web.middleware

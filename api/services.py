@@ -15,7 +15,7 @@ from api.rooms.service import RoomService
 from api.settings import Settings
 from api.store.database import Stores
 from api.users.service import ProfileService
-from sfu.router import Router
+from sfu.room_manager import RoomManager
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Services:
     presence: RoomPresence
     rooms: RoomService
     room_presenter: RoomPresenter
-    sfu: Router
+    sfu: RoomManager
 
 
 SERVICES = web.AppKey("services", Services)

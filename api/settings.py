@@ -12,7 +12,7 @@ from typing import Literal
 
 from dotenv import dotenv_values
 
-from sfu.config import RtcConfig
+from sfu.config import RtcConfig, SfuConfig
 
 Environment = Literal["development", "production"]
 
@@ -66,10 +66,14 @@ class Settings:
     jwt_refresh_secret: str
     smtp: SmtpSettings | None
     mail_from: str
-    rtc: RtcConfig = field(default_factory=RtcConfig)
+    sfu: SfuConfig = field(default_factory=SfuConfig)
     rate_limits: bool = True
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    @property
+    def rtc(self) -> RtcConfig:
+        return self.sfu.rtc
 
     @property
     def is_production(self) -> bool:
@@ -138,7 +142,7 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         jwt_refresh_secret=refresh_secret,
         smtp=_smtp(get, mail_from),
         mail_from=mail_from,
-        rtc=RtcConfig.from_env(values),
+        sfu=SfuConfig(rtc=RtcConfig.from_env(values)),
         rate_limits=rate_limits == "on",
     )
 

@@ -216,6 +216,11 @@ def use_consent_timing(interval_seconds: float, failures: int) -> None:
     ice.CONSENT_FAILURES = failures
 
 
+def active_consent_timing() -> tuple[float, int]:
+    """The (interval, failures) in force, so a caller can restore what it found."""
+    return aioice.ice.CONSENT_INTERVAL, aioice.ice.CONSENT_FAILURES
+
+
 # --- per connection: forwarding without transcoding -------------------------------------
 
 OPUS_FMTP = {"useinbandfec": 1, "usedtx": 1}

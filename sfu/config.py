@@ -1,14 +1,18 @@
-"""ICE settings of the media plane, read from the environment."""
+"""The media plane's settings: `RtcConfig` (ICE, from the environment) inside `SfuConfig`
+(everything else, defined here once)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiortc import RTCConfiguration, RTCIceServer
 
-from sfu import aiortc_hooks
+from sfu.speakers import SpeakerConfig
+
+DEFAULT_SLOTS = 3  # receive slots per listener unless a room says otherwise
+MAX_SLOTS = 8
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -25,15 +29,11 @@ class RtcConfig:
         aioice's own gathering, which skips loopback.
     ice_servers: STUN/TURN URLs (ICE_SERVERS); empty means none at all, never Google's STUN.
     announced_address: public IP advertised instead of the bound one (RTC_ANNOUNCED_ADDRESS).
-    media_setup_seconds: how long a participant has from the SDP answer to a connected media
-        session (ICE + DTLS) before the server gives up on it; generous for TURN over slow
-        links, short enough that a client which never completes ICE cannot hold a session.
     """
 
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     announced_address: str | None = None
-    media_setup_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RtcConfig:
@@ -47,7 +47,28 @@ class RtcConfig:
         # An explicit list, even empty: aiortc substitutes Google's STUN only for None.
         return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
 
-    def apply_hooks(self) -> None:
-        """Make this process's ICE gathering follow host_addresses and announced_address."""
-        aiortc_hooks.use_host_addresses(self.host_addresses)
-        aiortc_hooks.use_announced_address(self.announced_address)
+
+@dataclass(frozen=True)
+class SfuConfig:
+    """How the SFU behaves; the defaults are what production runs.
+
+    consent_interval_seconds, consent_failures: ICE consent (RFC 7675) is checked about every
+        interval, and that many misses in a row end a peer's media. Each unanswered check also
+        waits out aioice's 0.5 s STUN timeout, so 1.0 s × 5 drops a vanished peer within
+        6.5-8.5 s, while a lossy link must lose 5 checks in a row to be dropped by mistake
+        (aioice's own 5 s × 6 kept a vanished peer for 30 s).
+    media_setup_seconds: from the SDP answer to a connected media session (ICE + DTLS);
+        generous for TURN over slow links, short enough that a client which never completes
+        ICE cannot hold a session.
+    reassign_interval_seconds: how often slots are reassigned and `speakers` updates sent
+        (at most 5 a second).
+    default_slots: receive slots per listener when the room does not say.
+    """
+
+    rtc: RtcConfig = field(default_factory=RtcConfig)
+    consent_interval_seconds: float = 1.0
+    consent_failures: int = 5
+    media_setup_seconds: float = 15.0
+    reassign_interval_seconds: float = 0.2
+    default_slots: int = DEFAULT_SLOTS
+    speakers: SpeakerConfig = field(default_factory=SpeakerConfig)

@@ -22,14 +22,15 @@ from sfu.aiortc_hooks import (
     offered_direction,
     restrict_to_opus,
 )
-from sfu.config import RtcConfig
+from sfu.config import SfuConfig
 from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired, TooManySlots
+from sfu.publisher import Publisher
 from sfu.slot import Slot
 
 log = logging.getLogger(__name__)
 
 CONNECT_GRACE_SECONDS = 2.0  # a leave during set-up waits this long for it to finish
-PacketSink = Callable[["Participant", RtpPacket], None]
+PacketSink = Callable[[Publisher, RtpPacket], None]
 FailureSink = Callable[["Participant"], None]
 
 
@@ -60,18 +61,18 @@ class Participant:
         self,
         participant_id: str,
         user_id: str,
-        rtc: RtcConfig,
+        config: SfuConfig,
         on_packet: PacketSink,
         on_failed: FailureSink,
     ) -> None:
         self.id = participant_id
         self.user_id = user_id
-        self.muted = False
         self.slots: list[Slot] = []
-        self.publishing = False
+        # Set once a microphone is negotiated: what the packet path sees of this participant.
+        self.publisher: Publisher | None = None
         # True once the answer is set: before that the slots do not exist yet.
         self.negotiated = False
-        self._rtc = rtc
+        self._config = config
         self._on_packet = on_packet
         self._on_failed = on_failed
         self._pc: RTCPeerConnection | None = None
@@ -86,7 +87,7 @@ class Participant:
         """Answer the client's one and only offer."""
         if self._pc is not None:
             raise AlreadyConnected()
-        self._pc = pc = RTCPeerConnection(self._rtc.rtc_configuration())
+        self._pc = pc = RTCPeerConnection(self._config.rtc.rtc_configuration())
         pc.on("connectionstatechange", self._on_connection_state)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -97,7 +98,7 @@ class Participant:
         self._connecting = connect_task(pc)
         self.negotiated = True
         self._setup_deadline = asyncio.get_running_loop().call_later(
-            self._rtc.media_setup_seconds, self._setup_expired
+            self._config.media_setup_seconds, self._setup_expired
         )
         return str(pc.localDescription.sdp)
 
@@ -121,15 +122,24 @@ class Participant:
             self._opus_payload_type = payload_type
         for microphone in microphones:
             self._detach_receivers.append(forward_received_rtp(microphone.receiver, self._receive))
-            self.publishing = True
+            self.publisher = Publisher(self.id, self.user_id, self._opus_payload_type)
         for index, transceiver in enumerate(slots):
             transceiver.direction = "sendonly"
             transceiver.sender.replaceTrack(ParkedTrack())
             self.slots.append(Slot(index, RtpOutput(transceiver.sender), self._opus_payload_type))
 
+    @property
+    def publishing(self) -> bool:
+        return self.publisher is not None
+
     def _receive(self, packet: RtpPacket) -> None:
-        if packet.payload_type == self._opus_payload_type and not self._detached:
-            self._on_packet(self, packet)
+        publisher = self.publisher
+        if (
+            publisher is not None
+            and packet.payload_type == publisher.payload_type
+            and not self._detached
+        ):
+            self._on_packet(publisher, packet)
 
     def _setup_expired(self) -> None:
         """A client that never completes ICE and DTLS must not hold the session forever."""

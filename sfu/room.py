@@ -1,37 +1,74 @@
 """A room of the SFU: its participants, who is loud, and which slot carries whom.
 
 The packet path (`route`) is synchronous and allocation-free apart from the one serialized
-packet per subscriber: a dict lookup finds the slots carrying this speaker. Slot assignments
+packet per subscriber: a dict lookup finds the slots carrying this publisher. Slot assignments
 change only in `_reassign`, at most five times a second.
+
+The room builds its participants through a factory, so slot assignment, negotiation, spare
+slots and close are tested with fakes (tests/test_room.py); `sfu.participant.Participant` is
+the real one, an aiortc peer connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiortc.rtp import RtpPacket
 
-from sfu.config import RtcConfig
+from sfu.config import SfuConfig
 from sfu.errors import AlreadyConnected, SessionClosed
-from sfu.participant import Participant
-from sfu.slot import Slot
+from sfu.publisher import Publisher
 from sfu.speakers import SpeakerDetector, assign_slots, listener_wanted
 from sfu.stats import SfuStats
-
-REASSIGN_INTERVAL_SECONDS = 0.2  # the `speakers` event goes out at most 5 times a second
 
 
 @dataclass(frozen=True)
 class SpeakerUpdate:
-    """What one listener should know: who is on each of its slots, and who is speaking."""
+    """What one listener should know: whose voice (user ids) is on each of its slots, and
+    who is speaking."""
 
     slots: tuple[str | None, ...]
     speaking: frozenset[str]
 
 
+class ForwardingSlot(Protocol):
+    """One receive slot of a listener (sfu.slot.Slot)."""
+
+    @property
+    def publisher_id(self) -> str | None: ...
+
+    def carry(self, publisher_id: str | None) -> bool: ...
+
+    def forward(self, packet: RtpPacket, now: float) -> int: ...
+
+
+class RoomParticipant(Protocol):
+    """What a room needs of a participant (sfu.participant.Participant)."""
+
+    id: str
+    user_id: str
+    publisher: Publisher | None
+    # True once the answer is set: before that the slots do not exist yet.
+    negotiated: bool
+
+    @property
+    def slots(self) -> Sequence[ForwardingSlot]: ...
+
+    async def connect(self, offer_sdp: str, max_slots: int) -> str: ...
+
+    def detach(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+PacketSink = Callable[[Publisher, RtpPacket], None]
+FailureSink = Callable[[RoomParticipant], None]
+# (participant id, user id, the room's packet sink, its failure sink) → a participant.
+ParticipantFactory = Callable[[str, str, PacketSink, FailureSink], RoomParticipant]
 # Both are called with the participant's id (its media session id, not the user's).
 SpeakersSink = Callable[[str, SpeakerUpdate], None]
 FailedSink = Callable[[str], None]
@@ -41,44 +78,48 @@ class Room:
     def __init__(
         self,
         room_id: str,
-        slots: int,
-        rtc: RtcConfig,
+        slot_count: int,
+        config: SfuConfig,
         stats: SfuStats,
+        new_participant: ParticipantFactory,
         on_speakers: SpeakersSink,
         on_failed: FailedSink,
     ) -> None:
         self.id = room_id
-        self.slots = slots
-        self._rtc = rtc
+        self.slot_count = slot_count
+        self._config = config
         self._stats = stats
+        self._new_participant = new_participant
         self._on_speakers = on_speakers
         self._on_failed = on_failed
-        self.participants: dict[str, Participant] = {}
-        self._detector = SpeakerDetector(max_active=slots + 1)
-        self._routes: dict[str, list[Slot]] = {}
+        self.participants: dict[str, RoomParticipant] = {}
+        self._detector = SpeakerDetector(max_active=slot_count + 1, config=config.speakers)
+        self._routes: dict[str, list[ForwardingSlot]] = {}
         self._last_updates: dict[str, SpeakerUpdate] = {}
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
     async def join(self, participant_id: str, user_id: str, offer_sdp: str) -> str:
-        """Connect a media session; `user_id` is whom listeners are told they hear."""
+        """Connect a media session; `user_id` is whom listeners are told they hear.
+
+        Raises AlreadyConnected, SessionClosed (the room closed, or the participant was
+        removed, while the offer was answered) and the participant's own SfuErrors."""
         if self._closed:
             raise SessionClosed()
         if participant_id in self.participants:
             raise AlreadyConnected()
-        participant = Participant(participant_id, user_id, self._rtc, self.route, self._failed)
+        participant = self._new_participant(participant_id, user_id, self.route, self._failed)
         self.participants[participant_id] = participant
-        self._stats.participants += 1
         self._detector.add(participant_id)
         started = time.monotonic()
         try:
-            answer = await participant.connect(offer_sdp, self.slots)
+            answer = await participant.connect(offer_sdp, self.slot_count)
         except BaseException:
             self.remove(participant_id)
             await participant.close()
             raise
         if self.participants.get(participant_id) is not participant:
-            await participant.close()  # left, or the room closed, while negotiating
+            await participant.close()
             raise SessionClosed()
         self._stats.join_seconds.append(time.monotonic() - started)
         self._reassign(time.monotonic())
@@ -86,7 +127,7 @@ class Room:
             self._task = asyncio.create_task(self._keep_assigning(), name=f"sfu-room-{self.id}")
         return answer
 
-    def remove(self, participant_id: str) -> Participant | None:
+    def remove(self, participant_id: str) -> RoomParticipant | None:
         """Take the participant out at once: from this call on nothing is forwarded to or
         from it. Returns it for the caller to `close()` (which may take a while)."""
         participant = self.participants.pop(participant_id, None)
@@ -96,19 +137,16 @@ class Room:
         self._reassign(time.monotonic())
         return participant
 
-    def _forget(self, participant: Participant) -> None:
-        self._stats.participants -= 1
-        self._detector.remove(participant.id)
-        self._last_updates.pop(participant.id, None)
-        participant.detach()
-
     def set_muted(self, participant_id: str, muted: bool) -> None:
         participant = self.participants.get(participant_id)
-        if participant is not None:
-            participant.muted = muted
-            self._detector.set_muted(participant_id, muted)
+        publisher = participant.publisher if participant is not None else None
+        if publisher is None or publisher.muted == muted:
+            return
+        publisher.muted = muted
+        if muted:
+            self._detector.silence(publisher.id)
 
-    def route(self, publisher: Participant, packet: RtpPacket) -> None:
+    def route(self, publisher: Publisher, packet: RtpPacket) -> None:
         """Per incoming packet: drop it if muted, note its level, send it to its slots."""
         stats = self._stats
         if publisher.muted:
@@ -127,10 +165,31 @@ class Room:
                 stats.forwarded_packets += 1
                 stats.forwarded_bytes += sent
 
+    def close(self) -> list[RoomParticipant]:
+        """Idempotent: takes everyone out at once, silently (no reassignment, no `speakers`
+        callbacks: the mediasoup way), and returns the participants for the caller to
+        `close()`."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        participants = list(self.participants.values())
+        self.participants.clear()
+        self._routes = {}
+        self._last_updates.clear()
+        for participant in participants:
+            participant.detach()
+        return participants
+
+    def _forget(self, participant: RoomParticipant) -> None:
+        self._detector.remove(participant.id)
+        self._last_updates.pop(participant.id, None)
+        participant.detach()
+
     def _reassign(self, now: float) -> None:
         speaking = self._detector.speaking(now)
         ranking = self._slot_order(now)
-        routes: dict[str, list[Slot]] = {}
+        routes: dict[str, list[ForwardingSlot]] = {}
         for listener in self.participants.values():
             if not listener.negotiated:
                 continue  # its join reassigns once the slots exist
@@ -157,36 +216,26 @@ class Room:
 
     def _slot_order(self, now: float) -> tuple[str, ...]:
         """Who deserves a slot, best first: the ranked speakers, then, while slots are to
-        spare, every other publisher (most recently heard first). Ranking only arbitrates
-        scarcity: in a small room nobody has to out-shout a threshold to be heard."""
+        spare, every other unmuted publisher (most recently heard first). Ranking only
+        arbitrates scarcity: in a small room nobody has to out-shout a threshold to be heard."""
         ranked = self._detector.ranking(now)
         spare = [
             pid
             for pid in self._detector.by_recency()
-            if pid not in ranked
-            and self.participants[pid].publishing
-            and self.participants[pid].negotiated
+            if pid not in ranked and self._may_fill_a_spare_slot(self.participants[pid])
         ]
         return ranked + tuple(spare)
 
+    @staticmethod
+    def _may_fill_a_spare_slot(participant: RoomParticipant) -> bool:
+        publisher = participant.publisher
+        return publisher is not None and not publisher.muted and participant.negotiated
+
     async def _keep_assigning(self) -> None:
+        interval = self._config.reassign_interval_seconds
         while True:
-            await asyncio.sleep(REASSIGN_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
             self._reassign(time.monotonic())
 
-    def _failed(self, participant: Participant) -> None:
+    def _failed(self, participant: RoomParticipant) -> None:
         self._on_failed(participant.id)
-
-    def close(self) -> list[Participant]:
-        """Idempotent: takes everyone out at once, silently (no reassignment, no `speakers`
-        callbacks), and returns the participants for the caller to `close()`."""
-        self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        participants = list(self.participants.values())
-        self.participants.clear()
-        self._routes = {}
-        for participant in participants:
-            self._forget(participant)
-        return participants

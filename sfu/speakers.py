@@ -59,10 +59,9 @@ class SpeakerConfig:
 
 
 class _Publisher:
-    __slots__ = ("burst_start", "last_loud", "last_packet", "level", "muted", "voice")
+    __slots__ = ("burst_start", "last_loud", "last_packet", "level", "voice")
 
     def __init__(self, threshold: float) -> None:
-        self.muted = False
         # A voice never heard is assumed barely audible: it must prove itself to win a rank.
         self.voice = threshold
         self.reset()
@@ -100,20 +99,19 @@ class SpeakerDetector:
         self._publishers.pop(publisher_id, None)
         self._drop(publisher_id)
 
-    def set_muted(self, publisher_id: str, muted: bool) -> None:
+    def silence(self, publisher_id: str) -> None:
+        """Forget what was heard of a publisher and free its rank at once (it was muted: the
+        room feeds no levels of a muted publisher, so it then stays silent). Whatever it says
+        next must again last min_speech_seconds before it ranks."""
         publisher = self._publishers.get(publisher_id)
-        if publisher is None:
-            return
-        publisher.muted = muted
-        if muted:
-            # Unmuting then starts from silence: a fresh min_speech_seconds before any rank.
+        if publisher is not None:
             publisher.reset()
             self._drop(publisher_id)
 
     def on_level(self, publisher_id: str, level: int, now: float) -> None:
         """Account one packet's audio level (0 loudest .. 127 silence) received at `now`."""
         p = self._publishers.get(publisher_id)
-        if p is None or p.muted:
+        if p is None:
             return
         score = -float(level) if 0 <= level <= 127 else SILENCE_DBOV
         dt = now - p.last_packet
@@ -135,14 +133,11 @@ class SpeakerDetector:
     def speaking(self, now: float) -> frozenset[str]:
         """Publishers whose smoothed level was above the threshold within the last gap."""
         gap = self._gap
-        return frozenset(
-            pid for pid, p in self._publishers.items() if not p.muted and now - p.last_loud <= gap
-        )
+        return frozenset(pid for pid, p in self._publishers.items() if now - p.last_loud <= gap)
 
     def by_recency(self) -> tuple[str, ...]:
-        """Every unmuted publisher, the most recently loud first (never heard: last)."""
-        unmuted = [pid for pid, p in self._publishers.items() if not p.muted]
-        return tuple(sorted(unmuted, key=lambda pid: -self._publishers[pid].last_loud))
+        """Every publisher, the most recently loud first (never heard or silenced: last)."""
+        return tuple(sorted(self._publishers, key=lambda pid: -self._publishers[pid].last_loud))
 
     def ranking(self, now: float) -> tuple[str, ...]:
         """The active speakers, loudest first, after applying joins, holds and displacements."""
@@ -157,7 +152,6 @@ class SpeakerDetector:
                 pid
                 for pid, p in publishers.items()
                 if pid not in active
-                and not p.muted
                 and now - p.last_loud <= cfg.speech_gap_seconds
                 and p.last_loud - p.burst_start >= cfg.min_speech_seconds
             ),

@@ -17,7 +17,7 @@ from api.app import create_app
 from api.settings import Settings, SmtpSettings
 from api.store.embedded import EmbeddedMongo
 from sfu.aiortc_hooks import use_announced_address, use_host_addresses
-from sfu.config import RtcConfig
+from sfu.config import RtcConfig, SfuConfig
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
 from tests.people import Person, sign_up
@@ -67,7 +67,7 @@ def settings(mongo_url: str, mailbox: Mailbox, tmp_path: Path) -> Settings:
         ),
         mail_from="Gethory <no-reply@gethory.test>",
         # WebRTC stays on loopback, exactly as an operator would configure a one-machine setup.
-        rtc=RtcConfig(host_addresses=("127.0.0.1",)),
+        sfu=SfuConfig(rtc=RtcConfig(host_addresses=("127.0.0.1",))),
     )
 
 

@@ -82,8 +82,8 @@ async def test_sfu_stats_are_read_at_scrape_time(served: Served) -> None:
     stats.forwarded_bytes += 9600
     stats.dropped_muted_packets += 7
     stats.slot_switches += 2
-    stats.rooms = 3
-    stats.participants = 5
+    rooms, participants = [3], [5]
+    served.metrics.watch_sfu(lambda: rooms[0], lambda: participants[0])
     stats.join_seconds.extend([0.02, 0.3, 4.0])
 
     first = await served.scrape()
@@ -98,6 +98,8 @@ async def test_sfu_stats_are_read_at_scrape_time(served: Served) -> None:
     assert _only(first, "gethory_sfu_join_seconds_sum") == pytest.approx(4.32)
     assert _only(first, "gethory_sfu_join_seconds_bucket", le="0.025") == 1
     assert stats.join_seconds == []
+    rooms[0], participants[0] = 1, 2  # gauges are counted when scraped, not kept
+    assert _only(await served.scrape(), "gethory_sfu_participants") == 2
 
     stats.forwarded_packets += 1
     stats.join_seconds.append(0.1)

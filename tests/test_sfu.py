@@ -18,6 +18,7 @@ from sfu.config import RtcConfig
 from tests.conftest import RunningServer
 from tests.people import Person
 from tests.sfu_client import SfuClient
+from tests.sfu_state import is_connected
 
 MakePerson = Callable[[str], Awaitable[Person]]
 
@@ -70,7 +71,7 @@ async def test_one_speaker_reaches_five_listeners_without_hearing_itself(
         assert update["slots"][1:] == [None, None]
     assert all(probe.frames_received == 0 for probe in speaker.probes), "no echo of itself"
     stats = server.app[SERVICES].sfu.stats
-    assert stats.forwarded_packets > 0 and stats.participants == 6
+    assert stats.forwarded_packets > 0 and server.app[SERVICES].sfu.participant_count() == 6
     metrics = await speaker_person.http.get("/metrics")
     samples = {
         sample.name: sample.value
@@ -237,18 +238,18 @@ async def test_leaving_frees_the_media_and_a_vanished_peer_is_dropped(
     await enter(owner, room, loopback_only, sfu_clients, frequency=300.0)
     departing = await enter(guest, room, loopback_only, sfu_clients, frequency=600.0)
     sfu = server.app[SERVICES].sfu
-    assert sfu.stats.participants == 2
+    assert sfu.participant_count() == 2
 
     departing_sid = departing.socket.peer_id
     await departing.socket.close()
     await owner.sockets[0].next("participant-left")
-    assert sfu.stats.participants == 1 and not sfu.is_connected(room, departing_sid)
+    assert sfu.participant_count() == 1 and not is_connected(sfu, room, departing_sid)
 
     vanishing = await enter(await person("Vanishing"), room, loopback_only, sfu_clients)
     await vanishing.pc.close()  # the media goes away; the socket stays open
     failed = await vanishing.socket.next("sfu-failed", timeout=12)
     assert failed == {"roomId": room}
-    assert sfu.stats.participants == 1
+    assert sfu.participant_count() == 1
 
 
 async def test_a_quiet_speaker_is_heard_while_slots_are_to_spare(
@@ -282,15 +283,15 @@ async def test_a_frozen_peer_loses_its_media_within_ten_seconds(
         status, frozen_sid = (await asyncio.wait_for(bot.stdout.readline(), 20)).split()
         assert status == b"CONNECTED"
         sfu = server.app[SERVICES].sfu
-        assert sfu.is_connected(room, frozen_sid.decode())
+        assert is_connected(sfu, room, frozen_sid.decode())
         # Frozen, not gone: its socket stays open (the kernel still acknowledges), its media
         # falls silent. Only ICE consent freshness can notice.
         bot.send_signal(signal.SIGSTOP)
         frozen_at = time.monotonic()
-        while sfu.is_connected(room, frozen_sid.decode()):
+        while is_connected(sfu, room, frozen_sid.decode()):
             assert time.monotonic() - frozen_at < 10, "still connected 10 s after freezing"
             await asyncio.sleep(0.1)  # sampling server state: there is no event to await
-        assert sfu.is_connected(room, owner_sid)
+        assert is_connected(sfu, room, owner_sid)
     finally:
         bot.kill()
         await bot.wait()

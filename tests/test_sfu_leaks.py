@@ -13,9 +13,10 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 
-from sfu.config import RtcConfig
+from sfu.config import RtcConfig, SfuConfig
 from sfu.participant import Participant
-from sfu.router import Router
+from sfu.room import SpeakerUpdate
+from sfu.room_manager import RoomManager
 from tests.rtc_audio import ToneTrack
 
 TRACKED = (
@@ -43,7 +44,7 @@ def census(caplog: pytest.LogCaptureFixture) -> tuple[int, int, Counter[str]]:
     return threading.active_count(), len(os.listdir("/proc/self/fd")), objects
 
 
-async def one_cycle(router: Router, rtc: RtcConfig, n: int) -> None:
+async def one_cycle(manager: RoomManager, rtc: RtcConfig, n: int) -> None:
     client = RTCPeerConnection(rtc.rtc_configuration())
     connected = asyncio.Event()
 
@@ -55,14 +56,22 @@ async def one_cycle(router: Router, rtc: RtcConfig, n: int) -> None:
     client.addTransceiver(ToneTrack(440.0), direction="sendonly")
     client.addTransceiver("audio", direction="recvonly")
     await client.setLocalDescription(await client.createOffer())
-    answer = await router.join(
+    answer = await manager.join(
         "rm_leakcheck", 3, f"leakcheck_{n}", "usr_leakcheck", client.localDescription.sdp
     )
     await client.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await asyncio.wait_for(connected.wait(), 10)
-    router.leave("rm_leakcheck", f"leakcheck_{n}")
-    await router.closed()
+    manager.leave("rm_leakcheck", f"leakcheck_{n}")
+    await manager.closed()
     await client.close()
+
+
+class NoListener:
+    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+        pass
+
+    def on_media_failed(self, room_id: str, participant_id: str) -> None:
+        pass
 
 
 def _closed_mid_setup(record: logging.LogRecord) -> bool:
@@ -73,13 +82,13 @@ def _closed_mid_setup(record: logging.LogRecord) -> bool:
 async def test_join_leave_cycles_leave_nothing_behind(
     loopback_only: RtcConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router = Router(loopback_only, on_speakers=lambda *_: None, on_failed=lambda *_: None)
+    manager = RoomManager(SfuConfig(rtc=loopback_only), NoListener())
     for n in range(5):  # warm up: executors, caches and lazy imports settle first
-        await one_cycle(router, loopback_only, n)
+        await one_cycle(manager, loopback_only, n)
     threads, fds, objects = census(caplog)
 
     for n in range(200):
-        await one_cycle(router, loopback_only, 1000 + n)
+        await one_cycle(manager, loopback_only, 1000 + n)
 
     after_threads, after_fds, after_objects = census(caplog)
     # Objects left over from earlier tests may be collected meanwhile: nothing may grow, and
@@ -88,6 +97,6 @@ async def test_join_leave_cycles_leave_nothing_behind(
     assert after_fds <= fds
     grown = {kind: after_objects[kind] - objects[kind] for kind in TRACKED}
     assert all(growth <= 0 for growth in grown.values()), grown
-    assert router.rooms == {} and router.stats.participants == 0 and router.stats.rooms == 0
+    assert manager.rooms == {} and manager.participant_count() == 0
     ours = [o for o in gc.get_objects() if isinstance(o, Participant)]
     assert not [o.id for o in ours if o.id.startswith("leakcheck_")]

@@ -22,6 +22,7 @@ from sfu.config import RtcConfig
 from tests.conftest import RunningServer, start_server
 from tests.people import Person
 from tests.sfu_client import SfuClient
+from tests.sfu_state import is_connected
 from tests.sockets import SocketClient
 
 MakePerson = Callable[[str], Awaitable[Person]]
@@ -102,10 +103,10 @@ async def test_reserved_event_names_change_nothing_and_a_removed_member_hears_no
     assert (await removed.socket.call("join", {"roomId": room}))["ok"]
     assert await participant_count(ann, room) == 3
     sfu = server.app[SERVICES].sfu
-    assert sfu.stats.participants == 3
+    assert sfu.participant_count() == 3
 
     assert (await ann.http.delete(f"/api/rooms/{room}/members/{bob.user_id}")).status == 204
-    assert sfu.stats.participants == 2 and not sfu.is_connected(room, removed.socket.peer_id)
+    assert sfu.participant_count() == 2 and not is_connected(sfu, room, removed.socket.peer_id)
     heard_before = received(removed)
     await removed.socket.next("removed-from-room")
     await until_received(control, 50)  # a second of audio still flows to the room...
@@ -294,8 +295,8 @@ async def quick_setup_server(settings: Settings) -> AsyncIterator[RunningServer]
 
     from api.app import create_app
 
-    rtc = replace(settings.rtc, media_setup_seconds=2.0)
-    running = await start_server(create_app(replace(settings, rtc=rtc)))
+    sfu = replace(settings.sfu, media_setup_seconds=2.0)
+    running = await start_server(create_app(replace(settings, sfu=sfu)))
     yield running
     await running.runner.cleanup()
 
@@ -322,10 +323,10 @@ async def test_an_offer_that_never_connects_is_dropped_at_the_deadline(
     ack = await socket.call("sfu-join", {"roomId": room, "sdp": sdp})
     assert ack["ok"], ack
     sfu = quick_setup_server.app[SERVICES].sfu
-    assert sfu.is_connected(room, socket.peer_id)
+    assert is_connected(sfu, room, socket.peer_id)
     assert await socket.next("sfu-failed", timeout=10) == {"roomId": room}
     assert 1.5 < time.monotonic() - asked < 6
-    assert not sfu.is_connected(room, socket.peer_id) and sfu.stats.participants == 0
+    assert not is_connected(sfu, room, socket.peer_id) and sfu.participant_count() == 0
 
 
 async def test_a_silently_vanished_client_leaves_presence_within_20_seconds(

@@ -11,6 +11,7 @@ from api.models import ApiModel, RequestModel
 from api.rooms.service import MESH_MAX_PARTICIPANTS, SFU_MAX_PARTICIPANTS
 from api.text import DisplayText
 from api.users.models import PublicProfile
+from sfu.config import MAX_SLOTS
 
 TOPIC_MAX_LENGTH = 120
 Topic = Annotated[str, DisplayText(max_length=TOPIC_MAX_LENGTH)]
@@ -21,7 +22,7 @@ class CreateRoomRequest(RequestModel):
     topic: Topic
     visibility: Literal["public", "private"]
     media: Literal["mesh", "sfu"]
-    slots: Annotated[int, Field(ge=1, le=8)] | None = None
+    slots: Annotated[int, Field(ge=1, le=MAX_SLOTS)] | None = None
     max_participants: Annotated[int, Field(ge=2, le=SFU_MAX_PARTICIPANTS)] | None = None
 
     @model_validator(mode="after")

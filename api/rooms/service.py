@@ -20,10 +20,10 @@ from api.rooms.events import RoomEvents
 from api.store.database import Stores
 from api.store.invites import Invite
 from api.store.rooms import MediaMode, Room, Visibility
+from sfu.config import DEFAULT_SLOTS
 
 MESH_MAX_PARTICIPANTS = 8  # every browser sends to every other: beyond this, uplinks give out
 SFU_MAX_PARTICIPANTS = 1000
-SFU_DEFAULT_SLOTS = 3
 DEFAULT_INVITE_LIFETIME = timedelta(days=7)
 
 
@@ -51,11 +51,13 @@ class RoomService:
         access: RoomAccess,
         clock: Callable[[], datetime],
         events: RoomEvents | None = None,
+        default_slots: int = DEFAULT_SLOTS,
     ) -> None:
         self._stores = stores
         self._access = access
         self._clock = clock
         self.events = events or RoomEvents()
+        self._default_slots = default_slots
 
     async def create(self, owner_id: str, spec: NewRoom) -> Room:
         sfu = spec.media == "sfu"
@@ -65,7 +67,7 @@ class RoomService:
             topic=spec.topic,
             visibility=spec.visibility,
             media=spec.media,
-            slots=(spec.slots or SFU_DEFAULT_SLOTS) if sfu else None,
+            slots=(spec.slots or self._default_slots) if sfu else None,
             max_participants=spec.max_participants
             or (SFU_MAX_PARTICIPANTS if sfu else MESH_MAX_PARTICIPANTS),
             status="open",

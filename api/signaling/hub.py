@@ -58,8 +58,8 @@ from api.signaling.state import Arrival, Connection, Departure, SignalingState
 from api.store.database import DATABASE_UNREACHABLE
 from api.store.rooms import Room
 from api.users.models import PublicProfile
-from sfu.errors import SfuError
 from sfu import SpeakerUpdate
+from sfu.errors import SfuError
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ class SignalingHub:
         self.services.sfu.leave(room.id, connection.sid)
         return {}
 
-    def send_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
         """From the SFU (≤ 5 a second per listener, only on change): whose voice is on each
         of this listener's slots, and who is speaking. `participant_id` is the listener's
         connection id."""
@@ -322,7 +322,7 @@ class SignalingHub:
             self._sio.emit("speakers", speakers, to=listener.sid), name="emit-speakers"
         )
 
-    def media_failed(self, room_id: str, participant_id: str) -> None:
+    def on_media_failed(self, room_id: str, participant_id: str) -> None:
         """The SFU lost a participant's media connection (ICE consent expired, or never set
         up in time)."""
         self.services.sfu.leave(room_id, participant_id)

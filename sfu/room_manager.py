@@ -1,0 +1,187 @@
+"""The SFU's entry point (mediasoup's Worker and Router in one): rooms by id, created on first
+join and dropped when empty, and the process-wide aiortc hooks the media plane runs on.
+
+The signaling layer calls `join`/`leave`/`set_muted`/`close_room` and hears back through one
+`SfuListener`. A participant is a media session: its id is chosen by the caller (one per
+signaling connection) and is never the user's id, so a user's older session ending can never
+take a newer one with it.
+
+`leave` and `close_room` take effect at once (nothing more is forwarded to or from those
+sessions when they return); closing the peer connections, which may take seconds, happens in
+tasks the manager owns and `closed()`/`stop()` wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Protocol
+
+from sfu import aiortc_hooks
+from sfu.config import SfuConfig
+from sfu.participant import Participant
+from sfu.room import FailureSink as ParticipantFailureSink
+from sfu.room import PacketSink, Room, RoomParticipant, SpeakerUpdate
+from sfu.stats import SfuStats
+
+
+class SfuListener(Protocol):
+    """What the SFU tells its user (signaling); both are called synchronously, from the
+    packet path's event loop, and must not block."""
+
+    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+        """Whose voice is on each of this listener's slots changed (≤ 5 a second)."""
+
+    def on_media_failed(self, room_id: str, participant_id: str) -> None:
+        """The participant's media connection died (ICE consent lost, DTLS closed) or was
+        not set up within `media_setup_seconds`. It is still in the room until `leave`."""
+
+
+class SfuStartError(RuntimeError):
+    """The media plane cannot run on the installed aiortc/aioice (their internals moved)."""
+
+
+class RoomManager:
+    def __init__(
+        self, config: SfuConfig, listener: SfuListener, stats: SfuStats | None = None
+    ) -> None:
+        self.config = config
+        self.stats = stats or SfuStats()
+        self._listener = listener
+        self.rooms: dict[str, Room] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._restore: tuple[tuple[str, ...], str | None, tuple[float, int]] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check aiortc's internals and apply this config's process-wide hooks (ICE host
+        addresses, announced address, consent timing). Raises SfuStartError with what moved."""
+        try:
+            aiortc_hooks.check_internals()
+        except RuntimeError as error:
+            raise SfuStartError(str(error)) from None
+        self._restore = (
+            aiortc_hooks.active_host_addresses(),
+            aiortc_hooks.active_announced_address(),
+            aiortc_hooks.active_consent_timing(),
+        )
+        rtc = self.config.rtc
+        aiortc_hooks.use_host_addresses(rtc.host_addresses)
+        aiortc_hooks.use_announced_address(rtc.announced_address)
+        aiortc_hooks.use_consent_timing(
+            self.config.consent_interval_seconds, self.config.consent_failures
+        )
+
+    async def stop(self) -> None:
+        """Close every room, wait for their connections to close, restore the hooks."""
+        for room_id in list(self.rooms):
+            self.close_room(room_id)
+        await self.closed()
+        if self._restore is not None:
+            hosts, announced, (interval, failures) = self._restore
+            aiortc_hooks.use_host_addresses(hosts)
+            aiortc_hooks.use_announced_address(announced)
+            aiortc_hooks.use_consent_timing(interval, failures)
+            self._restore = None
+
+    async def __aenter__(self) -> RoomManager:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def closed(self) -> None:
+        """Wait until every peer connection that left or was closed is fully closed."""
+        while self._closing:
+            await asyncio.gather(*self._closing)
+
+    # --- sessions ------------------------------------------------------------------------------
+
+    async def join(
+        self, room_id: str, slot_count: int, participant_id: str, user_id: str, offer_sdp: str
+    ) -> str:
+        """Connect a media session; returns the SDP answer.
+
+        Raises SfuError subclasses for unusable offers, an id already connected, or a session
+        that ended while it was being set up."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self._new_room(room_id, slot_count)
+        try:
+            return await room.join(participant_id, user_id, offer_sdp)
+        finally:
+            self._drop_if_empty(room)
+
+    def leave(self, room_id: str, participant_id: str) -> None:
+        """Idempotent; effective at once."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        participant = room.remove(participant_id)
+        if participant is not None:
+            self._close_later([participant])
+        self._drop_if_empty(room)
+
+    def set_muted(self, room_id: str, participant_id: str, muted: bool) -> None:
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.set_muted(participant_id, muted)
+
+    def close_room(self, room_id: str) -> None:
+        """Idempotent; effective at once, and silent: no `on_speakers` calls."""
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            self._close_later(room.close())
+
+    # --- gauges, read at scrape time -------------------------------------------------------------
+
+    def room_count(self) -> int:
+        return len(self.rooms)
+
+    def participant_count(self) -> int:
+        return sum(len(room.participants) for room in self.rooms.values())
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _new_room(self, room_id: str, slot_count: int) -> Room:
+        listener = self._listener
+        room = Room(
+            room_id,
+            slot_count,
+            self.config,
+            self.stats,
+            new_participant=self._new_participant,
+            on_speakers=lambda participant_id, update: listener.on_speakers(
+                room_id, participant_id, update
+            ),
+            on_failed=lambda participant_id: listener.on_media_failed(room_id, participant_id),
+        )
+        self.rooms[room_id] = room
+        return room
+
+    def _new_participant(
+        self,
+        participant_id: str,
+        user_id: str,
+        on_packet: PacketSink,
+        on_failed: ParticipantFailureSink,
+    ) -> RoomParticipant:
+        return Participant(participant_id, user_id, self.config, on_packet, on_failed)
+
+    def _close_later(self, participants: Iterable[RoomParticipant]) -> None:
+        for participant in participants:
+            task = asyncio.create_task(participant.close(), name=f"sfu-close-{participant.id}")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def _drop_if_empty(self, room: Room) -> None:
+        if not room.participants and self.rooms.get(room.id) is room:
+            self.close_room(room.id)
