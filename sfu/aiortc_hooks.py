@@ -23,11 +23,22 @@ Per connection, for forwarding without transcoding:
 - `RTCRtpReceiver.receive` and `_handle_rtp_packet`, replaced on one instance by
   `forward_received_rtp`: no decoder thread, no jitter buffer; each parsed RTP packet goes
   straight to a synchronous handler. The receiver's private `__started`, `__transport` and
-  `__rtcp_task` are set as the stock `receive` would, so `stop()` still works.
+  `__rtcp_task` are set as the stock `receive` would, so `stop()` still works. The stock
+  `_handle_rtp_packet` was also the only place feeding the receive statistics
+  (`__remote_streams`, one `StreamStatistics` per SSRC), so the hook feeds them itself: with
+  them, aiortc's own receiver RTCP loop sends the publisher receiver reports with real loss,
+  jitter and last-SR/delay-since-last-SR (its `_handle_rtcp_packet`, not replaced, still
+  notes each sender report of the publisher).
 - `RTCRtpSender.__started`, `__mid`, `__rtp_header_extensions_map`, `_ssrc`,
   `RTCDtlsTransport._tx_srtp`, `RTCIceTransport._connection` and aioice's
   `Connection._nominated`: `RtpOutput` serializes, SRTP-protects and `sendto`s a packet in one
   synchronous call, with no coroutine per subscriber.
+- `RTCRtpSender._send_rtcp`, `__lsr`, `__lsr_time`, `__ntp_timestamp`, `__rtp_timestamp`,
+  `__packet_count`, `__octet_count`: aiortc's sender RTCP loop keeps running (timing, SDES,
+  BYE), but it builds each sender report from counters only its own parked send loop would
+  advance. `RtpOutput.report_from` fills the report from the stream instead, as it leaves: NTP
+  time now, RTP time of now, the stream's counts; and it records the same NTP time as the
+  last SR, so aiortc still computes the round-trip time from the listener's receiver reports.
 """
 
 from __future__ import annotations
@@ -38,15 +49,26 @@ import dataclasses
 import importlib.metadata
 import inspect
 import ipaddress
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import aioice.ice
 import aiortc.rtcpeerconnection
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    clock,
+)
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPacket, is_rtcp
+
+from sfu.rtp_sink import SenderReportSource
 
 PINNED_VERSIONS: dict[str, str] = {"aiortc": "1.16.0", "aioice": "0.13.0"}
 
@@ -186,8 +208,29 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpTransceiver, "__init__", ("self._codecs", "self._offerDirection")),
     (RTCRtpReceiver, "__init__", ("self.__started", "self.__transport", "self.__rtcp_task")),
     (RTCRtpReceiver, "receive", ("_register_rtp_receiver", "_run_rtcp")),
+    (RTCRtpReceiver, "__init__", ("self.__remote_streams: dict[int, StreamStatistics]",)),
+    (RTCRtpReceiver, "_handle_rtp_packet", ("self.__remote_streams[packet.ssrc].add(packet)",)),
+    (RTCRtpReceiver, "_run_rtcp", ("self.__remote_streams.items()", "self.__lsr[ssrc]")),
+    (RTCRtpReceiver, "_handle_rtcp_packet", ("self.__lsr[packet.ssrc] =",)),
+    (StreamStatistics, "add", ("self.packets_received += 1",)),
     (RTCRtpSender, "__init__", ("self.__started", "self.__mid", "__rtp_header_extensions_map")),
     (RTCRtpSender, "__init__", ("self._ssrc",)),
+    (
+        RTCRtpSender,
+        "_run_rtcp",
+        (
+            "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF",
+            "self.__lsr_time = time.time()",
+            "await self._send_rtcp(packets)",
+        ),
+    ),
+    (
+        RTCRtpSender,
+        "getStats",
+        ("packetsSent=self.__packet_count", "bytesSent=self.__octet_count"),
+    ),
+    (RTCRtpSender, "_handle_rtcp_packet", ("self.__lsr == report.lsr", "self.__lsr_time")),
+    (RTCRtpSender, "_run_rtp", ("await self.transport._send_rtp(packet_bytes)",)),
     (aiortc.RTCDtlsTransport, "_send_rtp", ("self._tx_srtp.protect",)),
     (aiortc.RTCIceTransport, "__init__", ("self._connection",)),
     (aioice.ice.Connection, "sendto", ("self._nominated", "protocol.send_data")),
@@ -248,11 +291,17 @@ def restrict_to_opus(transceiver: RTCRtpTransceiver) -> int | None:
 def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Callable[[], None]:
     """Hand every RTP packet of `receiver` to `handler` instead of decoding it.
 
+    Each packet of a negotiated payload type still feeds aiortc's receive statistics (one
+    `StreamStatistics.add`, as the stock path does), which aiortc's receiver RTCP loop turns
+    into receiver reports to the publisher and `getStats()` into inbound-rtp.
+
     Returns `detach`, to call before closing the connection: aiortc's connect task may still
     reach `receive()` after `stop()` has run, and would then register the receiver and start
     an RTCP loop that nothing ever stops.
     """
     hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
+    statistics: dict[int, StreamStatistics] = hooked._RTCRtpReceiver__remote_streams
+    clock_rates: dict[int, int] = {}  # payload type → clock rate, once negotiated
     detached = False
 
     def detach() -> None:
@@ -262,12 +311,21 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Calla
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         if hooked._RTCRtpReceiver__started or detached:
             return
+        for codec in parameters.codecs:
+            if codec.payloadType is not None:
+                clock_rates[codec.payloadType] = codec.clockRate
         hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
-        # Receiver reports still flow to the browser, from aiortc's own RTCP loop.
+        # Receiver reports to the publisher, from aiortc's own RTCP loop and our statistics.
         hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
         hooked._RTCRtpReceiver__started = True
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        clock_rate = clock_rates.get(packet.payload_type)
+        if clock_rate is not None:
+            stream = statistics.get(packet.ssrc)
+            if stream is None:
+                stream = statistics[packet.ssrc] = StreamStatistics(clock_rate)
+            stream.add(packet)
         handler(packet)
 
     hooked.receive = receive
@@ -304,20 +362,25 @@ def observe_received_rtp(receiver: RTCRtpReceiver, observer: RtpHandler) -> None
 
 
 class RtpOutput:
-    """Sends RTP on one sender's stream synchronously: serialize, SRTP-protect, `sendto`.
+    """The `RtpSink` of one parked `RTCRtpSender`: sends RTP synchronously (serialize,
+    SRTP-protect, `sendto`) and has aiortc's RTCP loop send the stream's sender reports.
 
-    aiortc's own loop for the sender stays parked on a track that never yields; the sender
-    still owns the SSRC it announced in the SDP, and still sends RTCP sender reports.
+    aiortc's own send loop for the sender stays parked on a track that never yields; the
+    sender still owns the SSRC it announced in the SDP, and its RTCP loop still runs.
     """
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self._sender = sender
-        self.ssrc: int = sender._ssrc
+        self._ssrc: int = sender._ssrc
         self._protect: Callable[[bytes], bytes] | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._address: tuple[str, int] | None = None
         self._extensions: HeaderExtensionsMap | None = None
         self.mid: str | None = None
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
 
     def send(self, packet: RtpPacket) -> int:
         """Bytes sent; 0 while the connection is not up yet (or no longer)."""
@@ -326,9 +389,39 @@ class RtpOutput:
         assert self._protect is not None and self._transport is not None
         if self._transport.is_closing():
             return 0
+        packet.extensions.mid = self.mid
         data = self._protect(packet.serialize(self._extensions or _NO_EXTENSIONS))
         self._transport.sendto(data, self._address)
         return len(data)
+
+    def report_from(self, source: SenderReportSource) -> None:
+        """Each sender report aiortc's RTCP loop sends for this SSRC says what `source`
+        reports at the instant it leaves: NTP time now, RTP time of now, counts so far."""
+        sender: Any = self._sender  # private, name-mangled attributes: see the module docstring
+        ssrc = self._ssrc
+        stock_send_rtcp = sender._send_rtcp
+
+        async def send_rtcp(packets: list[AnyRtcpPacket]) -> None:
+            for packet in packets:
+                if isinstance(packet, RtcpSrPacket) and packet.ssrc == ssrc:
+                    ntp = clock.current_ntp_time()
+                    report = source.sender_report(time.monotonic())
+                    info = packet.sender_info
+                    info.ntp_timestamp = ntp
+                    info.rtp_timestamp = report.rtp_timestamp
+                    info.packet_count = report.packet_count & 0xFFFFFFFF
+                    info.octet_count = report.octet_count & 0xFFFFFFFF
+                    # What aiortc matches receiver reports against (round-trip time), and
+                    # what its getStats() reports as outbound-rtp.
+                    sender._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+                    sender._RTCRtpSender__lsr_time = time.time()
+                    sender._RTCRtpSender__ntp_timestamp = ntp
+                    sender._RTCRtpSender__rtp_timestamp = report.rtp_timestamp
+                    sender._RTCRtpSender__packet_count = report.packet_count
+                    sender._RTCRtpSender__octet_count = report.octet_count
+            await stock_send_rtcp(packets)
+
+        sender._send_rtcp = send_rtcp
 
     def _connect(self) -> bool:
         sender: Any = self._sender  # private, name-mangled attributes: see the module docstring
@@ -344,3 +437,26 @@ class RtpOutput:
         self._transport = pair.protocol.transport
         self._address = pair.remote_addr
         return True
+
+
+# --- test instruments (used by tests only) --------------------------------------------------
+
+
+def drop_sent_rtp(transport: RTCDtlsTransport, every: int) -> Callable[[], int]:
+    """Lose every `every`-th RTP packet `transport` sends (RTCP and everything else pass):
+    a lossy uplink for a test's own aiortc peer, below SRTP so the far end sees real loss.
+    Returns a function telling how many were dropped so far."""
+    hooked: Any = transport
+    stock_send_rtp = hooked._send_rtp
+    counts = {"rtp": 0, "dropped": 0}
+
+    async def send_rtp(data: bytes) -> None:
+        if not is_rtcp(data):
+            counts["rtp"] += 1
+            if counts["rtp"] % every == 0:
+                counts["dropped"] += 1
+                return
+        await stock_send_rtp(data)
+
+    hooked._send_rtp = send_rtp
+    return lambda: counts["dropped"]
