@@ -177,7 +177,7 @@ async def test_a_join_racing_the_close_never_stays_inside(
             assert await socket.next("room-closed") == {"roomId": room}
         else:
             assert ack["error"]["code"] == "room_closed", ack
-        assert hub.state.members(room) == []
+        assert hub.state.occupants(room) == []
         refused = await socket.call("sfu-join", {"roomId": room, "sdp": "v=0\r\n"})
         assert refused["error"]["code"] == "not_in_room"
         assert room not in server.app[SERVICES].sfu.rooms
@@ -196,10 +196,10 @@ async def test_two_tabs_joining_at_once_leave_one_presence(
             await tab.join(lobby)
         acks = await asyncio.gather(*(t.call("join", {"roomId": room}) for t in tabs))
         assert all(a["ok"] for a in acks), acks
-        inside = [c for c in hub.state.members(room) if c.user_id == ann.user_id]
+        inside = [c for c in hub.state.occupants(room) if c.user_id == ann.user_id]
         assert len(inside) == 1
         assert await participant_count(bob, room) == 1
-        assert hub.state.members(lobby) == []
+        assert hub.state.occupants(lobby) == []
         for tab in tabs:
             await tab.close()
         assert await participant_count(bob, room) == 0

@@ -1,26 +1,25 @@
-"""The Socket.IO event handlers: authenticate, validate, change state, tell the right sockets.
+"""The Socket.IO adapter: connect and disconnect, the event table, and `_guarded` (validation,
+rate limit, error acks). What each event does is a job of its own:
+
+- `presence.Presence`: join, leave, disconnect, replacements and ejections, and what a room
+  is told about them (its docstring says how membership changes stay consistent);
+- `mesh.MeshRelay`: the mesh rooms' SDP and ICE relays;
+- `mute.MuteControl`: mute, unmute, and the owner's mute-participant;
+- `sfu_bridge.SfuBridge`: media sessions in the SFU, and the SFU's listener (speaker updates,
+  media failures);
+- `sockets.Sockets`: the jobs' one handle on Socket.IO (one emit per broadcast, through
+  Socket.IO rooms that hold each signaling room's occupants).
 
 Every client event is acknowledged with `{ok: true, ...}` or `{ok: false, error: {code,
 message}}`; a bad payload or a refused action never raises inside the server and never
-reaches another client. See docs/protocol.md for the contract.
-
-How membership changes stay consistent (one process, one event loop):
-- every change of who is where is one synchronous call into `SignalingState`, which checks
-  its rules (capacity, one presence per user) in the same step;
-- a right checked before an await (room entry, a live session) is checked again when
-  `SignalingState.access_epoch` moved meanwhile (a room closed, a member removed, a session
-  ended), and a media session set up across an await is dropped if its connection's
-  membership is no longer the one it started from;
-- what tells a room about a change is sent under that room's lock (`RoomLocks`), so nobody
-  hears "left" before "joined";
-- cleanup starts from the connection object: the SFU participant of a connection is keyed by
-  its sid, never by its user.
+reaches another client. See docs/protocol.md for the contract. REST reaches signaling only
+through the services' events (`AuthService.on_sessions_revoked`, `RoomService.events`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import socketio
@@ -30,21 +29,11 @@ from pydantic import BaseModel
 from api.auth.cookies import access_token_of
 from api.auth.rate_limiter import Limit
 from api.auth.service import Principal
-from api.errors import (
-    AppError,
-    DatabaseUnavailable,
-    NotAuthenticated,
-    NotInRoom,
-    NotRoomOwner,
-    NotYourself,
-    PeerNotInRoom,
-    ReservedEvent,
-    TryAgain,
-    WrongMediaMode,
-)
+from api.errors import AppError, DatabaseUnavailable, NotAuthenticated, ReservedEvent, TryAgain
 from api.request_body import validate
 from api.services import Services
-from api.signaling.locks import RoomLocks
+from api.signaling.mesh import MeshRelay
+from api.signaling.mute import MuteControl
 from api.signaling.payloads import (
     JoinPayload,
     MuteParticipantPayload,
@@ -54,58 +43,65 @@ from api.signaling.payloads import (
     RoomPayload,
     SfuJoinPayload,
 )
-from api.signaling.state import Arrival, Connection, Departure, SignalingState
+from api.signaling.presence import RECHECKS, Presence
+from api.signaling.sfu_bridge import SfuBridge
+from api.signaling.sockets import NAMESPACE, Sockets
+from api.signaling.state import Connection, SignalingState
 from api.store.database import DATABASE_UNREACHABLE
-from api.store.rooms import Room
 from api.users.models import PublicProfile
-from sfu import SpeakerUpdate
 from sfu.errors import SfuError
 
 log = logging.getLogger(__name__)
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 Ack = dict[str, Any]
+Handler = Callable[[Connection, Any], Awaitable[Ack]]
 EVENTS_PER_CONNECTION = Limit(300, 10.0)  # room for a burst of trickled ICE to seven peers
-NAMESPACE = "/"
-# How often a right is re-checked when rights keep changing while it is being checked.
-RECHECKS = 5
 
 
 class SignalingHub:
-    """Owns the Socket.IO handlers; REST reaches it only through the services' events."""
+    """Owns the Socket.IO handlers. Built with the app; `bind` builds the jobs once the
+    services exist (the SFU, built before them, is given `sfu_bridge` as its listener)."""
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
-        self._sio = sio
+        self.sio = sio
+        self._sockets = Sockets(sio)
+        self.sfu_bridge = SfuBridge(self._sockets)
         self._services: Services | None = None
-        self._state: SignalingState | None = None
-        self._locks = RoomLocks()
+        self._jobs: tuple[SignalingState, Presence, MeshRelay, MuteControl] | None = None
 
     # --- wiring ---------------------------------------------------------------------------
 
     def register(self) -> None:
-        self._sio.on("connect", self.on_connect)
-        self._sio.on("disconnect", self.on_disconnect)
-        handlers: dict[str, tuple[type[BaseModel], Callable[[Connection, Any], Awaitable[Ack]]]] = {
-            "join": (JoinPayload, self.join),
-            "leave": (RoomPayload, self.leave),
-            "relay-ice": (RelayIcePayload, self.relay_ice),
-            "relay-sdp": (RelaySdpPayload, self.relay_sdp),
-            "mute": (MutePayload, self.mute),
-            "unmute": (MutePayload, self.unmute),
-            "mute-participant": (MuteParticipantPayload, self.mute_participant),
-            "sfu-join": (SfuJoinPayload, self.sfu_join),
-            "sfu-leave": (RoomPayload, self.sfu_leave),
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        # Looked up per event: the jobs are built by `bind`, at start-up.
+        handlers: dict[str, tuple[type[BaseModel], Callable[[], Handler]]] = {
+            "join": (JoinPayload, lambda: self.presence.join),
+            "leave": (RoomPayload, lambda: self.presence.leave),
+            "relay-ice": (RelayIcePayload, lambda: self.mesh.relay_ice),
+            "relay-sdp": (RelaySdpPayload, lambda: self.mesh.relay_sdp),
+            "mute": (MutePayload, lambda: self.mute.mute),
+            "unmute": (MutePayload, lambda: self.mute.unmute),
+            "mute-participant": (MuteParticipantPayload, lambda: self.mute.mute_participant),
+            "sfu-join": (SfuJoinPayload, lambda: self.sfu_bridge.join),
+            "sfu-leave": (RoomPayload, lambda: self.sfu_bridge.leave),
         }
         for event, (model, handler) in handlers.items():
-            self._sio.on(event, self._guarded(model, handler))
+            self.sio.on(event, self._guarded(model, handler))
 
     def bind(self, services: Services) -> None:
         self._services = services
-        self._state = SignalingState(services.presence)
-        services.auth.on_sessions_revoked(self.drop_revoked_connections)
-        services.rooms.events.on_room_closed(self.eject_room)
-        services.rooms.events.on_member_removed(self.eject_user)
-        services.rooms.events.on_room_changed(self.room_changed)
+        state = SignalingState(services.presence)
+        self.sfu_bridge.bind(state, services.sfu, services.background)
+        presence = Presence(state, self._sockets, self.sfu_bridge, services.rooms, services.auth)
+        mesh = MeshRelay(state, self._sockets)
+        mute = MuteControl(state, self._sockets, self.sfu_bridge)
+        self._jobs = (state, presence, mesh, mute)
+        services.auth.on_sessions_revoked(presence.drop_revoked_connections)
+        services.rooms.events.on_room_closed(presence.eject_room)
+        services.rooms.events.on_member_removed(presence.eject_user)
+        services.rooms.events.on_room_changed(presence.room_changed)
 
     @property
     def services(self) -> Services:
@@ -114,11 +110,27 @@ class SignalingHub:
 
     @property
     def state(self) -> SignalingState:
-        assert self._state is not None, "the hub is bound at start-up"
-        return self._state
+        return self._bound[0]
+
+    @property
+    def presence(self) -> Presence:
+        return self._bound[1]
+
+    @property
+    def mesh(self) -> MeshRelay:
+        return self._bound[2]
+
+    @property
+    def mute(self) -> MuteControl:
+        return self._bound[3]
+
+    @property
+    def _bound(self) -> tuple[SignalingState, Presence, MeshRelay, MuteControl]:
+        assert self._jobs is not None, "the hub is bound at start-up"
+        return self._jobs
 
     def _guarded(
-        self, model: type[PayloadT], handler: Callable[[Connection, PayloadT], Awaitable[Ack]]
+        self, model: type[PayloadT], handler: Callable[[], Handler]
     ) -> Callable[..., Awaitable[Ack]]:
         async def handle(sid: str, data: Any = None, *_: Any) -> Ack:
             try:
@@ -126,7 +138,7 @@ class SignalingHub:
                 if connection is None:
                     raise NotAuthenticated()
                 self.services.rate_limiter.hit("socket-event", sid, EVENTS_PER_CONNECTION)
-                return {"ok": True, **await handler(connection, validate(model, data))}
+                return {"ok": True, **await handler()(connection, validate(model, data))}
             except AppError as error:
                 return _error_ack(error.code, error.text, error.details)
             except SfuError as error:
@@ -147,7 +159,7 @@ class SignalingHub:
     ) -> Ack | None:
         # python-socketio hands a client's own `connect` event to this handler too; only the
         # real handshake passes the environ python-socketio keeps for the connection.
-        if environ is not self._sio.get_environ(sid, NAMESPACE):
+        if environ is not self.sio.get_environ(sid, NAMESPACE):
             return _reserved()
         request: web.Request = environ["aiohttp.request"]
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -186,268 +198,12 @@ class SignalingHub:
     async def on_disconnect(self, sid: str, reason: Any = None, *_: Any) -> Ack | None:
         # A client's own `disconnect` event arrives while python-socketio still counts the
         # connection as connected; the real one only after it marked it as going away.
-        if self._sio.manager.is_connected(sid, NAMESPACE):
+        if self.sio.manager.is_connected(sid, NAMESPACE):
             return _reserved()
         connection = self.state.connection(sid)
         if connection is not None:
-            await self._depart(self.state.disconnect(connection))
+            await self.presence.disconnect(connection)
         return None
-
-    async def drop_revoked_connections(self, user_id: str) -> None:
-        """Called when sessions of `user_id` end: close the sockets they were holding."""
-        self.state.access_lost()
-        for connection in self.state.connections_of_user(user_id):
-            if await self.services.auth.session_is_live(connection.session_id):
-                continue
-            if not connection.live:
-                continue  # gone while we asked
-            await self._depart(self.state.disconnect(connection))
-            await self._sio.emit("session-ended", {}, to=connection.sid)
-            await self._sio.disconnect(connection.sid)
-
-    # --- rooms ----------------------------------------------------------------------------
-
-    async def join(self, connection: Connection, payload: JoinPayload) -> Ack:
-        room = await self._room_to_enter(connection, payload.roomId)
-        if not connection.live:
-            raise NotAuthenticated()
-        async with self._locks.hold(room.id):
-            if connection.room_id == room.id:
-                await self._send_room_state(connection, room.id)
-                return {"peerId": connection.sid}
-            arrival = self.state.join(connection, room)
-            self._end_media(arrival.departures)
-            await self._send_room_state(connection, room.id)
-            await self._announce_arrival(connection, arrival)
-        for departure in arrival.departures:
-            await self._announce_departure(departure)
-        return {"peerId": connection.sid}
-
-    async def _room_to_enter(self, connection: Connection, room_id: str) -> Room:
-        """The same entry rule as GET /api/rooms/{id} (404 unless allowed, 410 once closed),
-        re-checked if anyone lost a right while it was being read."""
-        for _ in range(RECHECKS):
-            epoch = self.state.access_epoch
-            room = (await self.services.rooms.view(connection.user_id, room_id)).room
-            if self.state.access_epoch == epoch:
-                return room
-        raise TryAgain()
-
-    async def leave(self, connection: Connection, payload: RoomPayload) -> Ack:
-        if connection.room_id is None:
-            return {}
-        if connection.room_id != payload.roomId:
-            raise NotInRoom()
-        await self._depart(self.state.leave(connection))
-        return {}
-
-    async def eject_room(self, room: Room) -> None:
-        """The room was closed: everyone in it is taken out at once, then told."""
-        departures = self.state.close_room(room.id)
-        self.services.sfu.close_room(room.id)
-        async with self._locks.hold(room.id):
-            await self._emit_to(
-                (d.connection for d in departures), "room-closed", {"roomId": room.id}
-            )
-
-    async def eject_user(self, room_id: str, user_id: str) -> None:
-        """The user lost the right to be in the room (removed from its members)."""
-        self.state.access_lost()
-        member = self.state.member_by_user(room_id, user_id)
-        if member is None:
-            return
-        departure = self.state.leave(member)
-        await self._sio.emit("removed-from-room", {"roomId": room_id}, to=member.sid)
-        await self._depart(departure)
-
-    async def room_changed(self, room: Room) -> None:
-        self.state.update_room(room)
-
-    # --- relays (mesh) ----------------------------------------------------------------------
-
-    async def relay_ice(self, connection: Connection, payload: RelayIcePayload) -> Ack:
-        target = self._mesh_peer(connection, payload.peerId)
-        candidate = payload.icecandidate.model_dump() if payload.icecandidate else None
-        await self._sio.emit(
-            "ice-candidate", {"peerId": connection.sid, "icecandidate": candidate}, to=target.sid
-        )
-        return {}
-
-    async def relay_sdp(self, connection: Connection, payload: RelaySdpPayload) -> Ack:
-        target = self._mesh_peer(connection, payload.peerId)
-        description = payload.sessionDescription.model_dump()
-        await self._sio.emit(
-            "session-description",
-            {"peerId": connection.sid, "sessionDescription": description},
-            to=target.sid,
-        )
-        return {}
-
-    # --- sfu media ---------------------------------------------------------------------------
-
-    async def sfu_join(self, connection: Connection, payload: SfuJoinPayload) -> Ack:
-        room = self._current_room(connection, payload.roomId)
-        if room.media != "sfu":
-            raise WrongMediaMode("This room is peer to peer; use the mesh events.")
-        membership = connection.membership
-        sfu = self.services.sfu
-        answer = await sfu.join(
-            room.id, room.slots or 1, connection.sid, connection.user_id, payload.sdp
-        )
-        if connection.membership is not membership:
-            # Left, replaced, removed, disconnected or the room closed while negotiating.
-            sfu.leave(room.id, connection.sid)
-            raise NotInRoom()
-        sfu.set_muted(room.id, connection.sid, connection.muted)
-        return {"type": "answer", "sdp": answer, "slots": room.slots}
-
-    async def sfu_leave(self, connection: Connection, payload: RoomPayload) -> Ack:
-        room = self._current_room(connection, payload.roomId)
-        self.services.sfu.leave(room.id, connection.sid)
-        return {}
-
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
-        """From the SFU (≤ 5 a second per listener, only on change): whose voice is on each
-        of this listener's slots, and who is speaking. `participant_id` is the listener's
-        connection id."""
-        listener = self.state.connection(participant_id)
-        if listener is None or listener.room_id != room_id:
-            return
-        speakers = {
-            "roomId": room_id,
-            "slots": list(update.slots),
-            "speaking": sorted(update.speaking),
-        }
-        self.services.background.spawn(
-            self._sio.emit("speakers", speakers, to=listener.sid), name="emit-speakers"
-        )
-
-    def on_media_failed(self, room_id: str, participant_id: str) -> None:
-        """The SFU lost a participant's media connection (ICE consent expired, or never set
-        up in time)."""
-        self.services.sfu.leave(room_id, participant_id)
-        listener = self.state.connection(participant_id)
-        if listener is not None and listener.room_id == room_id:
-            self.services.background.spawn(
-                self._sio.emit("sfu-failed", {"roomId": room_id}, to=listener.sid),
-                name="emit-sfu-failed",
-            )
-
-    # --- mute -----------------------------------------------------------------------------
-
-    async def mute(self, connection: Connection, payload: MutePayload) -> Ack:
-        return await self._set_own_mute(connection, payload, muted=True)
-
-    async def unmute(self, connection: Connection, payload: MutePayload) -> Ack:
-        return await self._set_own_mute(connection, payload, muted=False)
-
-    async def mute_participant(
-        self, connection: Connection, payload: MuteParticipantPayload
-    ) -> Ack:
-        room = self._current_room(connection, payload.roomId)
-        if room.owner_id != connection.user_id:
-            raise NotRoomOwner()
-        target = self.state.member_by_user(room.id, payload.userId)
-        if target is None:
-            raise PeerNotInRoom()
-        self._set_muted(target, room, True)
-        # Everyone, the target included: its client must obey and show it.
-        info = {"userId": target.user_id, "mute": True, "by": connection.user_id}
-        await self._emit_to(self.state.members(room.id), "mute-info", info)
-        return {}
-
-    async def _set_own_mute(self, connection: Connection, payload: MutePayload, muted: bool) -> Ack:
-        room = self._current_room(connection, payload.roomId)
-        if payload.userId is not None and payload.userId != connection.user_id:
-            raise NotYourself("Owners mute others with mute-participant.")
-        self._set_muted(connection, room, muted)
-        others = [c for c in self.state.members(room.id) if c.sid != connection.sid]
-        await self._emit_to(others, "mute-info", {"userId": connection.user_id, "mute": muted})
-        return {}
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _current_room(self, connection: Connection, room_id: str) -> Room:
-        room = self.state.room(room_id) if connection.room_id == room_id else None
-        if room is None:
-            raise NotInRoom()
-        return room
-
-    def _mesh_peer(self, connection: Connection, peer_id: str) -> Connection:
-        room_id = connection.room_id
-        room = self.state.room(room_id) if room_id is not None else None
-        if room is None:
-            raise NotInRoom()
-        if room.media != "mesh":
-            raise WrongMediaMode("Peer-to-peer relays are for mesh rooms only.")
-        target = self.state.connection(peer_id)
-        if target is None or target is connection or target.room_id != room_id:
-            raise PeerNotInRoom()
-        return target
-
-    async def _send_room_state(self, connection: Connection, room_id: str) -> None:
-        room = self.state.room(room_id)
-        assert room is not None, "sent only to a member"
-        participants = [
-            {"peerId": c.sid, "user": c.profile, "muted": c.muted}
-            for c in self.state.members(room.id)
-        ]
-        state = {
-            "roomId": room.id,
-            "media": room.media,
-            "ownerId": room.owner_id,
-            "selfPeerId": connection.sid,
-            "participants": participants,
-        }
-        await self._sio.emit("room-state", state, to=connection.sid)
-
-    async def _announce_arrival(self, connection: Connection, arrival: Arrival) -> None:
-        joined = {"peerId": connection.sid, "user": connection.profile, "muted": False}
-        await self._emit_to(arrival.existing, "participant-joined", joined)
-        if arrival.room.media != "mesh":
-            return
-        for member in arrival.existing:
-            await self._sio.emit(
-                "add-peer",
-                {"peerId": connection.sid, "createOffer": False, "user": connection.profile},
-                to=member.sid,
-            )
-            await self._sio.emit(
-                "add-peer",
-                {"peerId": member.sid, "createOffer": True, "user": member.profile},
-                to=connection.sid,
-            )
-
-    def _set_muted(self, connection: Connection, room: Room, muted: bool) -> None:
-        """Mute state changes here only: in sfu rooms the server then drops the audio too."""
-        self.state.set_muted(connection, muted)
-        if room.media == "sfu":
-            self.services.sfu.set_muted(room.id, connection.sid, muted)
-
-    def _end_media(self, departures: Iterable[Departure]) -> None:
-        """At once, before anything is awaited: a departed connection hears nothing more."""
-        for departure in departures:
-            if departure.room.media == "sfu":
-                self.services.sfu.leave(departure.room.id, departure.connection.sid)
-
-    async def _depart(self, departure: Departure | None) -> None:
-        if departure is not None:
-            self._end_media((departure,))
-            await self._announce_departure(departure)
-
-    async def _announce_departure(self, departure: Departure) -> None:
-        sid, user_id = departure.connection.sid, departure.connection.user_id
-        async with self._locks.hold(departure.room.id):
-            if departure.replaced:
-                await self._sio.emit("replaced", {"roomId": departure.room.id}, to=sid)
-            left = {"peerId": sid, "userId": user_id}
-            await self._emit_to(departure.remaining, "participant-left", left)
-            if departure.room.media == "mesh":
-                await self._emit_to(departure.remaining, "remove-peer", {"peerId": sid})
-
-    async def _emit_to(self, connections: Iterable[Connection], event: str, data: Any) -> None:
-        for connection in connections:
-            await self._sio.emit(event, data, to=connection.sid)
 
 
 SIGNALING = web.AppKey("signaling", SignalingHub)

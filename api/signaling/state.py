@@ -2,13 +2,14 @@
 
 Pure bookkeeping, no I/O and no awaits: each change checks its rules and applies them in one
 step, so no other coroutine can slip in between a check and the change it guards. Each change
-returns what happened, and the hub turns that into Socket.IO messages. It also keeps
-`RoomPresence` (what room listings read) in step.
+returns what happened, and the jobs (`presence.py`, `mute.py`, ...) turn that into Socket.IO
+messages. It also keeps `RoomPresence` (what room listings read) in step.
 
-Names: a *connection* is one Socket.IO connection (its id is the sid); a connection's
-*membership* is its presence in one room (the store's room members, who may enter a private
-room, are another thing). Every cleanup starts from the connection object and removes exactly
-what that connection holds.
+Names: a *connection* is one Socket.IO connection (its id is the sid); the connections in a
+room right now are its *occupants*, and a connection's *stay* is its time in one room, from
+join to leave. The store's *room members* (the users who may enter a private room) are another
+thing and are never called occupants here. Every cleanup starts from the connection object and
+removes exactly what that connection holds.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.errors import AlreadyConnected, RoomFull
+from api.errors import AlreadyConnected, NotAuthenticated, NotInRoom, RoomFull
 from api.rooms.presence import RoomPresence
 from api.store.rooms import Room
 
 
-class Membership:
+class Stay:
     """One connection's stay in one room, from join to leave. A new object per join, so a
     coroutine that awaited can tell whether the stay it started with is still the current one
-    (`connection.membership is membership`)."""
+    (`connection.stay is stay`). `serial` orders every join of the process: a stay whose serial
+    is higher than a departure's began after that departure."""
 
-    __slots__ = ("room_id",)
+    __slots__ = ("room_id", "serial")
 
-    def __init__(self, room_id: str) -> None:
+    def __init__(self, room_id: str, serial: int) -> None:
         self.room_id = room_id
+        self.serial = serial
 
 
 @dataclass(eq=False)
@@ -39,32 +42,34 @@ class Connection:
     session_id: str
     # The public profile shown to other participants, as sent on the wire.
     profile: dict[str, Any]
-    membership: Membership | None = None
+    stay: Stay | None = None
     muted: bool = False
     # False once disconnected: a handler still running for it must not put it anywhere.
     live: bool = True
 
     @property
     def room_id(self) -> str | None:
-        return self.membership.room_id if self.membership is not None else None
+        return self.stay.room_id if self.stay is not None else None
 
 
 @dataclass
-class RoomMembers:
+class RoomOccupants:
     # The room's current record (a topic edit replaces it for everyone at once).
     room: Room
-    # sid → connection, in order of arrival.
+    # sid → connection, in order of arrival (so in order of their stays' serials).
     connections: dict[str, Connection] = field(default_factory=dict)
     by_user: dict[str, Connection] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Departure:
-    """A connection that left a room, and who was left behind to be told."""
+    """A connection that left a room. The occupants to tell are those who were there when it
+    left: the room's occupants now, less those whose stay's serial is above `serial`."""
 
     connection: Connection
     room: Room
-    remaining: list[Connection]
+    # The last serial handed to a stay when it left.
+    serial: int
     # Left because the same user joined from another connection.
     replaced: bool = False
 
@@ -74,7 +79,7 @@ class Arrival:
     """A connection that joined a room: who was there before, and whom it displaced."""
 
     room: Room
-    membership: Membership
+    stay: Stay
     existing: list[Connection]
     departures: list[Departure]
 
@@ -83,7 +88,8 @@ class SignalingState:
     def __init__(self, presence: RoomPresence) -> None:
         self._presence = presence
         self._connections: dict[str, Connection] = {}
-        self._rooms: dict[str, RoomMembers] = {}
+        self._rooms: dict[str, RoomOccupants] = {}
+        self._serial = 0
         # Goes up whenever anyone loses a right (room closed, member removed, session ended):
         # a coroutine that checked a right before an await re-checks it if this moved.
         self.access_epoch = 0
@@ -118,26 +124,49 @@ class SignalingState:
     # --- rooms ----------------------------------------------------------------------------
 
     def room(self, room_id: str) -> Room | None:
-        members = self._rooms.get(room_id)
-        return members.room if members else None
+        occupants = self._rooms.get(room_id)
+        return occupants.room if occupants else None
 
-    def members(self, room_id: str) -> list[Connection]:
-        members = self._rooms.get(room_id)
-        return list(members.connections.values()) if members else []
+    def current_room(self, connection: Connection, room_id: str) -> Room:
+        """The room `room_id` if the connection is in it; raises NotInRoom otherwise."""
+        room = self.room(room_id) if connection.room_id == room_id else None
+        if room is None:
+            raise NotInRoom()
+        return room
 
-    def member_by_user(self, room_id: str, user_id: str) -> Connection | None:
-        members = self._rooms.get(room_id)
-        return members.by_user.get(user_id) if members else None
+    def occupants(self, room_id: str) -> list[Connection]:
+        """The connections in the room now, in order of arrival."""
+        occupants = self._rooms.get(room_id)
+        return list(occupants.connections.values()) if occupants else []
+
+    def occupant_of_user(self, room_id: str, user_id: str) -> Connection | None:
+        occupants = self._rooms.get(room_id)
+        return occupants.by_user.get(user_id) if occupants else None
+
+    def arrived_since(self, departure: Departure) -> list[Connection]:
+        """The room's occupants who arrived after `departure`: they never saw it there."""
+        occupants = self._rooms.get(departure.room.id)
+        if occupants is None:
+            return []
+        newcomers = []
+        for connection in reversed(occupants.connections.values()):
+            if connection.stay is None or connection.stay.serial <= departure.serial:
+                break  # arrival order: everyone before this one arrived earlier
+            newcomers.append(connection)
+        return newcomers
 
     def join(self, connection: Connection, room: Room) -> Arrival:
         """Put the connection in `room`, taking it out of any other room, and the same user's
         other connections out of every room (one presence per user).
 
-        Raises RoomFull when the room holds `max_participants` other users.
+        Raises RoomFull when the room holds `max_participants` other users, NotAuthenticated
+        when the connection is already gone.
         """
-        members = self._rooms.get(room.id)
-        others = 0 if members is None else len(members.by_user)
-        if members is not None and connection.user_id in members.by_user:
+        if not connection.live:
+            raise NotAuthenticated()
+        occupants = self._rooms.get(room.id)
+        others = 0 if occupants is None else len(occupants.by_user)
+        if occupants is not None and connection.user_id in occupants.by_user:
             others -= 1  # the same user from another connection: it is replaced, not added
         if others >= room.max_participants:
             raise RoomFull()
@@ -150,15 +179,16 @@ class SignalingState:
         own = self._take_out(connection, replaced=False)
         if own is not None:
             departures.append(own)
-        members = self._rooms.setdefault(room.id, RoomMembers(room))
-        existing = list(members.connections.values())
-        membership = Membership(room.id)
-        members.connections[connection.sid] = connection
-        members.by_user[connection.user_id] = connection
-        connection.membership = membership
+        occupants = self._rooms.setdefault(room.id, RoomOccupants(room))
+        existing = list(occupants.connections.values())
+        self._serial += 1
+        stay = Stay(room.id, self._serial)
+        occupants.connections[connection.sid] = connection
+        occupants.by_user[connection.user_id] = connection
+        connection.stay = stay
         connection.muted = False
         self._presence.enter(room.id, connection.user_id)
-        return Arrival(members.room, membership, existing, departures)
+        return Arrival(occupants.room, stay, existing, departures)
 
     def leave(self, connection: Connection) -> Departure | None:
         return self._take_out(connection, replaced=False)
@@ -166,19 +196,19 @@ class SignalingState:
     def close_room(self, room_id: str) -> list[Departure]:
         """Everyone out at once; the room is not told of each departure (it is gone)."""
         self.access_lost()
-        members = self._rooms.get(room_id)
-        if members is None:
+        occupants = self._rooms.get(room_id)
+        if occupants is None:
             return []
         return [
             departure
-            for connection in list(members.connections.values())
-            if (departure := self._take_out(connection, replaced=False, announce=False)) is not None
+            for connection in list(occupants.connections.values())
+            if (departure := self._take_out(connection, replaced=False)) is not None
         ]
 
     def update_room(self, room: Room) -> None:
-        members = self._rooms.get(room.id)
-        if members is not None:
-            members.room = room
+        occupants = self._rooms.get(room.id)
+        if occupants is not None:
+            occupants.room = room
 
     def set_muted(self, connection: Connection, muted: bool) -> None:
         connection.muted = muted
@@ -189,20 +219,17 @@ class SignalingState:
     def room_count(self) -> int:
         return len(self._rooms)
 
-    def _take_out(
-        self, connection: Connection, replaced: bool, announce: bool = True
-    ) -> Departure | None:
-        membership = connection.membership
-        if membership is None:
+    def _take_out(self, connection: Connection, replaced: bool) -> Departure | None:
+        stay = connection.stay
+        if stay is None:
             return None
-        connection.membership = None
+        connection.stay = None
         connection.muted = False
-        members = self._rooms[membership.room_id]
-        del members.connections[connection.sid]
-        if members.by_user.get(connection.user_id) is connection:
-            del members.by_user[connection.user_id]
-            self._presence.leave(membership.room_id, connection.user_id)
-        remaining = list(members.connections.values()) if announce else []
-        if not members.connections:
-            del self._rooms[membership.room_id]
-        return Departure(connection, members.room, remaining, replaced)
+        occupants = self._rooms[stay.room_id]
+        del occupants.connections[connection.sid]
+        if occupants.by_user.get(connection.user_id) is connection:
+            del occupants.by_user[connection.user_id]
+            self._presence.leave(stay.room_id, connection.user_id)
+        if not occupants.connections:
+            del self._rooms[stay.room_id]
+        return Departure(connection, occupants.room, self._serial, replaced)

@@ -1,0 +1,204 @@
+"""Who is in which room, live: joins, leaves, disconnects, replacements and ejections, and what
+each room is told about them. (`RoomPresence` in api/rooms is the read model of the same
+thing, kept in step by `SignalingState`; the store's room members, who may enter a private
+room, are another thing.)
+
+How membership changes stay consistent (one process, one event loop):
+- every change of who is where is one synchronous call into `SignalingState`, which checks
+  its rules (capacity, one presence per user, a live connection) in the same step;
+- right after it, before anything can suspend, the departed connections lose their media
+  (`SfuBridge.end_media`) and their place in the room's Socket.IO room, and an arrival gets
+  its place (`Sockets`): broadcasts reach exactly the room's occupants;
+- a right checked before an await (room entry, a live session) is checked again when
+  `SignalingState.access_epoch` moved meanwhile (a room closed, a member removed, a session
+  ended), including while a join waited for the room's lock; a media session set up across
+  an await is dropped if its connection's stay is no longer the one it started from;
+- what tells a room about a change is sent under that room's lock (`RoomLocks`), so nobody
+  hears "left" before "joined"; a departure is told to the occupants who were there when it
+  happened (not to those who arrived after it: their `room-state` already lacked it);
+- cleanup starts from the connection object: the SFU participant of a connection is keyed by
+  its sid, never by its user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from api.auth.service import AuthService
+from api.errors import NotAuthenticated, NotInRoom, TryAgain
+from api.rooms.service import RoomService
+from api.signaling.locks import RoomLocks
+from api.signaling.payloads import JoinPayload, RoomPayload
+from api.signaling.sfu_bridge import SfuBridge
+from api.signaling.sockets import Sockets
+from api.signaling.state import Arrival, Connection, Departure, SignalingState
+from api.store.rooms import Room
+
+Ack = dict[str, Any]
+# How often a right is re-checked when rights keep changing while it is being checked.
+RECHECKS = 5
+
+
+class Presence:
+    def __init__(
+        self,
+        state: SignalingState,
+        sockets: Sockets,
+        media: SfuBridge,
+        rooms: RoomService,
+        auth: AuthService,
+    ) -> None:
+        self._state = state
+        self._sockets = sockets
+        self._media = media
+        self._rooms = rooms
+        self._auth = auth
+        self._locks = RoomLocks()
+
+    # --- from clients ---------------------------------------------------------------------
+
+    async def join(self, connection: Connection, payload: JoinPayload) -> Ack:
+        for _ in range(RECHECKS):
+            room, epoch = await self._room_to_enter(connection, payload.roomId)
+            if not connection.live:
+                raise NotAuthenticated()
+            async with self._locks.hold(room.id):
+                if self._state.access_epoch != epoch:
+                    continue  # someone lost a right while we waited for the room: check again
+                if connection.room_id == room.id:
+                    await self._send_room_state(connection, room.id)
+                    return {"peerId": connection.sid}
+                arrival = self._state.join(connection, room)
+                await self._moved(connection, arrival)
+                await self._send_room_state(connection, room.id)
+                await self._announce_arrival(connection, arrival)
+            for departure in arrival.departures:
+                await self._announce_departure(departure)
+            return {"peerId": connection.sid}
+        raise TryAgain()
+
+    async def leave(self, connection: Connection, payload: RoomPayload) -> Ack:
+        if connection.room_id is None:
+            return {}
+        if connection.room_id != payload.roomId:
+            raise NotInRoom()
+        await self._depart(self._state.leave(connection))
+        return {}
+
+    async def disconnect(self, connection: Connection) -> None:
+        await self._depart(self._state.disconnect(connection))
+
+    # --- from the services' events --------------------------------------------------------
+
+    async def drop_revoked_connections(self, user_id: str) -> None:
+        """Called when sessions of `user_id` end: close the sockets they were holding."""
+        self._state.access_lost()
+        for connection in self._state.connections_of_user(user_id):
+            if await self._auth.session_is_live(connection.session_id):
+                continue
+            if not connection.live:
+                continue  # gone while we asked
+            await self._depart(self._state.disconnect(connection))
+            await self._sockets.to_one(connection.sid, "session-ended", {})
+            await self._sockets.disconnect(connection.sid)
+
+    async def eject_room(self, room: Room) -> None:
+        """The room was closed: everyone in it is taken out at once, then told."""
+        departures = self._state.close_room(room.id)
+        self._media.close_room(room.id)
+        for departure in departures:
+            await self._sockets.leave(departure.connection.sid, room.id)
+        async with self._locks.hold(room.id):
+            ejected = [d.connection.sid for d in departures]
+            await self._sockets.to_each(ejected, "room-closed", {"roomId": room.id})
+
+    async def eject_user(self, room_id: str, user_id: str) -> None:
+        """The user lost the right to be in the room (removed from its members)."""
+        self._state.access_lost()
+        occupant = self._state.occupant_of_user(room_id, user_id)
+        if occupant is None:
+            return
+        departure = self._state.leave(occupant)
+        if departure is None:
+            return
+        await self._out((departure,))
+        await self._sockets.to_one(occupant.sid, "removed-from-room", {"roomId": room_id})
+        await self._announce_departure(departure)
+
+    async def room_changed(self, room: Room) -> None:
+        self._state.update_room(room)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _room_to_enter(self, connection: Connection, room_id: str) -> tuple[Room, int]:
+        """The same entry rule as GET /api/rooms/{id} (404 unless allowed, 410 once closed),
+        re-checked if anyone lost a right while it was being read; with the epoch it held."""
+        for _ in range(RECHECKS):
+            epoch = self._state.access_epoch
+            room = (await self._rooms.view(connection.user_id, room_id)).room
+            if self._state.access_epoch == epoch:
+                return room, epoch
+        raise TryAgain()
+
+    async def _moved(self, connection: Connection, arrival: Arrival) -> None:
+        """Right after the state change: what the arrival displaced is out, it is in."""
+        await self._out(arrival.departures)
+        await self._sockets.enter(connection.sid, arrival.room.id)
+
+    async def _out(self, departures: Iterable[Departure]) -> None:
+        """Right after the state change: departed connections hear nothing more."""
+        departures = list(departures)
+        self._media.end_media(departures)
+        for departure in departures:
+            await self._sockets.leave(departure.connection.sid, departure.room.id)
+
+    async def _depart(self, departure: Departure | None) -> None:
+        if departure is not None:
+            await self._out((departure,))
+            await self._announce_departure(departure)
+
+    async def _send_room_state(self, connection: Connection, room_id: str) -> None:
+        room = self._state.room(room_id)
+        assert room is not None, "sent only to an occupant"
+        participants = [
+            {"peerId": c.sid, "user": c.profile, "muted": c.muted}
+            for c in self._state.occupants(room.id)
+        ]
+        state = {
+            "roomId": room.id,
+            "media": room.media,
+            "ownerId": room.owner_id,
+            "selfPeerId": connection.sid,
+            "participants": participants,
+        }
+        await self._sockets.to_one(connection.sid, "room-state", state)
+
+    async def _announce_arrival(self, connection: Connection, arrival: Arrival) -> None:
+        """Under the room's lock, to everyone in it but the newcomer."""
+        room_id, sid, profile = arrival.room.id, connection.sid, connection.profile
+        joined = {"peerId": sid, "user": profile, "muted": False}
+        await self._sockets.to_room(room_id, "participant-joined", joined, skip=(sid,))
+        if arrival.room.media != "mesh":
+            return
+        offer_to = {"peerId": sid, "createOffer": False, "user": profile}
+        await self._sockets.to_room(room_id, "add-peer", offer_to, skip=(sid,))
+        for occupant in arrival.existing:
+            await self._sockets.to_one(
+                sid,
+                "add-peer",
+                {"peerId": occupant.sid, "createOffer": True, "user": occupant.profile},
+            )
+
+    async def _announce_departure(self, departure: Departure) -> None:
+        room_id = departure.room.id
+        sid, user_id = departure.connection.sid, departure.connection.user_id
+        async with self._locks.hold(room_id):
+            if departure.replaced:
+                await self._sockets.to_one(sid, "replaced", {"roomId": room_id})
+            # Under the lock nobody arrives: the same occupants hear both messages.
+            skip = [sid, *(c.sid for c in self._state.arrived_since(departure))]
+            left = {"peerId": sid, "userId": user_id}
+            await self._sockets.to_room(room_id, "participant-left", left, skip=skip)
+            if departure.room.media == "mesh":
+                await self._sockets.to_room(room_id, "remove-peer", {"peerId": sid}, skip=skip)
