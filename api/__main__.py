@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api.app import create_app
 from api.settings import SettingsError, load_settings
+from sfu import SfuStartError
 
 
 def main() -> None:
@@ -24,9 +25,13 @@ def main() -> None:
     # create_app carries the server's hardening (api.hardening): security headers, and the
     # header/idle timeout in `handler_args`, which wins over run_app's own keepalive_timeout.
     app = create_app(settings)
-    web.run_app(
-        app, host=settings.host, port=settings.port, loop=uvloop.new_event_loop(), print=None
-    )
+    try:
+        web.run_app(
+            app, host=settings.host, port=settings.port, loop=uvloop.new_event_loop(), print=None
+        )
+    except SfuStartError as error:
+        print(f"gethory: the media server cannot start: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

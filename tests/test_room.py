@@ -1,0 +1,251 @@
+"""The SFU room with fake participants: slot assignment, negotiation, spare slots, mute, close.
+
+The fakes stand in for aiortc peer connections (tests/test_sfu.py covers those end to end);
+everything the room decides is its own code, run for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
+
+import pytest
+from aiortc.rtp import RtpPacket
+
+from sfu import aiortc_hooks
+from sfu.config import SfuConfig
+from sfu.errors import SessionClosed
+from sfu.publisher import Publisher
+from sfu.room import FailureSink, PacketSink, Room, RoomParticipant, SpeakerUpdate
+from sfu.room_manager import RoomManager, SfuStartError
+from sfu.stats import SfuStats
+
+OPUS = 111
+
+
+class FakeSlot:
+    def __init__(self) -> None:
+        self.publisher_id: str | None = None
+        self.forwarded: list[int] = []
+
+    def carry(self, publisher_id: str | None) -> bool:
+        changed = publisher_id != self.publisher_id
+        self.publisher_id = publisher_id
+        return changed
+
+    def forward(self, packet: RtpPacket, now: float) -> int:
+        self.forwarded.append(packet.sequence_number)
+        return len(packet.payload)
+
+
+class FakeParticipant:
+    def __init__(
+        self, participant_id: str, user_id: str, slots: int, microphone: bool, answered: bool
+    ) -> None:
+        self.id = participant_id
+        self.user_id = user_id
+        self.publisher = Publisher(participant_id, user_id, OPUS) if microphone else None
+        self.negotiated = False
+        self._slot_count = slots
+        self.slots: list[FakeSlot] = []
+        self.detached = False
+        self.closed = False
+        # A test opens it to let the answer through (a participant still negotiating).
+        self.answer = asyncio.Event()
+        if answered:
+            self.answer.set()
+
+    async def connect(self, offer_sdp: str, max_slots: int) -> str:
+        await self.answer.wait()
+        self.slots = [FakeSlot() for _ in range(min(self._slot_count, max_slots))]
+        self.negotiated = True
+        return "answer"
+
+    def detach(self) -> None:
+        self.detached = True
+        self.negotiated = False
+
+    async def close(self) -> None:
+        self.detach()
+        self.closed = True
+
+
+class Harness:
+    """A room whose participants are fakes, recording what the room tells signaling."""
+
+    rooms: ClassVar[list[Room]] = []
+
+    def __init__(self, slot_count: int = 2) -> None:
+        self.updates: list[tuple[str, SpeakerUpdate]] = []
+        self.failed: list[str] = []
+        self.made: dict[str, FakeParticipant] = {}
+        self.next_microphone = True
+        self.next_answered = True
+        self.stats = SfuStats()
+        self.room = Room(
+            "rm_test",
+            slot_count,
+            SfuConfig(),
+            self.stats,
+            new_participant=self._make,
+            on_speakers=lambda pid, update: self.updates.append((pid, update)),
+            on_failed=self.failed.append,
+        )
+        Harness.rooms.append(self.room)
+
+    def _make(
+        self, participant_id: str, user_id: str, on_packet: PacketSink, on_failed: FailureSink
+    ) -> RoomParticipant:
+        fake = FakeParticipant(
+            participant_id,
+            user_id,
+            self.room.slot_count,
+            self.next_microphone,
+            self.next_answered,
+        )
+        self.made[participant_id] = fake
+        return fake
+
+    async def join(self, pid: str, microphone: bool = True) -> FakeParticipant:
+        self.next_microphone = microphone
+        await self.room.join(pid, f"usr_{pid}", "offer")
+        return self.made[pid]
+
+    async def next_update(
+        self, pid: str, wanted: Callable[[SpeakerUpdate], bool], timeout: float = 2.0
+    ) -> SpeakerUpdate:
+        """Waits for the room to tell `pid` something `wanted` (it reassigns every 0.2 s)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            updates = [update for listener, update in self.updates if listener == pid]
+            if updates and wanted(updates[-1]):
+                return updates[-1]
+            assert asyncio.get_running_loop().time() < deadline, updates[-1:]
+            await asyncio.sleep(0.01)  # the callback has no awaitable; sample what it recorded
+
+    def last_update(self, pid: str) -> SpeakerUpdate:
+        return [update for listener, update in self.updates if listener == pid][-1]
+
+
+@pytest.fixture(autouse=True)
+def close_rooms() -> Iterator[None]:
+    """Stops each room's reassignment task with the test."""
+    yield
+    while Harness.rooms:
+        Harness.rooms.pop().close()
+
+
+def packet(sequence_number: int, level: int | None = None) -> RtpPacket:
+    out = RtpPacket(payload_type=OPUS, sequence_number=sequence_number, payload=b"\x01" * 40)
+    if level is not None:
+        out.extensions.audio_level = (True, level)
+    return out
+
+
+def slot_users(slots: Sequence[FakeSlot]) -> list[str | None]:
+    return [slot.publisher_id for slot in slots]
+
+
+async def test_spare_slots_carry_every_other_publisher_never_oneself() -> None:
+    h = Harness(slot_count=2)
+    a, b = await h.join("a"), await h.join("b")
+    listener = await h.join("c", microphone=False)
+    assert set(slot_users(listener.slots)) == {"a", "b"}
+    assert slot_users(a.slots) == ["b", None] and slot_users(b.slots) == ["a", None]
+    # Listeners are told user ids, not session ids.
+    assert set(h.last_update("c").slots) == {"usr_a", "usr_b"}
+
+
+async def test_packets_reach_the_slots_carrying_their_publisher_and_mute_drops_them() -> None:
+    h = Harness(slot_count=1)
+    a = await h.join("a")
+    listener = await h.join("l", microphone=False)
+    assert a.publisher is not None
+    h.room.route(a.publisher, packet(1))
+    assert listener.slots[0].forwarded == [1] and h.stats.forwarded_packets == 1
+
+    h.room.set_muted("a", True)
+    h.room.route(a.publisher, packet(2))
+    assert listener.slots[0].forwarded == [1] and h.stats.dropped_muted_packets == 1
+    # At the next periodic reassignment a muted publisher gives up its spare slot.
+    await h.next_update("l", lambda update: update.slots == (None,))
+    assert slot_users(listener.slots) == [None]
+
+
+async def test_the_loudest_take_scarce_slots() -> None:
+    h = Harness(slot_count=1)
+    quiet, loud = await h.join("quiet"), await h.join("loud")
+    listener = await h.join("l", microphone=False)
+    assert quiet.publisher is not None and loud.publisher is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    n = 0
+    while loop.time() - started < 0.4:  # real packets at real times: 0.4 s of speech
+        n += 1
+        h.room.route(quiet.publisher, packet(n, level=50))
+        h.room.route(loud.publisher, packet(n, level=10))
+        await asyncio.sleep(0.02)
+    assert slot_users(listener.slots) == ["loud"]
+    assert "usr_loud" in h.last_update("l").speaking
+
+
+async def test_a_participant_still_negotiating_takes_no_part() -> None:
+    h = Harness(slot_count=2)
+    await h.join("a")
+    h.next_answered = False
+    pending = asyncio.create_task(h.room.join("slow", "usr_slow", "offer"))
+    await asyncio.sleep(0)  # let it reach connect(): negotiating
+    assert "slow" in h.made and not h.made["slow"].negotiated
+    h.next_answered = True
+    await h.join("b")
+    assert "slow" not in [listener for listener, _ in h.updates]
+    assert all("slow" not in slot_users(p.slots) for p in h.made.values())
+    h.made["slow"].answer.set()
+    assert await pending == "answer"
+    assert set(slot_users(h.made["slow"].slots)) == {"a", "b"}
+
+
+async def test_leaving_while_negotiating_ends_the_session() -> None:
+    h = Harness()
+    h.next_answered = False
+    pending = asyncio.create_task(h.room.join("gone", "usr_gone", "offer"))
+    await asyncio.sleep(0)
+    removed = h.room.remove("gone")
+    assert removed is h.made["gone"] and h.made["gone"].detached
+    h.made["gone"].answer.set()
+    with pytest.raises(SessionClosed):
+        await pending
+    assert h.made["gone"].closed and h.room.participants == {}
+
+
+async def test_closing_a_thousand_participant_room_is_silent_and_immediate() -> None:
+    h = Harness(slot_count=3)
+    for n in range(1000):
+        await h.join(f"p{n}", microphone=n < 5)
+    h.updates.clear()
+    participants = h.room.close()
+    assert h.updates == []  # no reassignment, no `speakers` for people being ejected
+    assert len(participants) == 1000 and h.room.participants == {}
+    assert all(fake.detached for fake in h.made.values())
+    with pytest.raises(SessionClosed):
+        await h.room.join("late", "usr_late", "offer")
+
+
+async def test_the_manager_refuses_to_start_when_aiortc_internals_moved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Quiet:
+        def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+            pass
+
+        def on_media_failed(self, room_id: str, participant_id: str) -> None:
+            pass
+
+    def moved() -> None:
+        raise RuntimeError("aiortc/aioice internals changed: RTCRtpSender.__init__ lost __mid")
+
+    monkeypatch.setattr(aiortc_hooks, "check_internals", moved)
+    manager = RoomManager(SfuConfig(), Quiet())
+    with pytest.raises(SfuStartError, match="lost __mid"):
+        manager.start()
