@@ -8,10 +8,26 @@ from typing import Any
 import pytest
 import socketio
 
+from api.signaling.hub import SIGNALING
+from api.signaling.sockets import NAMESPACE, room_name
+from tests.conftest import RunningServer
 from tests.people import Person
 from tests.sockets import SocketClient
 
 MakePerson = Callable[[str], Awaitable[Person]]
+
+
+async def settled(client: SocketClient) -> None:
+    """One acknowledged round trip (a no-op `leave`): whatever the server sent this client
+    before is in its queues now."""
+    ack = await client.call("leave", {"roomId": "rm_settledAAAAAAAAA"})
+    assert ack["ok"] or ack["error"]["code"] == "not_in_room", ack
+
+
+def socket_room(server: RunningServer, room: str) -> set[str]:
+    """The sids in the Socket.IO room of a signaling room."""
+    rooms = server.app[SIGNALING].sio.manager.rooms.get(NAMESPACE, {})
+    return set(rooms.get(room_name(room), {}))
 
 
 async def test_connecting_needs_a_live_session(person: MakePerson) -> None:
@@ -271,6 +287,9 @@ async def test_a_second_tab_replaces_the_first(person: MakePerson) -> None:
     assert await first.next("replaced") == {"roomId": room}
     assert await b.next("remove-peer") == {"peerId": first.peer_id}
     assert [p["peerId"] for p in state["participants"]] == [b.peer_id, second.peer_id]
+    # The new tab never saw the old one in the room, so it is not told that it left.
+    await settled(second)
+    assert second.pending("participant-left") == 0 and second.pending("remove-peer") == 0
 
 
 async def test_relays_are_rate_limited_per_connection(person: MakePerson) -> None:
@@ -294,3 +313,48 @@ async def test_a_foreign_origin_cannot_open_a_socket(person: MakePerson) -> None
         await client.connect(
             ann.base_url, ann.access_token, headers={"Origin": "https://evil.example"}
         )
+
+
+async def test_a_room_broadcast_reaches_each_occupant_once_and_not_the_sender(
+    person: MakePerson, server: RunningServer
+) -> None:
+    people = [await person(f"Guest{n}") for n in range(10)]  # sign-ups: 10 an hour
+    room = await people[0].create_room(media="sfu")
+    elsewhere = await people[0].create_room()
+    inside = []
+    for someone in people[:-1]:
+        inside.append(await someone.socket())
+        await inside[-1].join(room)
+    outsider = await people[-1].socket()
+    await outsider.join(elsewhere)
+    assert socket_room(server, room) == {s.peer_id for s in inside}
+
+    speaker, leaver = inside[3], inside[7]
+    assert (await speaker.call("mute", {"roomId": room}))["ok"]
+    for client in [*inside, outsider]:
+        await settled(client)
+    for index, client in enumerate(inside):
+        # Everyone heard of each later arrival once, and of the mute once, but the speaker.
+        assert client.pending("participant-joined") == len(inside) - 1 - index
+        assert client.pending("mute-info") == (0 if client is speaker else 1)
+    assert outsider.pending("participant-joined") == outsider.pending("mute-info") == 0
+
+    assert (await leaver.call("leave", {"roomId": room}))["ok"]
+    assert leaver.peer_id not in socket_room(server, room)
+    assert (await speaker.call("unmute", {"roomId": room}))["ok"]
+    for client in [*inside, outsider]:
+        await settled(client)
+    for client in inside:
+        stayed = client is not leaver
+        assert client.pending("participant-left") == (1 if stayed else 0)
+        # The mute and the unmute, but the speaker; the leaver only heard the mute.
+        assert client.pending("mute-info") == (0 if client is speaker else 2 if stayed else 1)
+    assert outsider.pending("participant-left") == outsider.pending("mute-info") == 0
+
+    await inside[0].close()  # out by its disconnect, or by the close if that came first
+    assert (await outsider.call("leave", {"roomId": elsewhere}))["ok"]
+    assert (await people[0].http.delete(f"/api/rooms/{room}")).status == 204
+    for client in inside[1:]:
+        if client is not leaver:
+            assert await client.next("room-closed") == {"roomId": room}
+    assert socket_room(server, room) == set() and socket_room(server, elsewhere) == set()

@@ -26,6 +26,7 @@ import pytest
 from api.services import SERVICES
 from api.settings import Settings
 from api.signaling.hub import SIGNALING
+from api.signaling.sockets import NAMESPACE, room_name
 from api.signaling.state import Connection
 from tests.conftest import RunningServer
 from tests.people import Person
@@ -191,6 +192,8 @@ async def test_churn_leaves_nothing_behind(
         assert asyncio.get_running_loop().time() < deadline, hub.state.connection_count()
         await asyncio.sleep(0.05)
     assert all(presence.count(room) == 0 for room in rooms)
+    socket_rooms = hub.sio.manager.rooms.get(NAMESPACE, {})
+    assert not any(room_name(room) in socket_rooms for room in rooms)
     after_threads, after_fds, connections = census(database_port)
     assert connections == 0
     assert after_threads <= threads, [t.name for t in threading.enumerate()]
