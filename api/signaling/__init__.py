@@ -1,1 +1,2 @@
-"""Socket.IO signaling: presence, mute state and the mesh relay of SDP and ICE."""
+"""Socket.IO signaling: presence in rooms, mute state, the mesh relays of SDP and ICE, and
+the bridge to the SFU. `hub.py` adapts Socket.IO; each job is its own object."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import socketio
@@ -59,6 +60,14 @@ Handler = Callable[[Connection, Any], Awaitable[Ack]]
 EVENTS_PER_CONNECTION = Limit(300, 10.0)  # room for a burst of trickled ICE to seven peers
 
 
+@dataclass(frozen=True)
+class _Jobs:
+    state: SignalingState
+    presence: Presence
+    mesh: MeshRelay
+    mute: MuteControl
+
+
 class SignalingHub:
     """Owns the Socket.IO handlers. Built with the app; `bind` builds the jobs once the
     services exist (the SFU, built before them, is given `sfu_bridge` as its listener)."""
@@ -68,7 +77,7 @@ class SignalingHub:
         self._sockets = Sockets(sio)
         self.sfu_bridge = SfuBridge(self._sockets)
         self._services: Services | None = None
-        self._jobs: tuple[SignalingState, Presence, MeshRelay, MuteControl] | None = None
+        self._jobs: _Jobs | None = None
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -97,7 +106,7 @@ class SignalingHub:
         presence = Presence(state, self._sockets, self.sfu_bridge, services.rooms, services.auth)
         mesh = MeshRelay(state, self._sockets)
         mute = MuteControl(state, self._sockets, self.sfu_bridge)
-        self._jobs = (state, presence, mesh, mute)
+        self._jobs = _Jobs(state, presence, mesh, mute)
         services.auth.on_sessions_revoked(presence.drop_revoked_connections)
         services.rooms.events.on_room_closed(presence.eject_room)
         services.rooms.events.on_member_removed(presence.eject_user)
@@ -110,22 +119,22 @@ class SignalingHub:
 
     @property
     def state(self) -> SignalingState:
-        return self._bound[0]
+        return self._bound.state
 
     @property
     def presence(self) -> Presence:
-        return self._bound[1]
+        return self._bound.presence
 
     @property
     def mesh(self) -> MeshRelay:
-        return self._bound[2]
+        return self._bound.mesh
 
     @property
     def mute(self) -> MuteControl:
-        return self._bound[3]
+        return self._bound.mute
 
     @property
-    def _bound(self) -> tuple[SignalingState, Presence, MeshRelay, MuteControl]:
+    def _bound(self) -> _Jobs:
         assert self._jobs is not None, "the hub is bound at start-up"
         return self._jobs
 

@@ -181,8 +181,8 @@ class Presence:
         await self._sockets.to_room(room_id, "participant-joined", joined, skip=(sid,))
         if arrival.room.media != "mesh":
             return
-        offer_to = {"peerId": sid, "createOffer": False, "user": profile}
-        await self._sockets.to_room(room_id, "add-peer", offer_to, skip=(sid,))
+        add_newcomer = {"peerId": sid, "createOffer": False, "user": profile}
+        await self._sockets.to_room(room_id, "add-peer", add_newcomer, skip=(sid,))
         for occupant in arrival.existing:
             await self._sockets.to_one(
                 sid,
