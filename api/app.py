@@ -129,7 +129,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         presence = RoomPresence()
         access = RoomAccess(stores.room_members)
         hub = app[SIGNALING]
-        sfu = RoomManager(settings.sfu, hub, app[SFU_STATS])
+        sfu = RoomManager(settings.sfu, hub.sfu_bridge, app[SFU_STATS])
         sfu.start()  # SfuStartError if aiortc's internals moved: the server must not start
         app[SERVICES] = Services(
             settings=settings,
