@@ -255,11 +255,14 @@ def server_process(
                 process.wait()
 
 
-def server_environment(**extra: str) -> dict[str, str]:
-    """The current environment without SMTP, database or ICE settings, plus `extra`."""
+def server_environment(tree: Path | None = None, **extra: str) -> dict[str, str]:
+    """The current environment without SMTP, database or ICE settings, plus `extra`.
+
+    `tree`: a checkout whose `api`/`sfu` the server imports first (default: this one)."""
     dropped = ("SMTP_", "DATABASE_", "ICE_SERVERS", "RTC_", "TURN_", "JWT_", "HOST", "PORT")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     # The repository root, so `-m api` and `-m benchmarks.*` import from any working dir.
     root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
+    first = str(tree) if tree is not None else None
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (first, root, env.get("PYTHONPATH"))))
     return env | extra

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.sfu_forwarding [--listeners 40] [--seconds 20]
                                                   [--warmup 3] [--mode gethory|stock|both]
+                                                  [--baseline DIR] [--rounds 1]
 
 gethory: the real server (`python -m api`, development, embedded database, RATE_LIMITS=off,
     RTC_HOST_ADDRESSES=127.0.0.1) in a subprocess. Bots sign up over REST (verification links
@@ -9,6 +10,9 @@ gethory: the real server (`python -m api`, development, embedded database, RATE_
     (`auth: {token}`), `join`, then `sfu-join` with an aiortc offer. Forwarded packets come
     from the server's `/metrics` (`gethory_sfu_forwarded_packets_total`), cross-checked with
     what the listener bots received.
+--baseline DIR: also runs the gethory server from DIR (a checkout of an earlier commit, e.g.
+    `git worktree add /tmp/before <rev>`), alternating with this tree's round by round, so a
+    before/after pair shares one run and one machine state. The bots are this tree's.
 stock: `benchmarks.stock_relay` in a subprocess: MediaRelay of the decoded speaker track,
     one Opus encoder per listener. Forwarded packets = what the listener bots received.
 
@@ -25,6 +29,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -60,10 +65,14 @@ async def forwarded_packets(http: aiohttp.ClientSession) -> int:
     raise RuntimeError("/metrics has no gethory_sfu_forwarded_packets_total")
 
 
-def run_gethory(listeners: int, seconds: float, warmup: float, workdir: Path) -> Measurement:
+def run_gethory(
+    listeners: int, seconds: float, warmup: float, workdir: Path, tree: Path | None = None
+) -> Measurement:
+    """`tree`: where the server's code comes from (default: this checkout)."""
     port = free_port()
     data_dir = workdir / "gethory-data"
     env = server_environment(
+        tree,
         PORT=str(port),
         APP_ORIGIN=f"http://{LOOPBACK}:{port}",
         DATA_DIR=str(data_dir),
@@ -169,9 +178,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window")
     parser.add_argument("--mode", choices=("gethory", "stock", "both"), default="both")
+    parser.add_argument(
+        "--baseline", type=Path, help="an earlier checkout whose server runs alternately"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations of every mode")
     args = parser.parse_args(argv)
-    if args.listeners < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--listeners ≥ 1, --seconds > 0, --warmup ≥ 0")
+    if args.listeners < 1 or args.seconds <= 0 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--listeners ≥ 1, --seconds > 0, --warmup ≥ 0, --rounds ≥ 1")
 
     print(
         f"1 speaker → {args.listeners} listeners, {args.warmup:g} s warm-up, "
@@ -179,20 +192,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"expected {args.listeners * PACKETS_PER_SECOND_PER_LISTENER} forwarded packets/s"
     )
     runs: list[tuple[str, Callable[[int, float, float, Path], Measurement]]] = []
+    if args.baseline is not None:
+        baseline = args.baseline.resolve()
+        if not (baseline / "api" / "__main__.py").is_file():
+            parser.error(f"--baseline {baseline} is not a Gethory checkout")
+        runs.append(("baseline", partial(run_gethory, tree=baseline)))
     if args.mode in ("gethory", "both"):
         runs.append(("gethory", run_gethory))
     if args.mode in ("stock", "both"):
         runs.append(("stock", run_stock))
     results = []
     with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
-        for name, run in runs:
-            print(f"\n[{name}]")
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            try:
-                results.append(run(args.listeners, args.seconds, args.warmup, workdir))
-            except KeyboardInterrupt:
-                raise SystemExit("interrupted; servers stopped") from None
+        for round_ in range(args.rounds):
+            for name, run in runs:
+                print(f"\n[{name}, round {round_ + 1}]")
+                workdir = Path(tmp) / f"{name}-{round_}"
+                workdir.mkdir()
+                try:
+                    measured = run(args.listeners, args.seconds, args.warmup, workdir)
+                except KeyboardInterrupt:
+                    raise SystemExit("interrupted; servers stopped") from None
+                results.append(replace(measured, mode=name))
     print()
     print_table(results)
 
