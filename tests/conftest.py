@@ -21,6 +21,7 @@ from sfu.config import RtcConfig, SfuConfig
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
 from tests.people import Person, sign_up
+from tests.sfu_client import SfuClient
 
 APP_ORIGIN = "http://localhost:8000"
 
@@ -140,6 +141,15 @@ async def person(
     yield make
     for someone in people:
         await someone.close()
+
+
+@pytest.fixture
+async def sfu_clients() -> AsyncIterator[list[SfuClient]]:
+    """aiortc participants of sfu rooms a test opened; closed after it."""
+    clients: list[SfuClient] = []
+    yield clients
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture

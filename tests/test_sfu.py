@@ -7,7 +7,7 @@ import itertools
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -21,14 +21,6 @@ from tests.sfu_client import SfuClient
 from tests.sfu_state import is_connected
 
 MakePerson = Callable[[str], Awaitable[Person]]
-
-
-@pytest.fixture
-async def sfu_clients() -> AsyncIterator[list[SfuClient]]:
-    clients: list[SfuClient] = []
-    yield clients
-    for client in clients:
-        await client.close()
 
 
 async def enter(

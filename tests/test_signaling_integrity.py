@@ -28,14 +28,6 @@ from tests.sockets import SocketClient
 MakePerson = Callable[[str], Awaitable[Person]]
 
 
-@pytest.fixture
-async def sfu_clients() -> AsyncIterator[list[SfuClient]]:
-    clients: list[SfuClient] = []
-    yield clients
-    for client in clients:
-        await client.close()
-
-
 async def invite(owner: Person, room: str, guest: Person) -> None:
     created = await owner.http.post(f"/api/rooms/{room}/invites", {})
     accepted = await guest.http.post(f"/api/invites/{created.body['token']}/accept")
