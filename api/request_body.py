@@ -24,10 +24,23 @@ async def read_json_body(request: web.Request, model: type[ModelT]) -> ModelT:
         raise UnsupportedMediaType()
     if request.content_length is not None and request.content_length > MAX_JSON_BODY_BYTES:
         raise PayloadTooLarge()
-    raw = await request.content.read(MAX_JSON_BODY_BYTES + 1)
-    if len(raw) > MAX_JSON_BODY_BYTES:
-        raise PayloadTooLarge()
-    return validate(model, parse_json(raw))
+    return validate(model, parse_json(await read_body(request, MAX_JSON_BODY_BYTES)))
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however many TCP segments it arrives in, or `PayloadTooLarge` once it
+    passes `limit` bytes (read no further than that). `StreamReader.read(n)` returns only what
+    is already buffered, so it is called until end of body. A body aiohttp cannot decode (a
+    broken `Content-Encoding` or chunked framing) raises its `HttpProcessingError`, which the
+    error middleware answers with 400 `malformed_body`."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+    return b"".join(chunks)
 
 
 def parse_json(raw: bytes | str) -> Any:
