@@ -213,6 +213,11 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, "_run_rtcp", ("self.__remote_streams.items()", "self.__lsr[ssrc]")),
     (RTCRtpReceiver, "_handle_rtcp_packet", ("self.__lsr[packet.ssrc] =",)),
     (StreamStatistics, "add", ("self.packets_received += 1",)),
+    (
+        aiortc.RTCDtlsTransport,
+        "_handle_rtcp_data",
+        ("await recipient._handle_rtcp_packet(packet)",),
+    ),
     (RTCRtpSender, "__init__", ("self.__started", "self.__mid", "__rtp_header_extensions_map")),
     (RTCRtpSender, "__init__", ("self._ssrc",)),
     (
@@ -232,6 +237,7 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpSender, "_handle_rtcp_packet", ("self.__lsr == report.lsr", "self.__lsr_time")),
     (RTCRtpSender, "_run_rtp", ("await self.transport._send_rtp(packet_bytes)",)),
     (aiortc.RTCDtlsTransport, "_send_rtp", ("self._tx_srtp.protect",)),
+    (aiortc.RTCDtlsTransport, "_send_rtp", ("if is_rtcp(data):",)),
     (aiortc.RTCIceTransport, "__init__", ("self._connection",)),
     (aioice.ice.Connection, "sendto", ("self._nominated", "protocol.send_data")),
     (aioice.ice.StunProtocol, "send_data", ("self.transport.sendto",)),
@@ -359,6 +365,22 @@ def observe_received_rtp(receiver: RTCRtpReceiver, observer: RtpHandler) -> None
         await stock(packet, arrival_time_ms)
 
     hooked._handle_rtp_packet = handle_rtp_packet
+
+
+RtcpHandler = Callable[[AnyRtcpPacket], None]
+
+
+def observe_received_rtcp(receiver: RTCRtpReceiver, observer: RtcpHandler) -> None:
+    """Let `observer` see each RTCP packet routed to `receiver` (e.g. the far end's sender
+    reports) before aiortc handles it."""
+    hooked: Any = receiver
+    stock = hooked._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        observer(packet)
+        await stock(packet)
+
+    hooked._handle_rtcp_packet = handle_rtcp_packet
 
 
 class RtpOutput:
