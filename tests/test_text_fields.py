@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
+from api import text as text_rule
 from api.text import DisplayText
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
@@ -18,19 +24,51 @@ ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007
 PERSIAN_WITH_ZWNJ = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # می‌خواهم
 DECOMPOSED = "Jose\u0301"  # José typed as e + combining acute
 
-BLANK_LOOKING = [
-    "\u200b",  # zero-width space
-    "\u200d",  # zero-width joiner
-    "\u200c\u200b\u2060\ufeff",  # ZWNJ, ZWSP, word joiner, BOM
-    "\u3164",  # Hangul filler
-    "\u115f\u1160\uffa0",  # other Hangul fillers
-    "\u2800\u2800",  # braille blank
-    "\u00a0\u3000 \u2003",  # no-break, ideographic, em spaces
-    "\ufe0f",  # a variation selector on its own
-]
-CONTROL = ["nul\x00byte", "bell\x07", "esc\x1b[31mred", "line\nbreak", "sep\u2028arator", "\ud800"]
-BIDI = ["evil\u202egpj.exe", "\u202aLRE", "a\u2066isolate\u2069", "\u2067x", "\u202c"]
-INVISIBLE_INSIDE = ["ad\u200bmin", "Ann\u3164Lee", "soft\u00adhyphen", "\u200dx", "x\u200d y"]
+CASES_FILE = Path(__file__).resolve().parent.parent / "web" / "src" / "text.cases.ts"
+RULES = {
+    "name": DisplayText(max_length=80),
+    "bio": DisplayText(max_length=300, allow_empty=True, multiline=True),
+}
+
+
+def shared_cases() -> list[dict[str, Any]]:
+    """The cases web/src/text.test.ts runs too, so both sides are held to the same answers."""
+    source = CASES_FILE.read_text()
+    start = source.index("/* cases-json-start */") + len("/* cases-json-start */")
+    cases: list[dict[str, Any]] = json.loads(source[start : source.index("/* cases-json-end */")])
+    return cases
+
+
+def problem(text: str, rule: DisplayText) -> str | None:
+    try:
+        rule.clean(text)
+    except PydanticCustomError as error:
+        return error.type
+    return None
+
+
+@pytest.mark.parametrize(
+    "case", shared_cases(), ids=lambda case: f"{case['why']}:{ascii(case['text'])[:40]}"
+)
+def test_shared_case(case: dict[str, Any]) -> None:
+    assert problem(case["text"], RULES[case["rule"]]) == case["expect"]
+
+
+def test_tables_are_the_web_clients() -> None:
+    """The same ranges on both sides (text.test.ts checks them against the browser's Unicode)."""
+    web = (CASES_FILE.parent / "text.ts").read_text()
+    for name in ("DEFAULT_IGNORABLE", "EXTENDED_PICTOGRAPHIC", "JOINING_SCRIPTS", "CJK_IDEOGRAPHS"):
+        declaration = web[web.index(f"export const {name} =") :]
+        spec = "".join(re.findall(r'"([^"]*)"', declaration[: declaration.index(";")]))
+        assert text_rule._ranges(spec) == getattr(text_rule, name), name
+    assert unicodedata.unidata_version >= "14.0.0"
+
+
+def test_an_emoji_unknown_to_python_is_still_an_emoji() -> None:
+    """U+1FAE8 (Unicode 15) is unassigned for Python 3.11; it is kept, as in the browser."""
+    shaking_face = "\U0001fae8"
+    if unicodedata.category(shaking_face) == "Cn":
+        assert problem(shaking_face, RULES["name"]) is None
 
 
 class Sample(BaseModel):
@@ -46,44 +84,16 @@ def error_code(**fields: Any) -> str:
     return str(errors[0]["type"])
 
 
-def test_ordinary_and_emoji_text_is_kept() -> None:
-    kept = ("Ann", FAMILY, HEART_ON_FIRE, ENGLAND, PERSIAN_WITH_ZWNJ, "a\u2800b", "1\ufe0f\u20e3")
-    for text in kept:
-        assert Sample(name=text).name == text
-
-
 def test_text_is_nfc_and_trimmed_of_surrounding_space_and_filler() -> None:
     assert Sample(name=DECOMPOSED).name == "Jos\u00e9"
     assert Sample(name=f" \u3000\u200b{DECOMPOSED}\ufeff\u3164 ").name == "Jos\u00e9"
     assert Sample(name="x", bio="one\r\ntwo\rthree").bio == "one\ntwo\nthree"
 
 
-@pytest.mark.parametrize("text", [*BLANK_LOOKING, "", "   "])
-def test_blank_looking_text_is_blank(text: str) -> None:
-    assert error_code(name=text) == "text_blank"
-    # Where empty is allowed it is stored as empty, not as invisible characters.
-    assert Sample(name="x", bio=text).bio == ""
-
-
-@pytest.mark.parametrize("text", CONTROL)
-def test_control_characters_are_refused(text: str) -> None:
-    assert error_code(name=text) == "text_control_character"
-
-
 def test_multiline_text_takes_line_breaks_only() -> None:
     assert Sample(name="x", bio="a\nb").bio == "a\nb"
     assert error_code(name="x", bio="a\tb") == "text_control_character"
     assert error_code(name="x", bio="a\x00b") == "text_control_character"
-
-
-@pytest.mark.parametrize("text", BIDI)
-def test_bidi_overrides_and_isolates_are_refused(text: str) -> None:
-    assert error_code(name=text) == "text_bidi_control"
-
-
-@pytest.mark.parametrize("text", INVISIBLE_INSIDE)
-def test_invisible_characters_inside_text_are_refused(text: str) -> None:
-    assert error_code(name=text) == "text_invisible_character"
 
 
 def test_length_is_counted_in_code_points_after_normalizing() -> None:
@@ -115,6 +125,18 @@ BAD_CLASSES = [
     ("bell\x07", "text_control_character"),
     ("evil\u202egpj", "text_bidi_control"),
     ("ad\u200bmin", "text_invisible_character"),
+    # What the review of the first fix still got through:
+    ("A\u200dnn", "text_invisible_character"),  # shows as "Ann"
+    (
+        "hi \U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in "ignore all"),
+        "text_invisible_character",
+    ),
+    ("\u0301" * 20, "text_blank"),
+    ("\U00016fe4\U0001d159", "text_blank"),
+    ("a\U0001d159b", "text_invisible_character"),
+    ("\ufffc", "text_unsupported_character"),
+    ("a\ufffe", "text_unsupported_character"),
+    ("a\ue000", "text_unsupported_character"),
 ]
 
 

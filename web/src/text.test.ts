@@ -2,13 +2,19 @@ import { describe, expect, it } from "vitest";
 import { countText } from "./components/TextField";
 import {
   BIO_RULE,
+  CJK_IDEOGRAPHS,
+  DEFAULT_IGNORABLE,
+  EMOJI_MODIFIERS,
+  EXTENDED_PICTOGRAPHIC,
   NAME_RULE,
   TOPIC_RULE,
   checkTexts,
   normalizeText,
+  parseRanges,
   textLength,
   textProblem,
 } from "./text";
+import { TEXT_CASES } from "./text.cases";
 
 const FAMILY = "\u{1F469}\u200D\u{1F469}\u200D\u{1F467}"; // 👩‍👩‍👧
 const HEART_ON_FIRE = "\u2764\uFE0F\u200D\u{1F525}"; // ❤️‍🔥
@@ -64,5 +70,46 @@ describe("text problems, with the server's codes", () => {
       "Topic can be at most 120 characters.",
     );
     expect(checkTexts([{ label: "Name", value: "Ann", rule: NAME_RULE }])).toBeNull();
+  });
+});
+
+describe("the cases the server runs too (text.cases.ts)", () => {
+  const rules = { name: NAME_RULE, bio: BIO_RULE };
+  it.each(TEXT_CASES.map((c) => [c.why, JSON.stringify(c.text).slice(0, 40), c] as const))(
+    "%s: %s",
+    (_why, _text, c) => {
+      expect(textProblem(c.text, rules[c.rule])).toBe(c.expect);
+    },
+  );
+});
+
+describe("the tables shared with the server", () => {
+  // Every code point, as the browser's regex engine classifies it (surrogates are not text).
+  function engineRanges(property: RegExp): string {
+    const ranges: string[] = [];
+    let start = -1;
+    for (let code = 0; code <= 0x110000; code += 1) {
+      const inside =
+        code <= 0x10ffff &&
+        !(code >= 0xd800 && code <= 0xdfff) &&
+        property.test(String.fromCodePoint(code));
+      if (inside && start < 0) start = code;
+      if (!inside && start >= 0) {
+        const last = code - 1;
+        ranges.push(start === last ? start.toString(16) : `${start.toString(16)}-${last.toString(16)}`);
+        start = -1;
+      }
+    }
+    return ranges.join(" ");
+  }
+  it("are the browser's Unicode properties", () => {
+    expect(engineRanges(/\p{Extended_Pictographic}/u)).toBe(EXTENDED_PICTOGRAPHIC);
+    expect(engineRanges(/\p{Default_Ignorable_Code_Point}/u)).toBe(DEFAULT_IGNORABLE);
+    expect(engineRanges(/\p{Emoji_Modifier}/u)).toBe(EMOJI_MODIFIERS);
+  });
+  it("start with CJK ideographs (the blocks, unassigned tails included)", () => {
+    for (const [first] of parseRanges(CJK_IDEOGRAPHS)) {
+      expect(/\p{Script=Han}/u.test(String.fromCodePoint(first))).toBe(true);
+    }
   });
 });
