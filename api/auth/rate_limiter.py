@@ -64,21 +64,24 @@ class RateLimiter:
 @dataclass(frozen=True)
 class LoginPolicy:
     """How sign-in failures slow guessing without locking the owner out (OWASP's
-    authentication cheat sheet: lock-out by account alone hands attackers a denial of service).
+    authentication cheat sheet: lock-out by account alone hands attackers a denial of service;
+    its device-cookie pattern keeps the owner's browser out of reach of that denial).
     """
 
     # Failures one client IP may make against one account before it must wait.
     per_client: Limit = Limit(10, 900.0)
-    # Failures against one account, from all IPs, before each further attempt from an IP the
-    # owner has not signed in from must wait: 1 s, 2 s, 4 s ... up to `max_backoff_seconds`.
+    # Failures one client IP may make across all accounts (successes are not counted).
+    per_ip: Limit = Limit(30, 900.0)
+    # Failures a browser holding a device cookie for the account may make with it; such a
+    # browser is subject to this limit only.
+    per_device: Limit = Limit(10, 900.0)
+    # Failures against one account, from clients without its device cookie, before each further
+    # attempt from such a client must wait: 1 s, 2 s, 4 s ... up to `max_backoff_seconds`.
     free_failures: int = 20
     base_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
     # An account's failures are forgotten after this long without one.
     forget_after_seconds: float = 900.0
-    # A client IP that signed in to an account stays exempt from the account-wide back-off.
-    trust_seconds: float = 30 * 24 * 3600.0
-    trusted_ips_per_account: int = 8
 
 
 @dataclass
@@ -87,18 +90,30 @@ class _AccountFailures:
     last: float = 0.0
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What one attempt counted, so that `LoginThrottle.succeeded` can take exactly it back."""
+
+    account: str
+    client_ip: str
+    device: str | None
+    at: float
+
+
 class LoginThrottle:
-    """Sign-in attempts per (account, client IP) and per account, never an outright lock-out.
+    """Sign-in attempts limited per client, never an outright lock-out of the owner.
 
     Guarantees, for an account (its normalized email, known or not, so the work is the same
     whether or not it exists):
-    - one client IP gets `per_client.max_hits` failures per window, then 429 with Retry-After;
-      other IPs are not affected by it;
-    - after `free_failures` from all IPs, attempts from IPs the owner has not signed in from are
-      spaced by an exponential back-off capped at `max_backoff_seconds`, so a wait is bounded;
-    - an IP the owner signed in from is exempt from that back-off;
-    - a successful sign-in clears its IP's failures and the account's back-off, and a password
-      reset (the emailed link proves the mailbox) clears all of the account's failures.
+    - an attempt carrying a valid device cookie for the account (`device`: the browser signed in
+      to it before) is limited only by that cookie's own failures (`per_device`); guessing from
+      other clients, from any number of IPs or from the same IP, never makes it wait;
+    - any other attempt is limited by its IP's failures on all accounts (`per_ip`), its IP's
+      failures on this account (`per_client`), and, after `free_failures` failures on the
+      account from such clients, an exponential back-off capped at `max_backoff_seconds`;
+    - only failures count: a right password takes its own attempt back, and clears its
+      client's (IP's or device's) failures on the account; a password reset (the emailed
+      link proves the mailbox) clears all of the account's failures.
     An attempt counts as a failure from the moment it starts (`attempt`), so a burst of
     concurrent guesses is limited as strictly as a sequence; `succeeded` takes it back.
     """
@@ -112,45 +127,69 @@ class LoginThrottle:
         self._policy = policy or LoginPolicy()
         self._clock = clock
         self._enabled = enabled
-        self._per_client: dict[tuple[str, str], deque[float]] = {}
+        # Failure times per key: ("ip", ip), ("client", account, ip), ("device", account, nonce).
+        self._failures: dict[tuple[str, ...], deque[float]] = {}
         self._per_account: dict[str, _AccountFailures] = {}
-        self._trusted: dict[str, dict[str, float]] = {}
         self._calls_since_sweep = 0
 
-    def attempt(self, account: str, client_ip: str) -> None:
+    def attempt(self, account: str, client_ip: str, device: str | None = None) -> LoginAttempt:
         """Count an attempt as a failure until `succeeded`; raise `RateLimited` (counting
-        nothing) when this client, or this account for this client, must wait."""
+        nothing) when this client must wait."""
+        now = self._clock()
+        attempt = LoginAttempt(account, client_ip, device, now)
+        if not self._enabled:
+            return attempt
+        self._maybe_sweep(now)
+        keys = self._keys(attempt)
+        for key, limit in keys:
+            self._check(key, limit, now)
+        if device is None:
+            self._check_account(account, now)
+        for key, _ in keys:
+            self._failures.setdefault(key, deque()).append(now)
+        if device is None:
+            failures = self._account_failures(account, now)
+            failures.count += 1
+            failures.last = now
+        return attempt
+
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        """The password was right: the attempt is not a failure, and its client's failures on
+        the account are cleared. Other clients keep their waits, and so does the account's
+        back-off for clients without a device cookie (a password reset lifts that)."""
         if not self._enabled:
             return
-        now = self._clock()
-        self._maybe_sweep(now)
-        self._check_client(account, client_ip, now)
-        if not self._is_trusted(account, client_ip, now):
-            self._check_account(account, now)
-        self._per_client.setdefault((account, client_ip), deque()).append(now)
-        failures = self._account_failures(account, now)
-        failures.count += 1
-        failures.last = now
-
-    def succeeded(self, account: str, client_ip: str) -> None:
-        """The password was right: this IP's failures and the account's back-off are cleared,
-        and this IP becomes exempt from the account's back-off. Other IPs keep their waits."""
-        self._per_client.pop((account, client_ip), None)
-        self._per_account.pop(account, None)
-        trusted = self._trusted.setdefault(account, {})
-        trusted[client_ip] = self._clock()
-        while len(trusted) > self._policy.trusted_ips_per_account:
-            del trusted[min(trusted, key=trusted.__getitem__)]
+        for key, _ in self._keys(attempt):
+            hits = self._failures.get(key)
+            if hits is None:
+                continue
+            if key[0] == "ip":
+                if attempt.at in hits:
+                    hits.remove(attempt.at)
+            else:
+                del self._failures[key]
+        if attempt.device is None:
+            failures = self._per_account.get(attempt.account)
+            if failures is not None and failures.count > 0:
+                failures.count -= 1
 
     def forget(self, account: str) -> None:
         """Clear every failure counted against the account (after a password reset)."""
         self._per_account.pop(account, None)
-        for key in [key for key in self._per_client if key[0] == account]:
-            del self._per_client[key]
+        for key in [key for key in self._failures if key[0] != "ip" and key[1] == account]:
+            del self._failures[key]
 
-    def _check_client(self, account: str, client_ip: str, now: float) -> None:
-        limit = self._policy.per_client
-        hits = self._per_client.get((account, client_ip))
+    def _keys(self, attempt: LoginAttempt) -> list[tuple[tuple[str, ...], Limit]]:
+        policy = self._policy
+        if attempt.device is not None:
+            return [(("device", attempt.account, attempt.device), policy.per_device)]
+        return [
+            (("ip", attempt.client_ip), policy.per_ip),
+            (("client", attempt.account, attempt.client_ip), policy.per_client),
+        ]
+
+    def _check(self, key: tuple[str, ...], limit: Limit, now: float) -> None:
+        hits = self._failures.get(key)
         if hits is None:
             return
         while hits and hits[0] <= now - limit.window_seconds:
@@ -178,28 +217,21 @@ class LoginThrottle:
             failures.count = 0
         return failures
 
-    def _is_trusted(self, account: str, client_ip: str, now: float) -> bool:
-        since = self._trusted.get(account, {}).get(client_ip)
-        return since is not None and now - since < self._policy.trust_seconds
-
     def _maybe_sweep(self, now: float) -> None:
         # Forget idle keys now and then so memory follows live traffic, not history.
         self._calls_since_sweep += 1
         if self._calls_since_sweep < 10_000:
             return
         self._calls_since_sweep = 0
-        window = self._policy.per_client.window_seconds
+        window = max(
+            self._policy.per_client.window_seconds,
+            self._policy.per_ip.window_seconds,
+            self._policy.per_device.window_seconds,
+        )
         for key in [
-            k for k, hits in self._per_client.items() if not hits or hits[-1] <= now - window
+            k for k, hits in self._failures.items() if not hits or hits[-1] <= now - window
         ]:
-            del self._per_client[key]
+            del self._failures[key]
         forget = self._policy.forget_after_seconds
         for account in [a for a, f in self._per_account.items() if now - f.last > forget]:
             del self._per_account[account]
-        for account, ips in list(self._trusted.items()):
-            for ip in [
-                ip for ip, since in ips.items() if now - since >= self._policy.trust_seconds
-            ]:
-                del ips[ip]
-            if not ips:
-                del self._trusted[account]

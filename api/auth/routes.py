@@ -10,6 +10,7 @@ from api.auth.cookies import (
     refresh_token_of,
     set_token_cookies,
 )
+from api.auth.devices import set_device_cookie
 from api.auth.models import (
     AcceptedResponse,
     EmailRequest,
@@ -45,12 +46,11 @@ from api.users.models import MeResponse
 api = Api("auth")
 
 HOUR = 3600.0
-QUARTER_HOUR = 900.0
-# (per client IP, per email). Sign-in failures per account are the auth service's
-# `LoginThrottle`, keyed by account and client IP, so guessing cannot lock the owner out.
+# (per client IP, per email). Sign-in is limited by the auth service's `LoginThrottle`
+# instead: failures only, per client IP, account and device cookie, so that neither guessing
+# nor a neighbour behind the same NAT can lock the owner out.
 LIMITS: dict[str, tuple[Limit, Limit | None]] = {
     "register": (Limit(10, HOUR), Limit(5, HOUR)),
-    "login": (Limit(30, QUARTER_HOUR), None),
     "resend-verification": (Limit(10, HOUR), Limit(3, HOUR)),
     "forgot-password": (Limit(10, HOUR), Limit(3, HOUR)),
     "email-token": (Limit(30, HOUR), Limit(30, HOUR)),
@@ -80,7 +80,10 @@ def _signed_in_response(request: web.Request, signed_in: SignedIn) -> web.Respon
         access_token_expires_at=signed_in.access.expires_at,
     )
     response = json_response(body)
-    set_token_cookies(response, request.app[SERVICES].settings, signed_in.access, signed_in.refresh)
+    settings = request.app[SERVICES].settings
+    set_token_cookies(response, settings, signed_in.access, signed_in.refresh)
+    if signed_in.device is not None:
+        set_device_cookie(response, signed_in.device, settings.secure_cookies)
     return response
 
 
@@ -141,8 +144,11 @@ async def resend_verification(request: web.Request, body: EmailRequest) -> Accep
     errors=(InvalidCredentials, EmailNotVerified, RateLimited),
 )
 async def login(request: web.Request, body: LoginRequest) -> web.Response:
-    _limit(request, "login")
-    client = ClientInfo(ip=_client_ip(request), user_agent=request.headers.get("User-Agent", ""))
+    client = ClientInfo(
+        ip=_client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        cookies=request.cookies,
+    )
     signed_in = await request.app[SERVICES].auth.login(body.email, body.password, client)
     return _signed_in_response(request, signed_in)
 

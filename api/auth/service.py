@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+from api.auth.devices import DeviceCookie, DeviceCookies
 from api.auth.passwords import Passwords
 from api.auth.rate_limiter import LoginThrottle
 from api.auth.tokens import AccessClaims, IssuedToken, Tokens, hash_secret, new_secret
@@ -54,6 +55,8 @@ RevocationListener = Callable[[str], Awaitable[None]]
 class ClientInfo:
     ip: str
     user_agent: str
+    # The request's cookies: a device cookie among them exempts sign-in from others' failures.
+    cookies: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class SignedIn:
     session: Session
     access: IssuedToken
     refresh: IssuedToken
+    # Set after a sign-in with the password: this browser is now known to the account.
+    device: DeviceCookie | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class AuthService:
         self._background = background
         self._clock = clock
         self._login_throttle = login_throttle or LoginThrottle(enabled=settings.rate_limits)
+        self._devices = DeviceCookies(settings.jwt_refresh_secret)
         self._revocation_listeners: list[RevocationListener] = []
 
     def on_sessions_revoked(self, listener: RevocationListener) -> None:
@@ -219,14 +225,20 @@ class AuthService:
     async def login(self, email: str, password: str, client: ClientInfo) -> SignedIn:
         """Sign in. A wrong password costs the same work whether or not the email has an account
         (one lookup, one argon2 verification, the same throttle bookkeeping, keyed by the email
-        either way); failures are throttled per (email, client IP) and per email, never into a
-        lock-out of the owner (see `LoginThrottle`)."""
-        self._login_throttle.attempt(email, client.ip)
+        either way); failures are throttled per client, and a browser that signed in to the
+        account before (its device cookie) is never held back by other clients' failures, so
+        guessing cannot lock the owner out (see `LoginThrottle`).
+
+        A password that is not the account's current one answers 401 whether or not the
+        address is verified; only the current password of an unverified account answers 403
+        `email_not_verified` (its owner needs to know), and earns no device cookie."""
+        device = self._devices.device_of(email, client.cookies)
+        attempt = self._login_throttle.attempt(email, client.ip, device)
         user = await self._stores.users.by_email(email)
         if not await self._passwords.verify(user.password_hash if user else None, password):
             raise InvalidCredentials()
         assert user is not None
-        self._login_throttle.succeeded(email, client.ip)
+        self._login_throttle.succeeded(attempt)
         if not user.email_verified:
             raise EmailNotVerified()
         if self._passwords.needs_rehash(user.password_hash):
@@ -247,7 +259,8 @@ class AuthService:
             ip=client.ip,
         )
         await self._stores.sessions.insert(session)
-        return SignedIn(user, session, self._access_for(session, now), refresh)
+        access = self._access_for(session, now)
+        return SignedIn(user, session, access, refresh, device=self._devices.issue(email))
 
     async def refresh(self, refresh_token: str) -> SignedIn:
         claims = self._tokens.read_refresh(refresh_token)
