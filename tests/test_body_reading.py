@@ -121,5 +121,5 @@ async def test_a_body_that_does_not_decode_is_400_with_one_short_log_line(
 
 async def test_a_broken_chunked_framing_is_400(server: RunningServer) -> None:
     head = request_head("/api/auth/login", None, "Transfer-Encoding: chunked")
-    response = await exchange(server, head, b"5\r\n{\"a\":\r\nzz\r\n")
+    response = await exchange(server, head, b'5\r\n{"a":\r\nzz\r\n')
     assert status_of(response) == 400, response
