@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 from pathlib import Path
 
-import socketio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -34,7 +33,7 @@ from api.services import SERVICES, Services
 from api.settings import Settings
 from api.signaling.client_fault_log import ClientFaultLog, LineBudget
 from api.signaling.hub import SIGNALING, SignalingHub
-from api.signaling.wire import SafeJson, SocketIoEndpoint
+from api.signaling.wire import SafeJson, SignalingServer, SocketIoEndpoint
 from api.store.database import Database
 from api.store.embedded import EmbeddedMongo
 from api.users.routes import api as users_api
@@ -86,7 +85,7 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
     for feature in FEATURES:
         feature.register(app)
     client_faults = LineBudget()  # one budget for every line a client's bytes can cause
-    sio = socketio.AsyncServer(
+    sio = SignalingServer(
         async_mode="aiohttp",
         cors_allowed_origins=[settings.app_origin],
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,

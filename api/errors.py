@@ -172,6 +172,14 @@ class MalformedUpload(AppError):
     message = "The multipart body could not be read."
 
 
+class MalformedBody(AppError):
+    """aiohttp could not decode the body: a broken `Content-Encoding`, chunked framing, or a
+    body shorter than its `Content-Length`."""
+
+    code = "malformed_body"
+    message = "The request body could not be read."
+
+
 class RoomFull(Conflict):
     code = "room_full"
     message = "This room is full."
@@ -195,6 +203,16 @@ class NotYourself(Forbidden):
 class WrongMediaMode(Conflict):
     code = "wrong_media_mode"
     message = "That does not apply to this room's media mode."
+
+
+class MutedByOwner(Forbidden):
+    code = "muted_by_owner"
+    message = "The room's owner muted you; only they can unmute you."
+
+
+class UnknownEvent(AppError):
+    code = "unknown_event"
+    message = "There is no such event."
 
 
 class ReservedEvent(AppError):

@@ -30,7 +30,14 @@ from pydantic import BaseModel
 from api.auth.cookies import access_token_of
 from api.auth.rate_limiter import Limit
 from api.auth.service import Principal
-from api.errors import AppError, DatabaseUnavailable, NotAuthenticated, ReservedEvent, TryAgain
+from api.errors import (
+    AppError,
+    DatabaseUnavailable,
+    NotAuthenticated,
+    ReservedEvent,
+    TryAgain,
+    UnknownEvent,
+)
 from api.request_body import validate
 from api.services import Services
 from api.signaling.mesh import MeshRelay
@@ -45,6 +52,7 @@ from api.signaling.payloads import (
     SfuJoinPayload,
 )
 from api.signaling.presence import RECHECKS, Presence
+from api.signaling.rights_log import sessions_key
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import NAMESPACE, Sockets
 from api.signaling.state import Connection, SignalingState
@@ -84,6 +92,7 @@ class SignalingHub:
     def register(self) -> None:
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("*", self.on_unknown_event)
         # Looked up per event: the jobs are built by `bind`, at start-up.
         handlers: dict[str, tuple[type[BaseModel], Callable[[], Handler]]] = {
             "join": (JoinPayload, lambda: self.presence.join),
@@ -93,6 +102,10 @@ class SignalingHub:
             "mute": (MutePayload, lambda: self.mute.mute),
             "unmute": (MutePayload, lambda: self.mute.unmute),
             "mute-participant": (MuteParticipantPayload, lambda: self.mute.mute_participant),
+            "unmute-participant": (
+                MuteParticipantPayload,
+                lambda: self.mute.unmute_participant,
+            ),
             "sfu-join": (SfuJoinPayload, lambda: self.sfu_bridge.join),
             "sfu-leave": (RoomPayload, lambda: self.sfu_bridge.leave),
         }
@@ -161,6 +174,17 @@ class SignalingHub:
 
         return handle
 
+    async def on_unknown_event(self, event: Any, sid: str, *_: Any) -> Ack:
+        """Any event without a handler (python-socketio's catch-all): an error ack, counted
+        against the connection's event budget like any other."""
+        try:
+            if self.state.connection(sid) is None:
+                raise NotAuthenticated()
+            self.services.rate_limiter.hit("socket-event", sid, EVENTS_PER_CONNECTION)
+            raise UnknownEvent()
+        except AppError as error:
+            return _error_ack(error.code, error.text, error.details)
+
     # --- connection -----------------------------------------------------------------------
 
     async def on_connect(
@@ -197,11 +221,12 @@ class SignalingHub:
     async def _authenticate(self, token: str | None) -> Principal:
         if token is None:
             raise NotAuthenticated()
+        rights = self.state.rights
         for _ in range(RECHECKS):
-            epoch = self.state.access_epoch
+            mark = rights.mark()
             principal = await self.services.auth.authenticate(token)
-            if self.state.access_epoch == epoch:
-                return principal  # no session ended while we looked
+            if not rights.changed_since(sessions_key(principal.user.id), mark):
+                return principal  # none of this user's sessions ended while we looked
         raise TryAgain()
 
     async def on_disconnect(self, sid: str, reason: Any = None, *_: Any) -> Ack | None:

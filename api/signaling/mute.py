@@ -1,14 +1,17 @@
-"""Microphone state: a participant's own `mute`/`unmute`, and the owner's `mute-participant`.
+"""Microphone state: a participant's own `mute`/`unmute`, and the owner's `mute-participant`
+and `unmute-participant`.
 
 The state changes here only; in sfu rooms the SFU then drops a muted publisher's audio too.
-Who is muted is part of `room-state`, so a later arrival learns it.
+Who is muted is part of `room-state`, so a later arrival learns it. An owner's mute holds
+against the participant's own `unmute` (`muted_by_owner`) until the owner lifts it: enforced
+in the server, whatever the client does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.errors import NotRoomOwner, NotYourself, PeerNotInRoom
+from api.errors import MutedByOwner, NotRoomOwner, NotYourself, PeerNotInRoom
 from api.signaling.payloads import MuteParticipantPayload, MutePayload
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import Sockets
@@ -33,15 +36,25 @@ class MuteControl:
     async def mute_participant(
         self, connection: Connection, payload: MuteParticipantPayload
     ) -> Ack:
+        return await self._set_by_owner(connection, payload, muted=True)
+
+    async def unmute_participant(
+        self, connection: Connection, payload: MuteParticipantPayload
+    ) -> Ack:
+        return await self._set_by_owner(connection, payload, muted=False)
+
+    async def _set_by_owner(
+        self, connection: Connection, payload: MuteParticipantPayload, muted: bool
+    ) -> Ack:
         room = self._state.current_room(connection, payload.roomId)
         if room.owner_id != connection.user_id:
             raise NotRoomOwner()
         target = self._state.occupant_of_user(room.id, payload.userId)
         if target is None:
             raise PeerNotInRoom()
-        self._set(target, room, True)
+        self._set(target, room, muted, by_owner=True)
         # Everyone, the target included: its client must obey and show it.
-        info = {"userId": target.user_id, "mute": True, "by": connection.user_id}
+        info = {"userId": target.user_id, "mute": muted, "by": connection.user_id}
         await self._sockets.to_room(room.id, "mute-info", info)
         return {}
 
@@ -49,11 +62,13 @@ class MuteControl:
         room = self._state.current_room(connection, payload.roomId)
         if payload.userId is not None and payload.userId != connection.user_id:
             raise NotYourself("Owners mute others with mute-participant.")
-        self._set(connection, room, muted)
+        if not muted and connection.muted_by_owner:
+            raise MutedByOwner()
+        self._set(connection, room, muted, by_owner=connection.muted_by_owner)
         info = {"userId": connection.user_id, "mute": muted}
         await self._sockets.to_room(room.id, "mute-info", info, skip=(connection.sid,))
         return {}
 
-    def _set(self, connection: Connection, room: Room, muted: bool) -> None:
-        self._state.set_muted(connection, muted)
+    def _set(self, connection: Connection, room: Room, muted: bool, by_owner: bool) -> None:
+        self._state.set_muted(connection, muted, by_owner)
         self._media.set_muted(room, connection, muted)

@@ -9,10 +9,11 @@ How membership changes stay consistent (one process, one event loop):
 - right after it, before anything can suspend, the departed connections lose their media
   (`SfuBridge.end_media`) and their place in the room's Socket.IO room, and an arrival gets
   its place (`Sockets`): broadcasts reach exactly the room's occupants;
-- a right checked before an await (room entry, a live session) is checked again when
-  `SignalingState.access_epoch` moved meanwhile (a room closed, a member removed, a session
-  ended), including while a join waited for the room's lock; a media session set up across
-  an await is dropped if its connection's stay is no longer the one it started from;
+- a right checked before an await (room entry, a live session) is checked again when that
+  right was lost meanwhile (`SignalingState.rights`: this room closed, this user removed from
+  it, this user's sessions ended), including while a join waited for the room's lock; a
+  media session set up across an await is dropped if its connection's stay is no longer the
+  one it started from;
 - what tells a room about a change is sent under that room's lock (`RoomLocks`), so nobody
   hears "left" before "joined"; a departure is told to the occupants who were there when it
   happened (not to those who arrived after it: their `room-state` already lacked it);
@@ -30,9 +31,11 @@ from api.errors import NotAuthenticated, NotInRoom, TryAgain
 from api.rooms.service import RoomService
 from api.signaling.locks import RoomLocks
 from api.signaling.payloads import JoinPayload, RoomPayload
+from api.signaling.rights_log import Mark, membership_key, room_key, sessions_key
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import Sockets
 from api.signaling.state import Arrival, Connection, Departure, SignalingState
+from api.store.database import DATABASE_UNREACHABLE
 from api.store.rooms import Room
 
 Ack = dict[str, Any]
@@ -60,12 +63,12 @@ class Presence:
 
     async def join(self, connection: Connection, payload: JoinPayload) -> Ack:
         for _ in range(RECHECKS):
-            room, epoch = await self._room_to_enter(connection, payload.roomId)
+            room, mark = await self._room_to_enter(connection, payload.roomId)
             if not connection.live:
                 raise NotAuthenticated()
             async with self._locks.hold(room.id):
-                if self._state.access_epoch != epoch:
-                    continue  # someone lost a right while we waited for the room: check again
+                if self._entry_lost(room.id, connection.user_id, mark):
+                    continue  # the right was lost while we waited for the room: check again
                 if connection.room_id == room.id:
                     await self._send_room_state(connection, room.id)
                     return {"peerId": connection.sid}
@@ -92,10 +95,13 @@ class Presence:
     # --- from the services' events --------------------------------------------------------
 
     async def drop_revoked_connections(self, user_id: str) -> None:
-        """Called when sessions of `user_id` end: close the sockets they were holding."""
-        self._state.access_lost()
+        """Called when sessions of `user_id` end: close the sockets they were holding.
+
+        Fails closed: a connection whose session cannot be checked (database down) is
+        taken out too; its client reconnects once the database answers."""
+        self._state.rights.lost(sessions_key(user_id))
         for connection in self._state.connections_of_user(user_id):
-            if await self._auth.session_is_live(connection.session_id):
+            if await self._session_is_live(connection):
                 continue
             if not connection.live:
                 continue  # gone while we asked
@@ -115,7 +121,7 @@ class Presence:
 
     async def eject_user(self, room_id: str, user_id: str) -> None:
         """The user lost the right to be in the room (removed from its members)."""
-        self._state.access_lost()
+        self._state.rights.lost(membership_key(room_id, user_id))
         occupant = self._state.occupant_of_user(room_id, user_id)
         if occupant is None:
             return
@@ -131,15 +137,27 @@ class Presence:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    async def _room_to_enter(self, connection: Connection, room_id: str) -> tuple[Room, int]:
+    async def _session_is_live(self, connection: Connection) -> bool:
+        try:
+            return await self._auth.session_is_live(connection.session_id)
+        except DATABASE_UNREACHABLE:
+            return False
+
+    async def _room_to_enter(self, connection: Connection, room_id: str) -> tuple[Room, Mark]:
         """The same entry rule as GET /api/rooms/{id} (404 unless allowed, 410 once closed),
-        re-checked if anyone lost a right while it was being read; with the epoch it held."""
+        re-checked if this right was lost while it was being read; with the mark it held."""
         for _ in range(RECHECKS):
-            epoch = self._state.access_epoch
+            mark = self._state.rights.mark()
             room = (await self._rooms.view(connection.user_id, room_id)).room
-            if self._state.access_epoch == epoch:
-                return room, epoch
+            if not self._entry_lost(room.id, connection.user_id, mark):
+                return room, mark
         raise TryAgain()
+
+    def _entry_lost(self, room_id: str, user_id: str, mark: Mark) -> bool:
+        rights = self._state.rights
+        return rights.changed_since(room_key(room_id), mark) or rights.changed_since(
+            membership_key(room_id, user_id), mark
+        )
 
     async def _moved(self, connection: Connection, arrival: Arrival) -> None:
         """Right after the state change: what the arrival displaced is out, it is in."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from api.errors import AlreadyConnected, NotAuthenticated, NotInRoom, RoomFull
 from api.rooms.presence import RoomPresence
+from api.signaling.rights_log import RightsLog, room_key
 from api.store.rooms import Room
 
 
@@ -44,6 +45,8 @@ class Connection:
     profile: dict[str, Any]
     stay: Stay | None = None
     muted: bool = False
+    # Muted by the room's owner: only the owner lifts it (`unmute-participant`).
+    muted_by_owner: bool = False
     # False once disconnected: a handler still running for it must not put it anywhere.
     live: bool = True
 
@@ -90,9 +93,9 @@ class SignalingState:
         self._connections: dict[str, Connection] = {}
         self._rooms: dict[str, RoomOccupants] = {}
         self._serial = 0
-        # Goes up whenever anyone loses a right (room closed, member removed, session ended):
-        # a coroutine that checked a right before an await re-checks it if this moved.
-        self.access_epoch = 0
+        # Who lost which right when (room closed, member removed, session ended): a coroutine
+        # that checked a right before an await checks it again if that right was lost.
+        self.rights = RightsLog()
 
     # --- connections ----------------------------------------------------------------------
 
@@ -117,9 +120,6 @@ class SignalingState:
         if self._connections.get(connection.sid) is connection:
             del self._connections[connection.sid]
         return self.leave(connection)
-
-    def access_lost(self) -> None:
-        self.access_epoch += 1
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -187,6 +187,7 @@ class SignalingState:
         occupants.by_user[connection.user_id] = connection
         connection.stay = stay
         connection.muted = False
+        connection.muted_by_owner = False
         self._presence.enter(room.id, connection.user_id)
         return Arrival(occupants.room, stay, existing, departures)
 
@@ -195,7 +196,7 @@ class SignalingState:
 
     def close_room(self, room_id: str) -> list[Departure]:
         """Everyone out at once; the room is not told of each departure (it is gone)."""
-        self.access_lost()
+        self.rights.lost(room_key(room_id))
         occupants = self._rooms.get(room_id)
         if occupants is None:
             return []
@@ -210,8 +211,10 @@ class SignalingState:
         if occupants is not None:
             occupants.room = room
 
-    def set_muted(self, connection: Connection, muted: bool) -> None:
+    def set_muted(self, connection: Connection, muted: bool, by_owner: bool = False) -> None:
+        """`by_owner`: the owner's mute (or unmute), which only the owner lifts."""
         connection.muted = muted
+        connection.muted_by_owner = muted and by_owner
 
     def connection_count(self) -> int:
         return len(self._connections)
@@ -225,6 +228,7 @@ class SignalingState:
             return None
         connection.stay = None
         connection.muted = False
+        connection.muted_by_owner = False
         occupants = self._rooms[stay.room_id]
         del occupants.connections[connection.sid]
         if occupants.by_user.get(connection.user_id) is connection:
