@@ -14,13 +14,14 @@ class Email:
     link: str
 
 
-def verification_email(sender: str, to: str, name: str, app_origin: str, token: str) -> Email:
+def verification_email(sender: str, to: str, app_origin: str, token: str) -> Email:
+    """To an address nobody has proved yet: no name in it (see `_compose`)."""
     link = f"{app_origin}/verify-email?token={token}"
     return _compose(
         sender,
         to,
         subject="Verify your email for Gethory",
-        greeting=name,
+        greeting=None,
         lines=["Confirm this address to finish creating your Gethory account."],
         action="Verify email",
         link=link,
@@ -29,7 +30,10 @@ def verification_email(sender: str, to: str, name: str, app_origin: str, token: 
     )
 
 
-def password_reset_email(sender: str, to: str, name: str, app_origin: str, token: str) -> Email:
+def password_reset_email(
+    sender: str, to: str, name: str | None, app_origin: str, token: str
+) -> Email:
+    """`name` only for a verified address (see `_compose`)."""
     link = f"{app_origin}/reset-password?token={token}"
     return _compose(
         sender,
@@ -44,7 +48,7 @@ def password_reset_email(sender: str, to: str, name: str, app_origin: str, token
     )
 
 
-def finish_sign_up_email(sender: str, to: str, name: str, app_origin: str, token: str) -> Email:
+def finish_sign_up_email(sender: str, to: str, app_origin: str, token: str) -> Email:
     """Sent when an address still unverified is signed up for again: the account is contested,
     so the link makes whoever holds the mailbox choose the password, rather than activating one
     a stranger may have set."""
@@ -53,7 +57,7 @@ def finish_sign_up_email(sender: str, to: str, name: str, app_origin: str, token
         sender,
         to,
         subject="Finish creating your Gethory account",
-        greeting=name,
+        greeting=None,
         lines=[
             "This address was used to sign up for Gethory more than once before it was "
             "confirmed, so to keep the account yours we ask you to choose its password now.",
@@ -85,23 +89,27 @@ def _compose(
     to: str,
     *,
     subject: str,
-    greeting: str,
+    greeting: str | None,
     lines: list[str],
     action: str,
     link: str,
     footer: str,
 ) -> Email:
+    # `greeting` is the account's display name, or None: mail to an address not verified yet
+    # never carries one, since whoever signed the address up typed it, and it may be a stranger
+    # using us to mail their text to anyone.
+    hello = f"Hi {greeting}," if greeting else "Hi,"
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="gethory")
-    text = "\n\n".join([f"Hi {greeting},", *lines, f"{action}: {link}", footer])
+    text = "\n\n".join([hello, *lines, f"{action}: {link}", footer])
     message.set_content(text + "\n")
     paragraphs = "".join(f"<p>{escape(line)}</p>" for line in lines)
     html = (
         f'<!doctype html><html><body style="font-family:sans-serif">'
-        f"<p>Hi {escape(greeting)},</p>{paragraphs}"
+        f"<p>{escape(hello)}</p>{paragraphs}"
         f'<p><a href="{escape(link, quote=True)}">{escape(action)}</a></p>'
         f'<p style="color:#666">{escape(footer)}</p></body></html>'
     )

@@ -1,19 +1,24 @@
-"""Pre-account-takeover (issue #9, item 5): verifying a mailbox never activates a password
-its owner did not set, whichever of attacker and owner signs the address up first."""
+"""Pre-account-takeover (issue #9, item 5, and its security review): verifying a mailbox never
+activates a password or a name its owner did not set, whichever of attacker and owner signs the
+address up first; mail to an unverified address carries no text a sign-up chose; and signing in
+tells a stranger nothing their pending password does not already."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from email.message import EmailMessage
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.client import ApiClient
+from tests.client import PASSWORD, ApiClient
 from tests.mailbox import Mailbox, link_in, token_in
 
 ATTACKER_PASSWORD = "attacker's own password"
 VICTIM_PASSWORD = "victim's real password"
+ATTACKER_NAME = "Eve from evil.example"
+NEUTRAL_NAME = "New member"  # api.auth.service.CONTESTED_NAME
 
 
 @pytest.fixture
@@ -27,15 +32,20 @@ async def sign_up(client: ApiClient, email: str, password: str, name: str) -> No
     assert (await client.post("/api/auth/register", body)).status == 202
 
 
-async def follow_newest_link(client: ApiClient, mailbox: Mailbox, email: str, password: str) -> int:
+async def follow_newest_link(
+    client: ApiClient, mailbox: Mailbox, email: str, password: str, name: str | None = None
+) -> int:
     """Open the next link in the mailbox as the web client does: a verification link is posted
-    as it is; on the password page the owner types `password`. Returns the answer's status."""
+    as it is; on the password page the owner types `password` (and `name`, if given). Returns
+    the answer's status."""
     message = await mailbox.next_for(email)
     path, token = urlparse(link_in(message)).path, token_in(message)
     if path == "/verify-email":
         return (await client.post("/api/auth/verify-email", {"token": token})).status
     assert path == "/reset-password", path
     body = {"token": token, "password": password}
+    if name is not None:
+        body["name"] = name
     return (await client.post("/api/auth/reset-password", body)).status
 
 
@@ -80,7 +90,8 @@ async def test_attacker_first_and_victim_clicks_the_attackers_link(
     assert await follow_newest_link(owner, mailbox, victim, VICTIM_PASSWORD) in (200, 204)
     assert await sign_in_status(attacker, victim, ATTACKER_PASSWORD) == 401
     reply = await owner.post("/api/auth/login", {"email": victim, "password": VICTIM_PASSWORD})
-    assert reply.status == 200 and reply.body["user"]["name"] == "Victor"
+    # Two sign-ups disagreed on the name: it is neither until the owner chooses one.
+    assert reply.status == 200 and reply.body["user"]["name"] == NEUTRAL_NAME
 
 
 async def test_attacker_registers_after_the_victim(
@@ -100,3 +111,78 @@ async def test_attacker_registers_after_the_victim(
     assert await follow_newest_link(owner, mailbox, victim, VICTIM_PASSWORD) in (200, 204)
     assert await sign_in_status(attacker, victim, ATTACKER_PASSWORD) == 401
     assert await sign_in_status(owner, victim, VICTIM_PASSWORD) == 200
+
+
+def greeting_and_text(message: EmailMessage) -> tuple[str, str]:
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and html is not None
+    text = plain.get_content() + html.get_content()
+    return plain.get_content().splitlines()[0], text
+
+
+async def test_the_victim_does_not_finish_with_the_attackers_name(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox, victim: str
+) -> None:
+    attacker, owner = new_client(), new_client()
+    await sign_up(owner, victim, VICTIM_PASSWORD, "Victor")
+    await mailbox.next_for(victim)
+    await sign_up(attacker, victim, ATTACKER_PASSWORD, ATTACKER_NAME)
+    assert await follow_newest_link(owner, mailbox, victim, VICTIM_PASSWORD) == 204
+    reply = await owner.post("/api/auth/login", {"email": victim, "password": VICTIM_PASSWORD})
+    assert reply.status == 200 and reply.body["user"]["name"] == NEUTRAL_NAME
+
+
+async def test_the_owner_names_a_contested_account_as_they_choose_its_password(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox, victim: str
+) -> None:
+    attacker, owner = new_client(), new_client()
+    await sign_up(attacker, victim, ATTACKER_PASSWORD, ATTACKER_NAME)
+    await mailbox.next_for(victim)
+    await sign_up(owner, victim, VICTIM_PASSWORD, "Victor")
+    assert await follow_newest_link(owner, mailbox, victim, VICTIM_PASSWORD, "Victor") == 204
+    reply = await owner.post("/api/auth/login", {"email": victim, "password": VICTIM_PASSWORD})
+    assert reply.status == 200 and reply.body["user"]["name"] == "Victor"
+
+
+async def test_mail_to_an_unverified_address_carries_no_name_a_sign_up_chose(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox, victim: str
+) -> None:
+    """Otherwise anyone could have us mail their text ("Hi <name>,") to any address."""
+    attacker, owner = new_client(), new_client()
+    await sign_up(attacker, victim, ATTACKER_PASSWORD, ATTACKER_NAME)  # verification link
+    assert (await attacker.post("/api/auth/forgot-password", {"email": victim})).status == 202
+    await sign_up(owner, victim, VICTIM_PASSWORD, "Victor")  # choose-your-password link
+    await sign_up(attacker, victim, ATTACKER_PASSWORD, ATTACKER_NAME)  # and again
+    for _ in range(4):
+        first_line, text = greeting_and_text(await mailbox.next_for(victim))
+        assert first_line == "Hi,", first_line
+        assert "Eve" not in text and "Victor" not in text, text
+
+    # A verified account's own name is still used.
+    email = await owner.register_verified(mailbox, name="Ann")
+    assert (await owner.post("/api/auth/forgot-password", {"email": email})).status == 202
+    first_line, _ = greeting_and_text(await mailbox.next_for(email))
+    assert first_line == "Hi Ann,"
+
+
+async def test_only_the_current_password_of_an_unverified_account_hears_it_is_unverified(
+    new_client: Callable[[], ApiClient], mailbox: Mailbox, victim: str
+) -> None:
+    """A stranger whose pending password was replaced gets the plain 401 of any wrong
+    password; only the password the account holds now answers 403 email_not_verified."""
+    attacker, owner = new_client(), new_client()
+    await sign_up(attacker, victim, ATTACKER_PASSWORD, ATTACKER_NAME)
+    await mailbox.next_for(victim)
+    reply = await attacker.post("/api/auth/login", {"email": victim, "password": ATTACKER_PASSWORD})
+    assert (reply.status, reply.error_code) == (403, "email_not_verified")
+    assert "gethory_access" not in {c.key for c in attacker.session.cookie_jar}
+
+    await sign_up(owner, victim, VICTIM_PASSWORD, "Victor")
+    await mailbox.next_for(victim)
+    for password in (ATTACKER_PASSWORD, PASSWORD):
+        reply = await attacker.post("/api/auth/login", {"email": victim, "password": password})
+        assert (reply.status, reply.error_code) == (401, "invalid_credentials")
+    reply = await owner.post("/api/auth/login", {"email": victim, "password": VICTIM_PASSWORD})
+    assert (reply.status, reply.error_code) == (403, "email_not_verified")
+    # No device cookie for a sign-in that did not happen.
+    assert not [c for c in owner.session.cookie_jar if c.key.startswith("gethory_device_")]

@@ -46,6 +46,8 @@ class TokenRequest(RequestModel):
 class ResetPasswordRequest(RequestModel):
     token: EmailLinkToken
     password: NewPassword
+    # Optional: the owner of a contested address names the account as they choose its password.
+    name: DisplayName | None = None
 
 
 class AcceptedResponse(ApiModel):

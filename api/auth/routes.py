@@ -211,7 +211,7 @@ async def forgot_password(request: web.Request, body: EmailRequest) -> AcceptedR
 )
 async def reset_password(request: web.Request, body: ResetPasswordRequest) -> None:
     _limit(request, "email-token")
-    await request.app[SERVICES].auth.reset_password(body.token, body.password)
+    await request.app[SERVICES].auth.reset_password(body.token, body.password, body.name)
 
 
 @api.route(

@@ -41,6 +41,8 @@ from api.store.users import EmailTaken, User
 log = logging.getLogger(__name__)
 
 VERIFY_EMAIL_TTL = timedelta(hours=24)
+# The display name of an account whose address two sign-ups claimed, until its owner sets one.
+CONTESTED_NAME = "New member"
 RESET_PASSWORD_TTL = timedelta(hours=1)
 
 
@@ -143,10 +145,16 @@ class AuthService:
         """Answers at once, alike for every email; an account then gets a reset link."""
         self._after_answer(self._forgot_password(email), "forgot-password")
 
-    async def reset_password(self, token: str, password: str) -> None:
+    async def reset_password(self, token: str, password: str, name: str | None = None) -> None:
+        """Set the password (and, if given, the display name: the step at which the owner of a
+        contested address finishes creating the account) with an emailed link."""
         email_token = await self._consume(token, "reset_password")
         password_hash = await self._passwords.hash(password)
         await self._stores.users.set_password_hash(email_token.user_id, password_hash)
+        if name is not None:
+            await self._stores.users.update_profile(
+                email_token.user_id, name=name, username=None, bio=None
+            )
         # Opening the link proved the mailbox, so the address counts as verified too.
         await self._stores.users.mark_email_verified(email_token.user_id)
         await self._stores.sessions.delete_all_of_user(email_token.user_id)
@@ -179,7 +187,12 @@ class AuthService:
     async def _register_taken(
         self, email: str, password_hash: str, name: str, registration: str
     ) -> None:
-        pending = await self._stores.users.replace_pending(email, password_hash, name, registration)
+        # Whose name is it? The sign-ups disagree and either may be a stranger's: the account
+        # takes a neutral name until the mailbox owner chooses one (on the choose-your-password
+        # page or later in the profile).
+        pending = await self._stores.users.replace_pending(
+            email, password_hash, CONTESTED_NAME, registration
+        )
         if pending is not None:
             await self._contest(pending)
             return
@@ -198,9 +211,7 @@ class AuthService:
         the password; opening it also verifies the address."""
         await self._stores.email_tokens.void(user.id, "verify_email")
         token = await self._new_email_token(user.id, "reset_password", VERIFY_EMAIL_TTL)
-        await self._send(
-            finish_sign_up_email(self._sender, user.email, user.name, self._origin, token)
-        )
+        await self._send(finish_sign_up_email(self._sender, user.email, self._origin, token))
 
     async def _resend_verification(self, email: str) -> None:
         user = await self._stores.users.by_email(email)
@@ -216,9 +227,8 @@ class AuthService:
         if user is None:
             return
         token = await self._new_email_token(user.id, "reset_password", RESET_PASSWORD_TTL)
-        await self._send(
-            password_reset_email(self._sender, user.email, user.name, self._origin, token)
-        )
+        name = user.name if user.email_verified else None
+        await self._send(password_reset_email(self._sender, user.email, name, self._origin, token))
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -365,9 +375,7 @@ class AuthService:
         token = await self._new_email_token(
             user.id, "verify_email", VERIFY_EMAIL_TTL, registration=registration
         )
-        await self._send(
-            verification_email(self._sender, user.email, user.name, self._origin, token)
-        )
+        await self._send(verification_email(self._sender, user.email, self._origin, token))
 
     async def _new_email_token(
         self, user_id: str, purpose: Purpose, ttl: timedelta, registration: str | None = None
