@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,11 +18,15 @@ class Mailer:
     def __init__(self, smtp: SmtpSettings | None, outbox_dir: Path) -> None:
         self._smtp = smtp
         self._outbox_dir = outbox_dir
+        # Outbox files are numbered: one writer at a time, so two never pick the same number.
+        self._outbox_lock = asyncio.Lock()
 
     async def send(self, message: EmailMessage, link: str) -> None:
         """Deliver `message`; `link` is only for the development log line."""
         if self._smtp is None:
-            self._keep_in_outbox(message, link)
+            # A directory scan and a file write: off the event loop, which serves everyone.
+            async with self._outbox_lock:
+                await asyncio.to_thread(self._keep_in_outbox, message, link)
             return
         await aiosmtplib.send(
             message,
