@@ -6,12 +6,14 @@ Both are wired in `api.app.create_app`, so `python -m api` (`web.run_app`) and t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 
+from api.log_text import printable
 from api.settings import Settings
 
 # aiohttp has no separate header-read timeout. Its `keepalive_timeout` is armed when a
@@ -29,7 +31,21 @@ ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 def server_handler_args() -> dict[str, Any]:
     """`web.Application(handler_args=…)`: they apply however the app is served."""
-    return {"keepalive_timeout": HEADER_TIMEOUT_SECONDS}
+    return {"keepalive_timeout": HEADER_TIMEOUT_SECONDS, "access_log_class": EscapingAccessLogger}
+
+
+class EscapingAccessLogger(AccessLogger):
+    """aiohttp's access log with every field escaped by `printable`: the request line,
+    Referer and User-Agent are the client's, and would otherwise be written verbatim (bidi
+    overrides and zero-width characters survive aiohttp's header parser)."""
+
+    def _format_line(
+        self, request: web.BaseRequest, response: web.StreamResponse, time: float
+    ) -> Iterable[tuple[str | tuple[str, str], str]]:
+        return [
+            (key, printable(value) if isinstance(value, str) else value)
+            for key, value in super()._format_line(request, response, time)
+        ]
 
 
 def content_security_policy(settings: Settings) -> str:

@@ -4,7 +4,8 @@ Both libraries log a full traceback (≈2 KB) for every frame they cannot parse,
 unauthenticated client could write megabytes of log per second. Whatever they report here, a
 malformed frame or a failure they caught, is written as one line without the traceback, and
 at most `LINES_PER_WINDOW` lines per `WINDOW_SECONDS` for all the loggers sharing one
-`LineBudget`; the number left out is written with the next line that gets through. Our own
+`LineBudget`; the number left out is written with the next line that gets through. What the
+client chose (a namespace, an event name) is escaped by `api.log_text.printable`. Our own
 handlers log their own failures with tracebacks (those are our bugs, not the client's).
 """
 
@@ -15,6 +16,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from api.log_text import printable
 
 LINES_PER_WINDOW = 10
 WINDOW_SECONDS = 10.0
@@ -87,7 +90,9 @@ class ClientFaultLog:
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = str(msg)
-        text = text.replace("\n", " ")[: MAX_DETAIL_CHARS * 2]
+        # A namespace, event name or error message of the client's own choosing: escaped
+        # (line breaks, bidi and format characters) and capped, never written verbatim.
+        text = printable(text, MAX_DETAIL_CHARS * 2)
         suppressed = self._budget.take_suppressed()
         if suppressed:
             text += f" [{suppressed} similar lines left out]"
