@@ -1,4 +1,5 @@
-"""Clients that send their request headers too slowly (or not at all) are dropped in time."""
+"""Clients that send their request headers or bodies too slowly (or not at all) are dropped
+in time."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from api.app import create_app
+from api.body_deadline import BODY_DEADLINES, BodyDeadlines
 from api.hardening import HEADER_TIMEOUT_SECONDS
 from api.settings import Settings
+from tests.conftest import start_server
 from tests.people import Person
 
 # How late past the bound a close may come (the event loop, a loaded CI machine).
@@ -93,3 +96,81 @@ async def test_slow_and_silent_header_senders_are_dropped_while_sockets_stay(
         assert (await socket.join(room)) is not None
     finally:
         await runner.cleanup()
+
+
+# --- request bodies -------------------------------------------------------------------------
+
+# aiohttp reads and discards what still arrives after an early answer for up to this long
+# (its `lingering_time`) before it closes the connection.
+AIOHTTP_LINGERING_SECONDS = 10.0
+
+
+async def dribbled_avatar_upload(
+    port: int, token: str, started: float, bound: float
+) -> tuple[bytes, float]:
+    """A signed-in avatar PUT declaring 5 MB and sending a byte every half second: the
+    status line of the answer and when it came, and (asserted) that the server hangs up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    part_head = (
+        b'--XX\r\nContent-Disposition: form-data; name="avatar"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n"
+    )
+    writer.write(
+        b"PUT /api/users/me/avatar HTTP/1.1\r\nHost: localhost\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\n"
+        b"Content-Type: multipart/form-data; boundary=XX\r\n"
+        b"Content-Length: 5000000\r\n\r\n" + part_head
+    )
+    answer = asyncio.ensure_future(reader.readline())
+    try:
+        while not answer.done() and time.monotonic() - started < bound:
+            try:
+                writer.write(b"\x89")
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.wait([answer], timeout=0.5)
+        status = await asyncio.wait_for(answer, SLACK_SECONDS)
+        answered = time.monotonic() - started
+        closed = asyncio.ensure_future(_drain_until_eof(reader))
+        await asyncio.wait_for(closed, AIOHTTP_LINGERING_SECONDS + SLACK_SECONDS)
+        return status, answered
+    finally:
+        answer.cancel()
+        writer.close()
+
+
+async def test_a_dribbled_upload_is_answered_408_at_its_deadline_and_closed(
+    settings: Settings, person: Callable[[str], Awaitable[Person]]
+) -> None:
+    ann = await person("Ann")  # one database and secret: her token works on this app too
+    app = create_app(settings)
+    deadline = 2.0
+    app[BODY_DEADLINES] = BodyDeadlines(avatar_seconds=deadline)
+    running = await start_server(app)
+    port = int(running.base_url.rsplit(":", 1)[1])
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(
+                dribbled_avatar_upload(port, ann.access_token, started, deadline + SLACK_SECONDS)
+                for _ in range(3)
+            ),
+            return_exceptions=True,
+        )
+        statuses = sorted(result[0] for result in results if isinstance(result, tuple))
+        assert len(statuses) == 3, results
+        # Two uploads at once per user; the third is refused at once, not held.
+        assert statuses[0].startswith(b"HTTP/1.1 408"), statuses
+        assert statuses[1].startswith(b"HTTP/1.1 408"), statuses
+        assert statuses[2].startswith(b"HTTP/1.1 429"), statuses
+        for status, answered in results:  # type: ignore[misc]
+            if status.startswith(b"HTTP/1.1 408"):
+                assert deadline - 0.5 <= answered <= deadline + SLACK_SECONDS
+            else:
+                assert answered <= SLACK_SECONDS
+        # Nothing is left running: a normal upload slot is free again.
+        reply = await ann.http.call("DELETE", "/api/users/me/avatar")
+        assert reply.status == 204
+    finally:
+        await running.runner.cleanup()

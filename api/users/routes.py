@@ -6,11 +6,14 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from api.auth.service import Principal
+from api.body_deadline import body_deadline, deadlines, upload_slots
 from api.endpoints import Api
 from api.errors import (
+    BodyTimeout,
     ImageTooLarge,
     MalformedUpload,
     NotFound,
+    RateLimited,
     UnsupportedImage,
     UnsupportedMediaType,
     UsernameTaken,
@@ -63,11 +66,23 @@ async def update_me(
     "/api/users/me/avatar",
     summary="Upload an avatar (PNG, JPEG, WebP or GIF, up to 5 MB)",
     response=MeResponse,
-    errors=(UnsupportedImage, ImageTooLarge, UnsupportedMediaType, MalformedUpload),
+    errors=(
+        UnsupportedImage,
+        ImageTooLarge,
+        UnsupportedMediaType,
+        MalformedUpload,
+        BodyTimeout,
+        RateLimited,
+    ),
     request_content=UPLOAD_CONTENT,
 )
 async def put_avatar(request: web.Request, principal: Principal) -> MeResponse:
-    upload = await _read_upload(request)
+    # A few uploads at once per user, each body within its deadline (408 `body_timeout`).
+    async with (
+        upload_slots(request).slot(principal.user.id),
+        body_deadline(request, deadlines(request).avatar_seconds),
+    ):
+        upload = await _read_upload(request)
     user = await request.app[SERVICES].profiles.set_avatar(principal.user.id, upload)
     return MeResponse.of(user)
 
