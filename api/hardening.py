@@ -6,11 +6,13 @@ Both are wired in `api.app.create_app`, so `python -m api` (`web.run_app`) and t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_log import AccessLogger
 
 from api.log_text import printable
@@ -31,7 +33,46 @@ ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 def server_handler_args() -> dict[str, Any]:
     """`web.Application(handler_args=…)`: they apply however the app is served."""
-    return {"keepalive_timeout": HEADER_TIMEOUT_SECONDS, "access_log_class": EscapingAccessLogger}
+    return {
+        "keepalive_timeout": HEADER_TIMEOUT_SECONDS,
+        "access_log_class": EscapingAccessLogger,
+        "logger": SERVER_LOG,
+    }
+
+
+class ClientFaultFilter(logging.Filter):
+    """aiohttp's HTTP server logs every request it cannot parse (a request line or header
+    over 8 KB, a bad request line, Content-Length with Transfer-Encoding, a body it cannot
+    decode) as "Error handling request" at ERROR with a ≈850 B traceback: anyone could fill the
+    log. Those are the client's faults, so they become one short INFO line, escaped; anything
+    else aiohttp logs (our bugs) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, web.RequestPayloadError) and record.msg == "Unhandled exception":
+            # aiohttp draining the rest of a body it could not decode, after the app already
+            # answered (and logged) it: nothing new to say.
+            return False
+        if isinstance(error, HttpProcessingError | web.RequestPayloadError):
+            cause = error.__cause__ or error
+            detail = getattr(cause, "message", "") or str(cause)
+            record.msg, record.args = (
+                "bad request from client: %s: %s",
+                (
+                    type(cause).__name__,
+                    printable(detail, 100),
+                ),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+# What aiohttp's request handler logs to (its default is "aiohttp.server"; same name, so
+# operators' settings for it keep working), with client faults cut down to one line.
+SERVER_LOG = logging.getLogger("aiohttp.server")
+if not any(isinstance(f, ClientFaultFilter) for f in SERVER_LOG.filters):
+    SERVER_LOG.addFilter(ClientFaultFilter())
 
 
 class EscapingAccessLogger(AccessLogger):
