@@ -180,6 +180,16 @@ class MalformedBody(AppError):
     message = "The request body could not be read."
 
 
+class BodyTimeout(AppError):
+    """The request body did not arrive within its deadline (api.body_deadline)."""
+
+    code = "body_timeout"
+    message = "The request body took too long to arrive."
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(details={"seconds": seconds})
+
+
 class RoomFull(Conflict):
     code = "room_full"
     message = "This room is full."

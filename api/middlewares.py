@@ -8,10 +8,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from api import errors
 from api.auth.cookies import clear_token_cookies
+from api.log_text import printable
 from api.models import ErrorBody, ErrorResponse
 from api.settings import Settings
 from api.store.database import DATABASE_UNREACHABLE, outage_summary
@@ -25,6 +27,8 @@ STATUS_OF: dict[type[errors.AppError], int] = {
     errors.InvalidJson: 400,
     errors.InvalidToken: 400,
     errors.MalformedUpload: 400,
+    errors.MalformedBody: 400,
+    errors.BodyTimeout: 408,
     errors.NotAuthenticated: 401,
     errors.InvalidAuthToken: 401,
     errors.AccessTokenExpired: 401,
@@ -97,12 +101,26 @@ def error_middleware(settings: Settings) -> Middleware:
                 raise
             code = HTTP_CODES.get(http_error.status, "http_error")
             return error_response(http_error.status, code, http_error.reason)
+        except (HttpProcessingError, web.RequestPayloadError) as failure:
+            # aiohttp could not decode the body (Content-Encoding, chunked framing, length):
+            # the client's fault, so a 400 and one short line, never a traceback.
+            log.info(
+                "unreadable body in %s %s [%s]: %s",
+                request.method,
+                printable(request.path),
+                request.get(REQUEST_ID),
+                type(failure.__cause__ or failure).__name__,
+            )
+            response = _app_error_response(errors.MalformedBody(), settings)
+            # The rest of the body cannot be read either: close rather than drain it.
+            response.force_close()
+            return response
         except DATABASE_UNREACHABLE as failure:
             # pymongo could not reach the server: a fast 503 the client may retry, not a 500.
             log.warning(
                 "database unavailable in %s %s [%s]: %s",
                 request.method,
-                request.path,
+                printable(request.path),
                 request.get(REQUEST_ID),
                 outage_summary(failure),
             )
@@ -111,7 +129,7 @@ def error_middleware(settings: Settings) -> Middleware:
             log.exception(
                 "unhandled error in %s %s [%s]",
                 request.method,
-                request.path,
+                printable(request.path),
                 request.get(REQUEST_ID),
             )
             return error_response(
@@ -128,6 +146,9 @@ def _app_error_response(error: errors.AppError, settings: Settings) -> web.Respo
     response = error_response(status_of(type(error)), error.code, error.text, error.details)
     if isinstance(error, errors.RateLimited | errors.DatabaseUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, errors.BodyTimeout):
+        # The rest of the body is still dribbling in: never wait for it on this connection.
+        response.force_close()
     if isinstance(error, errors.SessionExpired | errors.RefreshTokenReused):
         # The browser should stop presenting tokens of a session that is gone.
         clear_token_cookies(response, settings)

@@ -56,7 +56,6 @@ from typing import Any, Protocol
 import aioice.ice
 import aiortc.rtcpeerconnection
 from aiortc import (
-    RTCDtlsTransport,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
@@ -66,7 +65,7 @@ from aiortc import (
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPacket, is_rtcp
+from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPacket
 
 from sfu.rtp_sink import SenderReportSource
 
@@ -355,34 +354,6 @@ def connect_task(pc: RTCPeerConnection) -> asyncio.Task[None] | None:
     return None
 
 
-def observe_received_rtp(receiver: RTCRtpReceiver, observer: RtpHandler) -> None:
-    """Let `observer` see each RTP packet before aiortc's normal receive path handles it."""
-    hooked: Any = receiver
-    stock = hooked._handle_rtp_packet
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        observer(packet)
-        await stock(packet, arrival_time_ms)
-
-    hooked._handle_rtp_packet = handle_rtp_packet
-
-
-RtcpHandler = Callable[[AnyRtcpPacket], None]
-
-
-def observe_received_rtcp(receiver: RTCRtpReceiver, observer: RtcpHandler) -> None:
-    """Let `observer` see each RTCP packet routed to `receiver` (e.g. the far end's sender
-    reports) before aiortc handles it."""
-    hooked: Any = receiver
-    stock = hooked._handle_rtcp_packet
-
-    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
-        observer(packet)
-        await stock(packet)
-
-    hooked._handle_rtcp_packet = handle_rtcp_packet
-
-
 class RtpOutput:
     """The `RtpSink` of one parked `RTCRtpSender`: sends RTP synchronously (serialize,
     SRTP-protect, `sendto`) and has aiortc's RTCP loop send the stream's sender reports.
@@ -459,26 +430,3 @@ class RtpOutput:
         self._transport = pair.protocol.transport
         self._address = pair.remote_addr
         return True
-
-
-# --- test instruments (used by tests only) --------------------------------------------------
-
-
-def drop_sent_rtp(transport: RTCDtlsTransport, every: int) -> Callable[[], int]:
-    """Lose every `every`-th RTP packet `transport` sends (RTCP and everything else pass):
-    a lossy uplink for a test's own aiortc peer, below SRTP so the far end sees real loss.
-    Returns a function telling how many were dropped so far."""
-    hooked: Any = transport
-    stock_send_rtp = hooked._send_rtp
-    counts = {"rtp": 0, "dropped": 0}
-
-    async def send_rtp(data: bytes) -> None:
-        if not is_rtcp(data):
-            counts["rtp"] += 1
-            if counts["rtp"] % every == 0:
-                counts["dropped"] += 1
-                return
-        await stock_send_rtp(data)
-
-    hooked._send_rtp = send_rtp
-    return lambda: counts["dropped"]

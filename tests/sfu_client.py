@@ -10,9 +10,9 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
-from sfu.aiortc_hooks import drop_sent_rtp, observe_received_rtcp, observe_received_rtp
 from sfu.config import RtcConfig
 from tests.rtc_audio import FrequencyProbe, ToneTrack
+from tests.rtc_probes import drop_sent_rtp, observe_received_rtcp, observe_received_rtp
 from tests.sockets import SocketClient
 
 

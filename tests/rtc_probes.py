@@ -1,0 +1,61 @@
+"""Test instruments on aiortc peers: see what a receiver gets, lose what a sender sends.
+
+They touch aiortc's private names like sfu/aiortc_hooks.py does, but serve only the tests'
+own peers, so they live here, not in the media plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCDtlsTransport, RTCRtpReceiver
+from aiortc.rtp import AnyRtcpPacket, RtpPacket, is_rtcp
+
+RtpHandler = Callable[[RtpPacket], None]
+RtcpHandler = Callable[[AnyRtcpPacket], None]
+
+
+def observe_received_rtp(receiver: RTCRtpReceiver, observer: RtpHandler) -> None:
+    """Let `observer` see each RTP packet before aiortc's normal receive path handles it."""
+    hooked: Any = receiver
+    stock = hooked._handle_rtp_packet
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        observer(packet)
+        await stock(packet, arrival_time_ms)
+
+    hooked._handle_rtp_packet = handle_rtp_packet
+
+
+def observe_received_rtcp(receiver: RTCRtpReceiver, observer: RtcpHandler) -> None:
+    """Let `observer` see each RTCP packet routed to `receiver` (e.g. the far end's sender
+    reports) before aiortc handles it."""
+    hooked: Any = receiver
+    stock = hooked._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        observer(packet)
+        await stock(packet)
+
+    hooked._handle_rtcp_packet = handle_rtcp_packet
+
+
+def drop_sent_rtp(transport: RTCDtlsTransport, every: int) -> Callable[[], int]:
+    """Lose every `every`-th RTP packet `transport` sends (RTCP and everything else pass):
+    a lossy uplink for a test's own aiortc peer, below SRTP so the far end sees real loss.
+    Returns a function telling how many were dropped so far."""
+    hooked: Any = transport
+    stock_send_rtp = hooked._send_rtp
+    counts = {"rtp": 0, "dropped": 0}
+
+    async def send_rtp(data: bytes) -> None:
+        if not is_rtcp(data):
+            counts["rtp"] += 1
+            if counts["rtp"] % every == 0:
+                counts["dropped"] += 1
+                return
+        await stock_send_rtp(data)
+
+    hooked._send_rtp = send_rtp
+    return lambda: counts["dropped"]
