@@ -37,6 +37,13 @@ class Person:
             await client.close()
 
 
+async def invite(owner: Person, room: str, guest: Person) -> None:
+    """The owner invites `guest` into `room`, and the guest accepts."""
+    created = await owner.http.post(f"/api/rooms/{room}/invites", {})
+    accepted = await guest.http.post(f"/api/invites/{created.body['token']}/accept")
+    assert accepted.status == 200, accepted.body
+
+
 async def sign_up(
     name: str, new_client: Callable[[], ApiClient], mailbox: Mailbox, base_url: str
 ) -> Person:

@@ -18,18 +18,12 @@ import pytest
 from api.services import SERVICES
 from api.signaling.hub import SIGNALING
 from tests.conftest import RunningServer
-from tests.people import Person
+from tests.people import Person, invite
 from tests.sockets import SocketClient
 
 MakePerson = Callable[[str], Awaitable[Person]]
 CHURNERS = 5
 TRIALS = 12
-
-
-async def invite(owner: Person, room: str, guest: Person) -> None:
-    created = await owner.http.post(f"/api/rooms/{room}/invites", {})
-    accepted = await guest.http.post(f"/api/invites/{created.body['token']}/accept")
-    assert accepted.status == 200, accepted.body
 
 
 @contextlib.asynccontextmanager

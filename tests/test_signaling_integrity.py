@@ -20,18 +20,12 @@ from api.signaling.client_fault_log import LINES_PER_WINDOW
 from api.signaling.hub import SIGNALING
 from sfu.config import RtcConfig
 from tests.conftest import RunningServer, start_server
-from tests.people import Person
+from tests.people import Person, invite
 from tests.sfu_client import SfuClient
 from tests.sfu_state import is_connected
 from tests.sockets import SocketClient
 
 MakePerson = Callable[[str], Awaitable[Person]]
-
-
-async def invite(owner: Person, room: str, guest: Person) -> None:
-    created = await owner.http.post(f"/api/rooms/{room}/invites", {})
-    accepted = await guest.http.post(f"/api/invites/{created.body['token']}/accept")
-    assert accepted.status == 200, accepted.body
 
 
 async def listening(
