@@ -6,7 +6,9 @@ own peers, so they live here, not in the media plane.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCRtpReceiver
@@ -59,3 +61,28 @@ def drop_sent_rtp(transport: RTCDtlsTransport, every: int) -> Callable[[], int]:
 
     hooked._send_rtp = send_rtp
     return lambda: counts["dropped"]
+
+
+@contextlib.contextmanager
+def drop_received_rtp(every: int) -> Iterator[Callable[[], int]]:
+    """While the block runs, every DTLS transport in this process loses every `every`-th
+    RTP packet it receives, after SRTP and before any receiver sees it: a lossy uplink as
+    the receiving end meets it. For a server whose peers are other processes (a browser),
+    that is the server's side only. Yields a function telling how many were dropped."""
+    transport_class: Any = RTCDtlsTransport  # aiortc's private receive step
+    stock = transport_class._handle_rtp_data
+    received: weakref.WeakKeyDictionary[RTCDtlsTransport, int] = weakref.WeakKeyDictionary()
+    counts = {"dropped": 0}
+
+    async def handle_rtp_data(self: RTCDtlsTransport, data: bytes, arrival_time_ms: int) -> None:
+        received[self] = received.get(self, 0) + 1
+        if received[self] % every == 0:
+            counts["dropped"] += 1
+            return
+        await stock(self, data, arrival_time_ms)
+
+    transport_class._handle_rtp_data = handle_rtp_data
+    try:
+        yield lambda: counts["dropped"]
+    finally:
+        transport_class._handle_rtp_data = stock

@@ -3,12 +3,12 @@
 The page's peer connections are read through a wrapper of the `RTCPeerConnection`
 constructor installed before the app loads (the app keeps its own private).
 
-Loss on Chromium's uplink is not injected here: this kernel has no netem qdisc, the machine
-no iptables/nft binary, and DevTools' `Network.emulateNetworkConditions {packetLoss}` did not
-drop Chromium 156's WebRTC packets in headless mode. Reported loss is checked with an aiortc
-publisher whose uplink drops every 10th packet (tests/test_rtcp.py); here the browser's
-statistics show the reports arrive and are read: a round-trip time (which needs our RR to
-echo its sender report) and the loss count of a clean loopback link, zero.
+Loss on Chromium's uplink is injected where the server receives it: this kernel has no netem
+qdisc, the machine no iptables/nft binary, and DevTools' `Network.emulateNetworkConditions
+{packetLoss}` did not drop Chromium 156's WebRTC packets in headless mode. The server runs in
+this process and Chromium in its own, so dropping every 10th RTP packet after SRTP in every
+aiortc DTLS transport here (`tests.rtc_probes.drop_received_rtp`) loses packets of the
+browser's uplink only, before any server code sees them, as a lossy network would.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from playwright.async_api import BrowserContext, Page
 from tests.e2e.conftest import Site
 from tests.e2e.test_browser_calls import create_room, sign_up_and_in
 from tests.mailbox import Mailbox
+from tests.rtc_probes import drop_received_rtp
 
 NewContext = Callable[[], Awaitable[BrowserContext]]
 
@@ -82,3 +83,9 @@ async def test_a_browser_publisher_gets_receiver_reports_with_round_trip_time_an
     assert clean["fractionLost"] == 0, clean
     sent = sum(int(s["packetsSent"]) for s in clean["outbound"])
     assert sent > 0, clean
+
+    with drop_received_rtp(10) as dropped:
+        lossy = await remote_inbound(ann, lambda s: s.get("packetsLost", 0) > 0)
+    # Chromium reads the cumulative loss of our latest report; some drops may postdate it.
+    assert 0 < lossy["packetsLost"] <= dropped(), (lossy, dropped())
+    assert lossy["roundTripTime"] < 0.5, lossy
