@@ -1,6 +1,7 @@
 """Benchmark bots and process plumbing: aiortc peers on loopback, CPU from /proc, servers.
 
-A speaker bot sends a real-time 440 Hz tone (aiortc encodes it to Opus). A listener bot
+A speaker bot sends a real-time 440 Hz tone (aiortc encodes it to Opus), the tests' own
+`tests.rtc_audio.ToneTrack`. A listener bot
 offers recvonly slots and only counts the RTP packets that arrive: its receivers are hooked
 with `forward_received_rtp`, so it runs no jitter buffer and no decoder thread, which keeps
 40 listeners cheap enough to share two cores with the server being measured.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import fractions
 import os
 import signal
 import socket
@@ -26,18 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket
-from av import AudioFrame
 
 from sfu.aiortc_hooks import forward_received_rtp, use_host_addresses
 from sfu.config import RtcConfig
+from tests.rtc_audio import ToneTrack
 
 LOOPBACK = "127.0.0.1"
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms of 48 kHz audio: one Opus packet
 TONE_HZ = 440.0
 CONNECT_SECONDS = 15.0  # ICE + DTLS on loopback take well under a second
 START_SECONDS = 30.0  # for a server process to answer its health check
@@ -47,40 +43,6 @@ def loopback_rtc() -> RTCConfiguration:
     """Gather on 127.0.0.1 only, with no STUN/TURN server at all, for this whole process."""
     use_host_addresses([LOOPBACK])
     return RtcConfig(host_addresses=(LOOPBACK,)).rtc_configuration()
-
-
-class ToneTrack(MediaStreamTrack):
-    """20 ms frames of a 48 kHz mono s16 sine, paced in real time like a microphone."""
-
-    kind = "audio"
-
-    def __init__(self, frequency: float = TONE_HZ, amplitude: float = 0.5) -> None:
-        super().__init__()
-        self._frequency = frequency
-        self._amplitude = amplitude
-        self._start: float | None = None
-        self._samples_sent = 0
-        self._time_base = fractions.Fraction(1, SAMPLE_RATE)
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._samples_sent += FRAME_SAMPLES
-            due = self._start + self._samples_sent / SAMPLE_RATE
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            if self.readyState != "live":
-                raise MediaStreamError
-        n = np.arange(self._samples_sent, self._samples_sent + FRAME_SAMPLES)
-        wave = self._amplitude * np.sin(2 * np.pi * self._frequency * n / SAMPLE_RATE)
-        pcm = np.round(wave * 32767).astype(np.int16).reshape(1, -1)
-        frame = AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._samples_sent
-        frame.time_base = self._time_base
-        return frame
 
 
 class Bot:
@@ -93,7 +55,7 @@ class Bot:
         self._connected = asyncio.Event()
         self._failed = False
         if speaks:
-            self.pc.addTransceiver(ToneTrack(), direction="sendonly")
+            self.pc.addTransceiver(ToneTrack(TONE_HZ), direction="sendonly")
         for _ in range(slots):
             transceiver = self.pc.addTransceiver("audio", direction="recvonly")
             # Before the answer is applied: that is when aiortc starts the receiver.
