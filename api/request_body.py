@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from api.body_deadline import body_deadline, deadlines
 from api.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_JSON_BODY_BYTES = 64 * 1024
@@ -24,7 +25,9 @@ async def read_json_body(request: web.Request, model: type[ModelT]) -> ModelT:
         raise UnsupportedMediaType()
     if request.content_length is not None and request.content_length > MAX_JSON_BODY_BYTES:
         raise PayloadTooLarge()
-    return validate(model, parse_json(await read_body(request, MAX_JSON_BODY_BYTES)))
+    async with body_deadline(request, deadlines(request).json_seconds):
+        raw = await read_body(request, MAX_JSON_BODY_BYTES)
+    return validate(model, parse_json(raw))
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

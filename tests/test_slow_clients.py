@@ -174,3 +174,35 @@ async def test_a_dribbled_upload_is_answered_408_at_its_deadline_and_closed(
         assert reply.status == 204
     finally:
         await running.runner.cleanup()
+
+
+async def test_a_dribbled_json_body_is_answered_408_at_its_deadline(settings: Settings) -> None:
+    """Every JSON endpoint reads its body under the JSON deadline: here sign-in, which anyone
+    may call, declaring 1 KB and sending a byte every half second."""
+    app = create_app(settings)
+    deadline = 1.5
+    app[BODY_DEADLINES] = BodyDeadlines(json_seconds=deadline)
+    running = await start_server(app)
+    port = int(running.base_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer = asyncio.ensure_future(reader.readline())
+    try:
+        started = time.monotonic()
+        writer.write(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        while not answer.done() and time.monotonic() - started < deadline + SLACK_SECONDS:
+            try:
+                writer.write(b" ")
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.wait([answer], timeout=0.5)
+        status = await asyncio.wait_for(answer, SLACK_SECONDS)
+        assert status.startswith(b"HTTP/1.1 408"), status
+        assert deadline - 0.5 <= time.monotonic() - started <= deadline + SLACK_SECONDS
+    finally:
+        answer.cancel()
+        writer.close()
+        await running.runner.cleanup()
