@@ -19,6 +19,7 @@ from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager
 from tests.rtc_audio import ToneTrack
 
+LAZY_SLACK = 2
 TRACKED = (
     "RTCPeerConnection",
     "RTCRtpReceiver",
@@ -92,9 +93,12 @@ async def test_join_leave_cycles_leave_nothing_behind(
 
     after_threads, after_fds, after_objects = census(caplog)
     # Objects left over from earlier tests may be collected meanwhile: nothing may grow, and
-    # none of this test's participants may survive.
-    assert after_threads <= threads, [t.name for t in threading.enumerate()]
-    assert after_fds <= fds
+    # none of this test's participants may survive. Threads and descriptors get a slack of
+    # two: a pool that lives the whole session (asyncio's default executor, pymongo's monitor
+    # of the session's database) may add a worker or a socket once while this runs; a leak
+    # of one per cycle would show 200.
+    assert after_threads <= threads + LAZY_SLACK, [t.name for t in threading.enumerate()]
+    assert after_fds <= fds + LAZY_SLACK, os.listdir("/proc/self/fd")
     grown = {kind: after_objects[kind] - objects[kind] for kind in TRACKED}
     assert all(growth <= 0 for growth in grown.values()), grown
     assert manager.rooms == {} and manager.participant_count() == 0
