@@ -49,25 +49,37 @@ import dataclasses
 import importlib.metadata
 import inspect
 import ipaddress
+import logging
+import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aioice.ice
+import aioice.stun
 import aiortc.rtcpeerconnection
 from aiortc import (
+    RTCCertificate,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
+    RTCSessionDescription,
     clock,
+    sdp,
 )
+from aiortc.rtcdtlstransport import SRTPProtectionProfile
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPacket
+from OpenSSL import SSL
 
+from sfu.config import SfuConfig
 from sfu.rtp_sink import SenderReportSource
+
+log = logging.getLogger(__name__)
 
 PINNED_VERSIONS: dict[str, str] = {"aiortc": "1.16.0", "aioice": "0.13.0"}
 
@@ -162,6 +174,315 @@ def _announcing_local_candidates(announced: str) -> LocalCandidatesFn:
     return getLocalCandidates
 
 
+# --- process-wide: DTLS interoperability --------------------------------------------------
+
+# aiortc's own list is ECDSA-only, which a DTLS server holding an RSA certificate (GStreamer
+# webrtcbin, older libwebrtc builds) cannot pick from: "no shared cipher". The RSA twins of
+# the same suites, in the same preference order, fix that; they change nothing when the
+# server's certificate is ECDSA (the server only picks suites its certificate can sign).
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+    b"ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+)
+
+SslContextFn = Callable[[RTCCertificate, list[SRTPProtectionProfile]], SSL.Context]
+SetRemoteDescriptionFn = Callable[[RTCPeerConnection, RTCSessionDescription], Awaitable[None]]
+
+_STOCK_CREATE_SSL_CONTEXT: SslContextFn = RTCCertificate._create_ssl_context
+_STOCK_SET_REMOTE_DESCRIPTION: SetRemoteDescriptionFn = RTCPeerConnection.setRemoteDescription
+
+_dtls_interop = False
+
+
+def use_dtls_interop(enabled: bool) -> None:
+    """Answer `a=setup:actpass` offers as DTLS server, and offer RSA suites as DTLS client.
+
+    Applies to every RTCPeerConnection of the process that receives an offer (or starts DTLS)
+    after the call; False restores aiortc's behaviour.
+
+    - Role (RFC 5763 §5, RFC 8842 §5.3): an offer's `actpass` leaves the choice to the
+      answerer. aiortc answers `a=setup:active` (it becomes the DTLS client); as mediasoup,
+      Janus and LiveKit do, the SFU answers `a=setup:passive` and lets the client start the
+      handshake, so a client's certificate type never limits the suites. An offer's
+      `setup:active` (aiortc already answers passive) and `setup:passive` (we must be the
+      client: the answer stays active) are honoured unchanged.
+    - Suites: when the SFU is the DTLS client anyway (an offer with `setup:passive`), its
+      ClientHello lists `DTLS_CIPHERS`, so a server with an RSA certificate can connect.
+
+    aiortc behaviour relied on: `setRemoteDescription` sets a transport's role to "server"
+    only for an offer's `setup:active` and leaves "auto" otherwise; `createAnswer` writes
+    `a=setup` from the transport's role ("auto" → active) and `setLocalDescription` sets the
+    role from that answer; `RTCDtlsTransport.start` builds its SSL context with
+    `RTCCertificate._create_ssl_context`, whose cipher list may be set again before use.
+    """
+    global _dtls_interop
+    if enabled == _dtls_interop:
+        return
+    certificate: Any = RTCCertificate  # replacing methods is what this hook is for
+    peer_connection: Any = RTCPeerConnection
+    if enabled:
+        certificate._create_ssl_context = _create_ssl_context
+        peer_connection.setRemoteDescription = _set_remote_description
+    else:
+        certificate._create_ssl_context = _STOCK_CREATE_SSL_CONTEXT
+        peer_connection.setRemoteDescription = _STOCK_SET_REMOTE_DESCRIPTION
+    _dtls_interop = enabled
+
+
+def active_dtls_interop() -> bool:
+    """Whether `use_dtls_interop(True)` is in force."""
+    return _dtls_interop
+
+
+def _create_ssl_context(
+    self: RTCCertificate, srtp_profiles: list[SRTPProtectionProfile]
+) -> SSL.Context:
+    context = _STOCK_CREATE_SSL_CONTEXT(self, srtp_profiles)
+    context.set_cipher_list(DTLS_CIPHERS)
+    return context
+
+
+async def _set_remote_description(
+    self: RTCPeerConnection, sessionDescription: RTCSessionDescription
+) -> None:
+    await _STOCK_SET_REMOTE_DESCRIPTION(self, sessionDescription)
+    if sessionDescription.type == "offer":
+        answer_actpass_as_dtls_server(self)
+
+
+def answer_actpass_as_dtls_server(pc: RTCPeerConnection) -> None:
+    """After an offer is set: each transport whose m-section offered `actpass` becomes the
+    DTLS server, so `createAnswer` writes `a=setup:passive` for it. Called by the hook; a
+    caller without the process-wide hook may call it between setRemoteDescription and
+    createAnswer."""
+    hooked: Any = pc  # private, name-mangled: aiortc's parsed remote description
+    description: sdp.SessionDescription | None = hooked._RTCPeerConnection__remoteDescription()
+    if description is None:
+        return
+    by_mid = {t.mid: t.receiver.transport for t in pc.getTransceivers() if t.mid is not None}
+    for media in description.media:
+        if media.dtls is None or media.dtls.role != "auto":  # "auto" is what actpass parses to
+            continue
+        if media.kind == "application":
+            transport = pc.sctp.transport if pc.sctp is not None else None
+        else:
+            transport = by_mid.get(media.rtp.muxId)
+        # Bundled m-sections share one transport: set once, and never over a role the offer
+        # already fixed through another m-section.
+        if transport is not None and transport._role == "auto":
+            transport._set_role("server")
+
+
+# --- process-wide: ICE consent freshness (RFC 7675) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentPolicy:
+    """When a peer's consent to receive media (RFC 7675) is checked, and when it expires.
+
+    interval_seconds: a consent check (a STUN Binding request on each nominated pair, a new
+        transaction each time, RFC 7675 §5.1) starts every interval × U(0.8, 1.2) seconds.
+        Each check is retransmitted with STUN's 0.5 s doubling RTO (RFC 8489 §6.2.1) for as
+        long as fits within 0.8 × interval, and a late answer still counts until the
+        transaction ends (one more RTO).
+    expiry_seconds: consent expires, and the ICE connection closes, once this long has passed
+        without any sign of the peer: an authenticated Binding response to a check, an
+        authenticated Binding request from the peer, or an SRTP/SRTCP packet that unprotects.
+        (RFC 7675 §5.1 uses 30 s and allows shorter; counting the peer's own checks and media
+        is a liveness extension: each of them proves the peer still holds this session's keys
+        at that address.) Liveness is sampled once per check, counted from the previous
+        sample, so a vanished peer is dropped between expiry and expiry + 1.2 × interval
+        after its last packet, never earlier than expiry.
+    """
+
+    interval_seconds: float = 1.0
+    expiry_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.interval_seconds < self.expiry_seconds:
+            raise ValueError("consent needs 0 < interval_seconds < expiry_seconds")
+
+    @property
+    def retransmissions(self) -> int:
+        """Retransmissions of one check that leave before the earliest next check."""
+        count, sent_at, delay = 0, 0.0, aioice.stun.RETRY_RTO
+        while sent_at + delay < 0.8 * self.interval_seconds:
+            sent_at += delay
+            delay *= 2
+            count += 1
+        return count
+
+
+ConsentFn = Callable[[aioice.ice.Connection], Awaitable[None]]
+PacketDataFn = Callable[..., Awaitable[None]]
+
+_STOCK_QUERY_CONSENT: ConsentFn = aioice.ice.Connection.query_consent
+_STOCK_CHECK_INCOMING: Callable[..., None] = aioice.ice.Connection.check_incoming
+_STOCK_HANDLE_RTP_DATA: PacketDataFn = aiortc.RTCDtlsTransport._handle_rtp_data
+_STOCK_HANDLE_RTCP_DATA: PacketDataFn = aiortc.RTCDtlsTransport._handle_rtcp_data
+
+_consent: ConsentPolicy | None = None
+
+# `_gethory_peer_alive`, our attribute on an aioice Connection: set by every authenticated
+# packet from its peer, cleared by the consent loop when it samples it. One attribute store
+# per packet, no allocation, no clock read.
+
+
+def use_consent(policy: ConsentPolicy | None) -> None:
+    """Run ICE consent freshness by `policy` on every ICE connection that completes after the
+    call; None restores aioice's own (5 s × U(0.8, 1.2) checks, one send each with a 0.5 s
+    wait, six misses in a row close the connection, only Binding responses count).
+
+    aioice behaviour relied on: `Connection.connect` starts `self.query_consent()` once a
+    pair is nominated, and `close()` cancels `_query_consent_task`; `check_incoming` runs only
+    for Binding requests that passed USERNAME and MESSAGE-INTEGRITY checks;
+    `StunProtocol.request` retries with `stun.RETRY_RTO`, doubling, and resolves only on a
+    response authenticated with the remote password. aiortc: `RTCDtlsTransport._recv_next`
+    calls `_handle_rtp_data`/`_handle_rtcp_data` only after SRTP/SRTCP unprotect succeeded.
+    """
+    global _consent
+    if policy == _consent:
+        return
+    connection: Any = aioice.ice.Connection  # replacing methods is what this hook is for
+    dtls: Any = aiortc.RTCDtlsTransport
+    if policy is None:
+        connection.query_consent = _STOCK_QUERY_CONSENT
+        connection.check_incoming = _STOCK_CHECK_INCOMING
+        dtls._handle_rtp_data = _STOCK_HANDLE_RTP_DATA
+        dtls._handle_rtcp_data = _STOCK_HANDLE_RTCP_DATA
+    else:
+        connection.query_consent = _query_consent
+        connection.check_incoming = _check_incoming
+        dtls._handle_rtp_data = _handle_rtp_data
+        dtls._handle_rtcp_data = _handle_rtcp_data
+    _consent = policy
+
+
+def active_consent() -> ConsentPolicy | None:
+    """The policy set by `use_consent`, or None while aioice's own applies."""
+    return _consent
+
+
+def _check_incoming(
+    self: aioice.ice.Connection,
+    message: aioice.stun.Message,
+    addr: tuple[str, int],
+    protocol: aioice.ice.StunProtocol,
+) -> None:
+    hooked: Any = self
+    hooked._gethory_peer_alive = True
+    _STOCK_CHECK_INCOMING(self, message, addr, protocol)
+
+
+# Plain functions returning aiortc's own coroutine: the caller awaits it as before, so the
+# only added work per packet is a call and the store (no coroutine object of our own).
+def _handle_rtp_data(
+    self: aiortc.RTCDtlsTransport, data: bytes, arrival_time_ms: int
+) -> Awaitable[None]:
+    self._transport._connection._gethory_peer_alive = True  # type: ignore[attr-defined]
+    return _STOCK_HANDLE_RTP_DATA(self, data, arrival_time_ms=arrival_time_ms)
+
+
+def _handle_rtcp_data(self: aiortc.RTCDtlsTransport, data: bytes) -> Awaitable[None]:
+    self._transport._connection._gethory_peer_alive = True  # type: ignore[attr-defined]
+    return _STOCK_HANDLE_RTCP_DATA(self, data)
+
+
+async def _query_consent(self: aioice.ice.Connection) -> None:
+    """`Connection.query_consent` by the policy in force when the connection completed."""
+    policy = _consent or ConsentPolicy()
+    assert self.remote_password is not None  # connect() has it before it starts this
+    key = self.remote_password.encode("utf8")
+    retransmissions = policy.retransmissions
+    hooked: Any = self
+    loop = asyncio.get_running_loop()
+    checks: set[asyncio.Task[None]] = set()
+    hooked._gethory_peer_alive = False
+    # Consent is granted when ICE concludes (RFC 7675 §5.1).
+    sampled_at = alive_since = loop.time()
+    try:
+        while True:
+            await asyncio.sleep(policy.interval_seconds * (0.8 + 0.4 * random.random()))
+            now = loop.time()
+            if hooked._gethory_peer_alive:
+                hooked._gethory_peer_alive = False
+                # The packet came after the previous sample; counting from there never
+                # stretches consent beyond the expiry.
+                alive_since = sampled_at
+            sampled_at = now
+            if now - alive_since >= policy.expiry_seconds:
+                log.info(
+                    "ICE consent expired: nothing authenticated from %s for %.1f s",
+                    [pair.remote_addr for pair in self._nominated.values()],
+                    now - alive_since,
+                )
+                # As aioice does: close() cancels this task unless it is forgotten first.
+                hooked._query_consent_task = None
+                await self.close()
+                return
+            for pair in list(self._nominated.values()):
+                check = asyncio.create_task(_consent_check(self, pair, key, retransmissions))
+                checks.add(check)
+                check.add_done_callback(checks.discard)
+    finally:
+        for check in checks:
+            check.cancel()
+
+
+async def _consent_check(
+    connection: aioice.ice.Connection,
+    pair: aioice.ice.CandidatePair,
+    key: bytes,
+    retransmissions: int,
+) -> None:
+    request = connection.build_request(pair, nominate=False)
+    try:
+        await pair.protocol.request(
+            request, pair.remote_addr, integrity_key=key, retransmissions=retransmissions
+        )
+    except aioice.stun.TransactionError:
+        return  # timed out, or an error response: no refresh, the expiry decides
+    except ConnectionError:
+        return  # the socket closed under the check: close() is under way
+    hooked: Any = connection
+    hooked._gethory_peer_alive = True
+
+
+# --- process-wide: everything an SfuConfig asks for ---------------------------------------
+
+
+def install(config: SfuConfig) -> Callable[[], None]:
+    """Apply every process-wide hook `config` asks for (ICE host and announced addresses,
+    consent policy, DTLS interoperability); returns a function restoring what was in force
+    before, for the caller to run when it stops (nested installs restore in reverse order).
+
+    Raises ValueError on an address that is not a literal IP (nothing is changed then)."""
+    before = (
+        active_host_addresses(),
+        active_announced_address(),
+        active_consent(),
+        active_dtls_interop(),
+    )
+    rtc = config.rtc
+    for address in (*rtc.host_addresses, *filter(None, [rtc.announced_address])):
+        ipaddress.ip_address(address)
+    use_host_addresses(rtc.host_addresses)
+    use_announced_address(rtc.announced_address)
+    use_consent(ConsentPolicy(config.consent_interval_seconds, config.consent_expiry_seconds))
+    use_dtls_interop(True)
+
+    def restore() -> None:
+        hosts, announced, consent, dtls = before
+        use_host_addresses(hosts)
+        use_announced_address(announced)
+        use_consent(consent)
+        use_dtls_interop(dtls)
+
+    return restore
+
+
 def installed_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in PINNED_VERSIONS}
 
@@ -240,33 +561,82 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (aiortc.RTCIceTransport, "__init__", ("self._connection",)),
     (aioice.ice.Connection, "sendto", ("self._nominated", "protocol.send_data")),
     (aioice.ice.StunProtocol, "send_data", ("self.transport.sendto",)),
-    (aioice.ice.Connection, "query_consent", ("CONSENT_INTERVAL", "CONSENT_FAILURES")),
     (RTCPeerConnection, "setLocalDescription", ("ensure_future(self.__connect())",)),
+    # DTLS interoperability (use_dtls_interop).
+    (
+        RTCPeerConnection,
+        "setRemoteDescription",
+        ('if description.type == "offer" and media.dtls.role == "client":',),
+    ),
+    (
+        RTCPeerConnection,
+        "createAnswer",
+        ('if dtlsTransport._role == "auto":', "media.dtls.role = dtlsTransport._role"),
+    ),
+    (
+        RTCPeerConnection,
+        "setLocalDescription",
+        ("transceiver.receiver.transport._set_role(media.dtls.role)",),
+    ),
+    (
+        RTCPeerConnection,
+        "_RTCPeerConnection__remoteDescription",
+        ("self.__pendingRemoteDescription or self.__currentRemoteDescription",),
+    ),
+    (aiortc.RTCDtlsTransport, "__init__", ('self._role = "auto"', "self._transport = transport")),
+    (aiortc.RTCDtlsTransport, "_set_role", ("self._role = role",)),
+    (aiortc.RTCDtlsTransport, "start", ("._create_ssl_context(", 'if self._role == "server":')),
+    (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(", "return ctx")),
+    # ICE consent (use_consent).
+    (aioice.ice.Connection, "connect", ("asyncio.create_task(self.query_consent())",)),
+    (aioice.ice.Connection, "close", ("self._query_consent_task.cancel()",)),
+    (aioice.ice.Connection, "__init__", ("self._query_consent_task", "self._nominated")),
+    (
+        aioice.ice.Connection,
+        "request_received",
+        ("check_message_integrity", "self.check_incoming(message, addr, protocol)"),
+    ),
+    (aioice.ice.Connection, "build_request", ("stun.Method.BINDING",)),
+    (aioice.ice.StunProtocol, "request", ("retransmissions=retransmissions",)),
+    (aioice.stun.Transaction, "__init__", ("self.__timeout_delay = RETRY_RTO",)),
+    (aioice.stun.Transaction, "_Transaction__retry", ("self.__timeout_delay *= 2",)),
+    (
+        aiortc.RTCDtlsTransport,
+        "_recv_next",
+        (
+            # Each handler right after a successful unprotect, on the next line.
+            "data = self._rx_srtp.unprotect_rtcp(data)\n"
+            "                    await self._handle_rtcp_data(data)",
+            "data = self._rx_srtp.unprotect(data)\n"
+            "                    await self._handle_rtp_data(data, arrival_time_ms=",
+        ),
+    ),
 )
+
+# What the process-wide hooks replace: checked in aiortc/aioice's own version even while a
+# hook is installed.
+_STOCK_METHODS: dict[tuple[type, str], Callable[..., Any]] = {
+    (RTCCertificate, "_create_ssl_context"): _STOCK_CREATE_SSL_CONTEXT,
+    (RTCPeerConnection, "setRemoteDescription"): _STOCK_SET_REMOTE_DESCRIPTION,
+    (aioice.ice.Connection, "query_consent"): _STOCK_QUERY_CONSENT,
+    (aioice.ice.Connection, "check_incoming"): _STOCK_CHECK_INCOMING,
+    (aiortc.RTCDtlsTransport, "_handle_rtp_data"): _STOCK_HANDLE_RTP_DATA,
+    (aiortc.RTCDtlsTransport, "_handle_rtcp_data"): _STOCK_HANDLE_RTCP_DATA,
+}
 
 
 def _missing_private_names() -> list[str]:
     problems = []
     for cls, method, names in _PRIVATE_NAMES:
-        source = inspect.getsource(getattr(cls, method))
+        function = _STOCK_METHODS.get((cls, method)) or getattr(cls, method, None)
+        if function is None:
+            problems.append(f"{cls.__name__}.{method} is gone")
+            continue
+        source = inspect.getsource(function)
         problems += [f"{cls.__name__}.{method} no longer has {n}" for n in names if n not in source]
+    if not isinstance(getattr(aioice.stun, "RETRY_RTO", None), float):
+        problems.append("aioice.stun.RETRY_RTO is gone")
     return problems
-
-
-def use_consent_timing(interval_seconds: float, failures: int) -> None:
-    """How often ICE consent is checked and how many misses end a connection (RFC 7675).
-
-    aioice's 5 s × 6 lets a vanished peer hold its place for 30 s; the SFU wants it gone
-    within 10 s. `Connection.query_consent` reads both module constants on every round.
-    """
-    ice: Any = aioice.ice  # typed as int; aioice only ever sleeps on it
-    ice.CONSENT_INTERVAL = interval_seconds
-    ice.CONSENT_FAILURES = failures
-
-
-def active_consent_timing() -> tuple[float, int]:
-    """The (interval, failures) in force, so a caller can restore what it found."""
-    return aioice.ice.CONSENT_INTERVAL, aioice.ice.CONSENT_FAILURES
 
 
 # --- per connection: forwarding without transcoding -------------------------------------

@@ -52,11 +52,15 @@ class RtcConfig:
 class SfuConfig:
     """How the SFU behaves; the defaults are what production runs.
 
-    consent_interval_seconds, consent_failures: ICE consent (RFC 7675) is checked about every
-        interval, and that many misses in a row end a peer's media. Each unanswered check also
-        waits out aioice's 0.5 s STUN timeout, so 1.0 s × 5 drops a vanished peer within
-        6.5-8.5 s, while a lossy link must lose 5 checks in a row to be dropped by mistake
-        (aioice's own 5 s × 6 kept a vanished peer for 30 s).
+    consent_interval_seconds, consent_expiry_seconds: ICE consent freshness (RFC 7675, run
+        by `aiortc_hooks.ConsentPolicy`). A check (a STUN Binding request, retransmitted after
+        0.5 s while within the interval) starts about every interval; consent expires after
+        expiry seconds with no sign of the peer, where any authenticated packet from it counts
+        (a response to a check, its own Binding request, SRTP/SRTCP that unprotects). So a
+        vanished peer is dropped 10-11.2 s after its last packet, while a loaded peer whose
+        answers come late, or a link that loses a few seconds of packets, keeps its media.
+        (aioice's own rule, one 0.5 s wait per check every 5 s and six misses in a row, keeps a
+        vanished peer for 30 s; the 1 s × 5 misses used before dropped loaded peers.)
     media_setup_seconds: from the SDP answer to a connected media session (ICE + DTLS);
         generous for TURN over slow links, short enough that a client which never completes
         ICE cannot hold a session.
@@ -67,8 +71,12 @@ class SfuConfig:
 
     rtc: RtcConfig = field(default_factory=RtcConfig)
     consent_interval_seconds: float = 1.0
-    consent_failures: int = 5
+    consent_expiry_seconds: float = 10.0
     media_setup_seconds: float = 15.0
     reassign_interval_seconds: float = 0.2
     default_slots: int = DEFAULT_SLOTS
     speakers: SpeakerConfig = field(default_factory=SpeakerConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.consent_interval_seconds < self.consent_expiry_seconds:
+            raise ValueError("consent needs 0 < consent_interval_seconds < consent_expiry_seconds")

@@ -257,7 +257,7 @@ async def test_a_quiet_speaker_is_heard_while_slots_are_to_spare(
     await listener.wait_for_slot(update["slots"].index(whisperer.user_id), 750.0)
 
 
-async def test_a_frozen_peer_loses_its_media_within_ten_seconds(
+async def test_a_frozen_peer_loses_its_media_once_consent_expires(
     person: MakePerson,
     loopback_only: RtcConfig,
     sfu_clients: list[SfuClient],
@@ -280,9 +280,14 @@ async def test_a_frozen_peer_loses_its_media_within_ten_seconds(
         # falls silent. Only ICE consent freshness can notice.
         bot.send_signal(signal.SIGSTOP)
         frozen_at = time.monotonic()
+        # Consent expires `expiry` after the last packet, sampled once per check interval
+        # (at most 1.2 × interval apart); closing the connection takes a little more.
+        expiry = sfu.config.consent_expiry_seconds
+        latest = expiry + 1.2 * sfu.config.consent_interval_seconds + 1.0
         while is_connected(sfu, room, frozen_sid.decode()):
-            assert time.monotonic() - frozen_at < 10, "still connected 10 s after freezing"
+            assert time.monotonic() - frozen_at < latest, f"still connected after {latest} s"
             await asyncio.sleep(0.1)  # sampling server state: there is no event to await
+        assert time.monotonic() - frozen_at > expiry - 0.5, "dropped before consent expired"
         assert is_connected(sfu, room, owner_sid)
     finally:
         bot.kill()
