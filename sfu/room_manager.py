@@ -14,7 +14,7 @@ tasks the manager owns and `closed()`/`stop()` wait for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Protocol
 
@@ -51,28 +51,19 @@ class RoomManager:
         self._listener = listener
         self.rooms: dict[str, Room] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._restore: tuple[tuple[str, ...], str | None, tuple[float, int]] | None = None
+        self._restore: Callable[[], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Check aiortc's internals and apply this config's process-wide hooks (ICE host
-        addresses, announced address, consent timing). Raises SfuStartError with what moved."""
+        addresses, announced address, consent policy, DTLS interoperability). Raises
+        SfuStartError with what moved."""
         try:
             aiortc_hooks.check_internals()
         except RuntimeError as error:
             raise SfuStartError(str(error)) from None
-        self._restore = (
-            aiortc_hooks.active_host_addresses(),
-            aiortc_hooks.active_announced_address(),
-            aiortc_hooks.active_consent_timing(),
-        )
-        rtc = self.config.rtc
-        aiortc_hooks.use_host_addresses(rtc.host_addresses)
-        aiortc_hooks.use_announced_address(rtc.announced_address)
-        aiortc_hooks.use_consent_timing(
-            self.config.consent_interval_seconds, self.config.consent_failures
-        )
+        self._restore = aiortc_hooks.install(self.config)
 
     async def stop(self) -> None:
         """Close every room, wait for their connections to close, restore the hooks."""
@@ -80,10 +71,7 @@ class RoomManager:
             self.close_room(room_id)
         await self.closed()
         if self._restore is not None:
-            hosts, announced, (interval, failures) = self._restore
-            aiortc_hooks.use_host_addresses(hosts)
-            aiortc_hooks.use_announced_address(announced)
-            aiortc_hooks.use_consent_timing(interval, failures)
+            self._restore()
             self._restore = None
 
     async def __aenter__(self) -> RoomManager:
