@@ -16,6 +16,11 @@ class InvalidOffer(SfuError):
     message = "The SDP offer could not be used."
 
 
+class OfferTooLarge(SfuError):
+    code = "offer_too_large"
+    message = "The SDP offer is larger than the server accepts."
+
+
 class OpusRequired(SfuError):
     code = "opus_required"
     message = "Every audio transceiver must offer Opus."

@@ -1,8 +1,12 @@
 """One participant's media connection to the server: negotiated once, never renegotiated.
 
 The client offers at most one `sendonly` audio transceiver (its microphone) and up to the
-room's number of `recvonly` ones (its slots). Every transceiver is narrowed to Opus; incoming
-packets go straight to the room without decoding, and each slot sends through a `Slot`.
+room's number of `recvonly` ones (its slots); sfu.offer checks the offer before anything is
+allocated. Every transceiver is narrowed to Opus on the payload type its own m-section
+negotiated (clients such as GStreamer or Pion use a different one per m-section): the
+microphone's packets are taken on its payload type only, and each slot stamps its own.
+Incoming packets go straight to the room without decoding, and each slot sends through a
+`Slot`.
 """
 
 from __future__ import annotations
@@ -15,15 +19,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from sfu.aiortc_hooks import (
-    RtpOutput,
-    connect_task,
-    forward_received_rtp,
-    offered_direction,
-    restrict_to_opus,
-)
+from sfu.aiortc_hooks import RtpOutput, connect_task, forward_received_rtp, restrict_to_opus
 from sfu.config import SfuConfig
-from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired, TooManySlots
+from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired
+from sfu.offer import CheckedOffer, answer_with_opus_parameters, check_offer
 from sfu.publisher import Publisher
 from sfu.slot import Slot
 
@@ -76,7 +75,6 @@ class Participant:
         self._on_packet = on_packet
         self._on_failed = on_failed
         self._pc: RTCPeerConnection | None = None
-        self._opus_payload_type = -1
         self._detached = False
         self._pc_closing = False
         self._detach_receivers: list[Callable[[], None]] = []
@@ -84,17 +82,26 @@ class Participant:
         self._setup_deadline: asyncio.TimerHandle | None = None
 
     async def connect(self, offer_sdp: str, max_slots: int) -> str:
-        """Answer the client's one and only offer."""
+        """Answer the client's one and only offer (what is accepted: sfu.offer).
+
+        The offer is checked before the peer connection exists, so a refused one allocates
+        nothing. Raises AlreadyConnected, OfferTooLarge, InvalidOffer, OpusRequired,
+        TooManySlots."""
         if self._pc is not None:
             raise AlreadyConnected()
+        offer = check_offer(offer_sdp, max_slots)
         self._pc = pc = RTCPeerConnection(self._config.rtc.rtc_configuration())
         pc.on("connectionstatechange", self._on_connection_state)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        except Exception as error:  # aiortc raises ValueError, TypeError, OperationError…
-            raise InvalidOffer(f"The SDP offer could not be used: {error}") from None
-        self._set_up_transceivers(pc, max_slots)
-        await pc.setLocalDescription(await pc.createAnswer())
+            await pc.setRemoteDescription(RTCSessionDescription(offer.sdp, "offer"))
+        except Exception:  # check_offer refuses what aiortc is known to choke on; the rest:
+            log.info("aiortc refused an offer that passed the checks", exc_info=True)
+            raise InvalidOffer("The SDP offer could not be used.") from None
+        payload_types = self._set_up_transceivers(pc, offer)
+        answer = await pc.createAnswer()
+        # Per transceiver, the Opus parameters this offer asked for (sfu.offer).
+        answer_sdp = answer_with_opus_parameters(answer.sdp, offer, payload_types)
+        await pc.setLocalDescription(RTCSessionDescription(answer_sdp, "answer"))
         self._connecting = connect_task(pc)
         self.negotiated = True
         self._setup_deadline = asyncio.get_running_loop().call_later(
@@ -102,31 +109,34 @@ class Participant:
         )
         return str(pc.localDescription.sdp)
 
-    def _set_up_transceivers(self, pc: RTCPeerConnection, max_slots: int) -> None:
+    def _set_up_transceivers(self, pc: RTCPeerConnection, offer: CheckedOffer) -> dict[str, int]:
+        """Narrow every transceiver to Opus on its own payload type (a client may use one per
+        m-section), hook the microphone's receiver and build the slots; returns mid → Opus
+        payload type."""
         transceivers = pc.getTransceivers()
-        if not transceivers or any(t.kind != "audio" for t in transceivers):
-            raise InvalidOffer("Offer audio transceivers only.")
-        # Directions as seen from the server: the client's recvonly slot is our sendonly.
-        slots = [t for t in transceivers if offered_direction(t) == "sendonly"]
-        microphones = [t for t in transceivers if offered_direction(t) == "recvonly"]
-        if len(slots) + len(microphones) != len(transceivers) or len(microphones) > 1:
-            raise InvalidOffer("Offer one sendonly microphone at most, and recvonly slots.")
-        if not slots and not microphones:
-            raise InvalidOffer("The offer has no audio to send or receive.")
-        if len(slots) > max_slots:
-            raise TooManySlots(f"This room allows {max_slots} receive slots.")
-        for transceiver in transceivers:
+        sections = [offer.section(t.mid) for t in transceivers]
+        if len(transceivers) != len(offer.sections) or None in sections:
+            raise InvalidOffer("The SDP offer could not be used.")  # check_offer's job: defensive
+        payload_types: dict[str, int] = {}
+        slot_index = 0
+        for transceiver, section in zip(transceivers, sections, strict=True):
+            assert section is not None and transceiver.mid is not None
             payload_type = restrict_to_opus(transceiver)
             if payload_type is None:
                 raise OpusRequired()
-            self._opus_payload_type = payload_type
-        for microphone in microphones:
-            self._detach_receivers.append(forward_received_rtp(microphone.receiver, self._receive))
-            self.publisher = Publisher(self.id, self.user_id, self._opus_payload_type)
-        for index, transceiver in enumerate(slots):
-            transceiver.direction = "sendonly"
-            transceiver.sender.replaceTrack(ParkedTrack())
-            self.slots.append(Slot(index, RtpOutput(transceiver.sender), self._opus_payload_type))
+            payload_types[transceiver.mid] = payload_type
+            if section.sends:
+                self._detach_receivers.append(
+                    forward_received_rtp(transceiver.receiver, self._receive)
+                )
+                self.publisher = Publisher(self.id, self.user_id, payload_type)
+            else:
+                transceiver.direction = "sendonly"
+                transceiver.sender.replaceTrack(ParkedTrack())
+                # Stamped with the PT this listener negotiated for this very m-section.
+                self.slots.append(Slot(slot_index, RtpOutput(transceiver.sender), payload_type))
+                slot_index += 1
+        return payload_types
 
     @property
     def publishing(self) -> bool:

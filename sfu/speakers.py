@@ -4,6 +4,21 @@ Loudness comes from the RFC 6464 audio-level header extension (level 0..127 = -d
 number is louder); nothing is decoded. Inside this module a level becomes a score in dBov
 (`-level`: 0.0 loudest, -127.0 silence) so that "louder" is always "greater".
 
+A publisher whose packets carry no audio level (the extension not negotiated: GStreamer, Pion,
+aiortc and munged offers may leave it out) is judged by `opus_activity_level` instead: the
+size of each Opus payload says whether the encoder heard anything worth coding, without
+decoding it (RFC 6716 §2.1.9 and RFC 7587 §3.1.3, DTX). In silence an Opus encoder with DTX
+sends a 1-2 byte frame about every 400 ms instead of one per 20 ms, and one without DTX codes
+digital silence in 3-8 bytes; a voice takes 15 bytes and more per 20 ms even at 6 kbit/s. So a
+payload above `SILENT_OPUS_BYTES` counts as activity at the nominal `ACTIVITY_DBOV`, a smaller
+one as silence; the timing rules below then do the rest: DTX's one packet per 400 ms never
+makes a burst of `min_speech_seconds` (gaps longer than `speech_gap_seconds` restart it),
+while speech's 50 packets a second do within 0.2 s, and once the packets shrink or stop the
+publisher stops speaking and loses its rank after `hold_seconds`. Limits: the size does not
+measure loudness, so such a publisher ranks by the nominal level (below most measured voices,
+which displace it by being `switch_margin_db` louder); and a client sending background noise
+without DTX counts as active as long as it sends.
+
 `SpeakerDetector.on_level` runs once per packet and stays O(1); `ranking` applies the hysteresis
 (in the spirit of Jitsi's dominant speaker identification / mediasoup's ActiveSpeakerObserver)
 a few times a second; `assign_slots` then maps each listener's wanted speakers onto its slots
@@ -17,6 +32,14 @@ from dataclasses import dataclass
 from math import exp, inf
 
 SILENCE_DBOV = -127.0
+# Opus payloads this small are DTX or silence frames, never coded voice (module docstring).
+SILENT_OPUS_BYTES = 8
+# The level an unmeasured but active publisher is taken to have: above the default speaking
+# threshold (-60), below typical browser speech (-20..-45 dBov), so measured voices outrank
+# it and it never displaces a measured voice louder than -56 dBov.
+ACTIVITY_DBOV = -50.0
+_ACTIVITY_LEVEL = int(-ACTIVITY_DBOV)
+_SILENT_LEVEL = int(-SILENCE_DBOV)
 # An Opus packet carries at most 60 ms of audio in WebRTC, so a loud packet after a gap (DTX,
 # loss) weighs no more than that in the long-term voice level.
 _MAX_FRAME_SECONDS = 0.06
@@ -180,6 +203,13 @@ class SpeakerDetector:
     def _drop(self, publisher_id: str) -> None:
         if publisher_id in self._active:
             self._active.remove(publisher_id)
+
+
+def opus_activity_level(payload_bytes: int) -> int:
+    """The RFC 6464 level (0 loudest .. 127 silence) to account for an Opus packet of
+    `payload_bytes` that carries no audio level: `ACTIVITY_DBOV` if it codes anything, silence
+    if it is a DTX or silence frame (module docstring)."""
+    return _ACTIVITY_LEVEL if payload_bytes > SILENT_OPUS_BYTES else _SILENT_LEVEL
 
 
 def listener_wanted(ranking: Sequence[str], listener_id: str, slots: int) -> tuple[str, ...]:
