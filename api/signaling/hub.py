@@ -44,6 +44,7 @@ from api.signaling.mesh import MeshRelay
 from api.signaling.mute import MuteControl
 from api.signaling.payloads import (
     JoinPayload,
+    MuteInfoPayload,
     MuteParticipantPayload,
     MutePayload,
     RelayIcePayload,
@@ -52,6 +53,7 @@ from api.signaling.payloads import (
     SfuJoinPayload,
 )
 from api.signaling.presence import RECHECKS, Presence
+from api.signaling.profiles import participant_user
 from api.signaling.rights_log import sessions_key
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import NAMESPACE, Sockets
@@ -101,6 +103,8 @@ class SignalingHub:
             "relay-sdp": (RelaySdpPayload, lambda: self.mesh.relay_sdp),
             "mute": (MutePayload, lambda: self.mute.mute),
             "unmute": (MutePayload, lambda: self.mute.unmute),
+            # Sent by clients written for the original Gethory: their own mute state.
+            "mute-info": (MuteInfoPayload, lambda: self.mute.mute_info),
             "mute-participant": (MuteParticipantPayload, lambda: self.mute.mute_participant),
             "unmute-participant": (
                 MuteParticipantPayload,
@@ -199,7 +203,7 @@ class SignalingHub:
         token = token if isinstance(token, str) and token else access_token_of(request)
         try:
             principal = await self._authenticate(token)
-            profile = PublicProfile.of(principal.user).model_dump(mode="json", by_alias=True)
+            profile = participant_user(PublicProfile.of(principal.user))
             self.state.connect(sid, principal.user.id, principal.session_id, profile)
         except AppError as error:
             # Reaches the client as connect_error {message, data: {code}}.

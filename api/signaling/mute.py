@@ -1,10 +1,16 @@
-"""Microphone state: a participant's own `mute`/`unmute`, and the owner's `mute-participant`
-and `unmute-participant`.
+"""Microphone state: a participant's own `mute`/`unmute` (or `mute-info {isMute}`, as clients
+written for the original Gethory send it), and the owner's `mute-participant` and
+`unmute-participant`.
 
 The state changes here only; in sfu rooms the SFU then drops a muted publisher's audio too.
 Who is muted is part of `room-state`, so a later arrival learns it. An owner's mute holds
 against the participant's own `unmute` (`muted_by_owner`) until the owner lifts it: enforced
 in the server, whatever the client does.
+
+What the room is told carries the original Gethory client's fields as well as ours (DESIGN §3):
+`mute-info` has both `mute` and `isMute`, and in mesh rooms a participant's own change is also
+echoed as `mute`/`unmute {peerId, userId}` to everyone, the sender included (that client
+changes its own icon only on the echo).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import MutedByOwner, NotRoomOwner, NotYourself, PeerNotInRoom
-from api.signaling.payloads import MuteParticipantPayload, MutePayload
+from api.signaling.payloads import MuteInfoPayload, MuteParticipantPayload, MutePayload
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import Sockets
 from api.signaling.state import Connection, SignalingState
@@ -28,10 +34,14 @@ class MuteControl:
         self._media = media
 
     async def mute(self, connection: Connection, payload: MutePayload) -> Ack:
-        return await self._set_own(connection, payload, muted=True)
+        return await self._set_own(connection, payload.roomId, payload.userId, muted=True)
 
     async def unmute(self, connection: Connection, payload: MutePayload) -> Ack:
-        return await self._set_own(connection, payload, muted=False)
+        return await self._set_own(connection, payload.roomId, payload.userId, muted=False)
+
+    async def mute_info(self, connection: Connection, payload: MuteInfoPayload) -> Ack:
+        """The original Gethory client's own state, as `mute` or `unmute` would set it."""
+        return await self._set_own(connection, payload.roomId, payload.userId, muted=payload.isMute)
 
     async def mute_participant(
         self, connection: Connection, payload: MuteParticipantPayload
@@ -54,21 +64,35 @@ class MuteControl:
             raise PeerNotInRoom()
         self._set(target, room, muted, by_owner=True)
         # Everyone, the target included: its client must obey and show it.
-        info = {"userId": target.user_id, "mute": muted, "by": connection.user_id}
+        info = mute_info(target.user_id, muted) | {"by": connection.user_id}
         await self._sockets.to_room(room.id, "mute-info", info)
         return {}
 
-    async def _set_own(self, connection: Connection, payload: MutePayload, muted: bool) -> Ack:
-        room = self._state.current_room(connection, payload.roomId)
-        if payload.userId is not None and payload.userId != connection.user_id:
+    async def _set_own(
+        self, connection: Connection, room_id: str, user_id: str | None, muted: bool
+    ) -> Ack:
+        room = self._state.current_room(connection, room_id)
+        if user_id is not None and user_id != connection.user_id:
             raise NotYourself("Owners mute others with mute-participant.")
         if not muted and connection.muted_by_owner:
             raise MutedByOwner()
+        stay = connection.stay
         self._set(connection, room, muted, by_owner=connection.muted_by_owner)
-        info = {"userId": connection.user_id, "mute": muted}
+        info = mute_info(connection.user_id, muted)
         await self._sockets.to_room(room.id, "mute-info", info, skip=(connection.sid,))
+        # The emit may have suspended. Echo only if this is still the same stay (a departure
+        # already told the room this connection is gone) and the same state (a later mute or
+        # unmute of this connection already echoed its own; ours, last, would undo it).
+        if room.media == "mesh" and connection.stay is stay and connection.muted is muted:
+            echo = {"peerId": connection.sid, "userId": connection.user_id}
+            await self._sockets.to_room(room.id, "mute" if muted else "unmute", echo)
         return {}
 
     def _set(self, connection: Connection, room: Room, muted: bool, by_owner: bool) -> None:
         self._state.set_muted(connection, muted, by_owner)
         self._media.set_muted(room, connection, muted)
+
+
+def mute_info(user_id: str, muted: bool) -> dict[str, Any]:
+    """`{userId, mute, isMute}`: `isMute` is the original Gethory client's name for `mute`."""
+    return {"userId": user_id, "mute": muted, "isMute": muted}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 RoomId = Annotated[str, Field(min_length=1, max_length=40)]
 PeerId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -31,6 +31,16 @@ class RoomPayload(Payload):
 class MutePayload(Payload):
     roomId: RoomId
     userId: Annotated[str, Field(max_length=40)] | None = None
+
+
+class MuteInfoPayload(Payload):
+    """`mute-info {userId, roomId, isMute}`, which clients written for the original Gethory
+    send when their own state changes (and when a peer's track arrives). Strict: "false" or 0
+    must not pass for a boolean someone's microphone state depends on."""
+
+    roomId: RoomId
+    userId: Annotated[str, Field(max_length=40)] | None = None
+    isMute: StrictBool
 
 
 class MuteParticipantPayload(Payload):

@@ -219,4 +219,5 @@ class Presence:
             left = {"peerId": sid, "userId": user_id}
             await self._sockets.to_room(room_id, "participant-left", left, skip=skip)
             if departure.room.media == "mesh":
-                await self._sockets.to_room(room_id, "remove-peer", {"peerId": sid}, skip=skip)
+                # `userId` too: clients written for the original Gethory drop people by it.
+                await self._sockets.to_room(room_id, "remove-peer", left, skip=skip)
