@@ -190,6 +190,29 @@ async def test_the_loudest_take_scarce_slots() -> None:
     assert "usr_loud" in h.last_update("l").speaking
 
 
+async def test_publishers_without_audio_levels_are_judged_by_opus_payload_size() -> None:
+    """No RFC 6464 level on the packets: speech-sized Opus payloads count as speaking, DTX's
+    one-byte frames as silence (sfu.speakers.opus_activity_level)."""
+    h = Harness(slot_count=1)
+    quiet, talking = await h.join("quiet"), await h.join("talking")
+    listener = await h.join("l", microphone=False)
+    assert quiet.publisher is not None and talking.publisher is not None
+    dtx = RtpPacket(payload_type=OPUS, payload=b"\x08")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    n = 0
+    while loop.time() - started < 0.4:  # real packets at real times: 0.4 s of speech
+        n += 1
+        h.room.route(talking.publisher, packet(n))
+        if n % 20 == 1:  # DTX: a frame every 400 ms
+            dtx.sequence_number = n
+            h.room.route(quiet.publisher, dtx)
+        await asyncio.sleep(0.02)
+    await h.next_update("l", lambda update: update.slots == ("usr_talking",))
+    assert h.last_update("l").speaking == {"usr_talking"}
+    assert slot_users(listener.slots) == ["talking"]
+
+
 async def test_a_participant_still_negotiating_takes_no_part() -> None:
     h = Harness(slot_count=2)
     await h.join("a")

@@ -8,7 +8,15 @@ from itertools import pairwise
 
 import pytest
 
-from sfu.speakers import SpeakerConfig, SpeakerDetector, assign_slots, listener_wanted
+from sfu.speakers import (
+    ACTIVITY_DBOV,
+    SILENT_OPUS_BYTES,
+    SpeakerConfig,
+    SpeakerDetector,
+    assign_slots,
+    listener_wanted,
+    opus_activity_level,
+)
 
 PACKET = 0.02  # one Opus frame: ~50 packets a second per speaker
 CFG = SpeakerConfig()
@@ -232,3 +240,69 @@ def test_by_recency_orders_publishers_by_last_speech() -> None:
     detector.silence("muted")
     assert detector.by_recency()[:2] == ("late", "early")
     assert set(detector.by_recency()[2:]) == {"silent", "muted"}
+
+
+# --- publishers without RFC 6464 audio levels: activity from the Opus payload size ----------
+
+DTX_FRAME = 1  # bytes: a TOC byte alone, what an Opus encoder in DTX sends (RFC 6716 §3.1)
+VOICE_FRAME = 80  # bytes: 20 ms of speech at 32 kbit/s
+
+
+def feed_sizes(
+    detector: SpeakerDetector, pid: str, size: int, start: float, end: float, every: float
+) -> float:
+    """One Opus packet of `size` bytes every `every` seconds in [start, end), as the room
+    accounts a packet without an audio level; returns `end`."""
+    for k in range(round((end - start) / every)):
+        detector.on_level(pid, opus_activity_level(size), start + k * every)
+    return end
+
+
+def test_opus_payload_size_maps_to_activity_or_silence() -> None:
+    assert opus_activity_level(DTX_FRAME) == 127
+    assert opus_activity_level(3) == 127  # CELT's digital silence
+    assert opus_activity_level(SILENT_OPUS_BYTES) == 127
+    assert opus_activity_level(SILENT_OPUS_BYTES + 1) == -ACTIVITY_DBOV
+    assert opus_activity_level(VOICE_FRAME) == -ACTIVITY_DBOV
+    assert CFG.speaking_threshold_dbov < ACTIVITY_DBOV  # activity counts as speech
+
+
+def test_dtx_silence_never_speaks_and_speech_takes_a_rank_then_loses_it() -> None:
+    d = detector_with("a")
+    # DTX: one small packet per 400 ms, for 3 s: never speaking, never ranked.
+    t = feed_sizes(d, "a", DTX_FRAME, 0.0, 3.0, 0.4)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
+    # Even packets of voice size at DTX's pace never make a burst of min_speech_seconds.
+    t = feed_sizes(d, "a", VOICE_FRAME, t, t + 3.0, 0.4)
+    assert d.ranking(t) == ()
+    # Speech: 50 packets a second of voice size rank within ~0.2 s.
+    t = feed_sizes(d, "a", VOICE_FRAME, t, t + CFG.min_speech_seconds + 0.1, PACKET)
+    assert d.speaking(t) == {"a"} and d.ranking(t) == ("a",)
+    # Back to DTX: the ring goes out at once, the rank after hold_seconds.
+    silence_start = t
+    t = feed_sizes(d, "a", DTX_FRAME, t, t + 0.4, 0.4)
+    t = feed_sizes(d, "a", DTX_FRAME, t, silence_start + CFG.hold_seconds - 0.2, 0.4)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ("a",)
+    t = feed_sizes(d, "a", DTX_FRAME, t, silence_start + CFG.hold_seconds + 0.4, 0.4)
+    assert d.ranking(t) == ()
+
+
+def test_an_unmeasured_speaker_takes_a_scarce_rank_from_a_silent_one_not_from_a_loud_one() -> None:
+    d = detector_with("unmeasured", "measured", "loud", max_active=1)
+    t = feed(d, {"measured": 45}, 0.0, 1.0)  # a measured voice at -45 dBov holds the rank
+    assert d.ranking(t) == ("measured",)
+    # The unmeasured one talks too: -50 nominal is not 6 dB louder than -45.
+    for k in range(50):
+        d.on_level("unmeasured", opus_activity_level(VOICE_FRAME), t + k * PACKET)
+        d.on_level("measured", 45, t + k * PACKET)
+    t += 1.0
+    assert d.ranking(t) == ("measured",)
+    # The measured one falls silent: after the hold the unmeasured one gets the rank...
+    t = feed_sizes(d, "unmeasured", VOICE_FRAME, t, t + CFG.hold_seconds + 0.3, PACKET)
+    assert d.ranking(t) == ("unmeasured",)
+    # ...and a clearly louder measured voice (-30 dBov) displaces it.
+    for k in range(50):
+        d.on_level("unmeasured", opus_activity_level(VOICE_FRAME), t + k * PACKET)
+        d.on_level("loud", 30, t + k * PACKET)
+    t += 1.0
+    assert d.ranking(t) == ("loud",)
