@@ -17,6 +17,8 @@ SERVER_EVENTS = (
     "ice-candidate",
     "session-description",
     "mute-info",
+    "mute",
+    "unmute",
     "room-closed",
     "removed-from-room",
     "replaced",
