@@ -292,13 +292,13 @@ class ConsentPolicy:
         authenticated Binding request from the peer, or an SRTP/SRTCP packet that unprotects.
         (RFC 7675 §5.1 uses 30 s and allows shorter; counting the peer's own checks and media
         is a liveness extension: each of them proves the peer still holds this session's keys
-        at that address.) Liveness is sampled once per check, counted from the previous
-        sample, so a vanished peer is dropped between expiry and expiry + 1.2 × interval
-        after its last packet, never earlier than expiry.
+        at that address.) Liveness is sampled once per check and counts from the sample that
+        saw it, so consent never expires less than expiry after the peer's last packet, and a
+        vanished peer is dropped within expiry + 2 × 1.2 × interval of it.
     """
 
     interval_seconds: float = 1.0
-    expiry_seconds: float = 10.0
+    expiry_seconds: float = 8.0
 
     def __post_init__(self) -> None:
         if not 0 < self.interval_seconds < self.expiry_seconds:
@@ -401,17 +401,16 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
     checks: set[asyncio.Task[None]] = set()
     hooked._gethory_peer_alive = False
     # Consent is granted when ICE concludes (RFC 7675 §5.1).
-    sampled_at = alive_since = loop.time()
+    alive_since = loop.time()
     try:
         while True:
             await asyncio.sleep(policy.interval_seconds * (0.8 + 0.4 * random.random()))
             now = loop.time()
             if hooked._gethory_peer_alive:
                 hooked._gethory_peer_alive = False
-                # The packet came after the previous sample; counting from there never
-                # stretches consent beyond the expiry.
-                alive_since = sampled_at
-            sampled_at = now
+                # The packet came at most one interval ago; counting from now never ends
+                # consent before a full expiry without one.
+                alive_since = now
             if now - alive_since >= policy.expiry_seconds:
                 log.info(
                     "ICE consent expired: nothing authenticated from %s for %.1f s",

@@ -57,7 +57,7 @@ class SfuConfig:
         0.5 s while within the interval) starts about every interval; consent expires after
         expiry seconds with no sign of the peer, where any authenticated packet from it counts
         (a response to a check, its own Binding request, SRTP/SRTCP that unprotects). So a
-        vanished peer is dropped 10-11.2 s after its last packet, while a loaded peer whose
+        vanished peer is dropped 8-10.4 s after its last packet, while a loaded peer whose
         answers come late, or a link that loses a few seconds of packets, keeps its media.
         (aioice's own rule, one 0.5 s wait per check every 5 s and six misses in a row, keeps a
         vanished peer for 30 s; the 1 s × 5 misses used before dropped loaded peers.)
@@ -71,7 +71,7 @@ class SfuConfig:
 
     rtc: RtcConfig = field(default_factory=RtcConfig)
     consent_interval_seconds: float = 1.0
-    consent_expiry_seconds: float = 10.0
+    consent_expiry_seconds: float = 8.0
     media_setup_seconds: float = 15.0
     reassign_interval_seconds: float = 0.2
     default_slots: int = DEFAULT_SLOTS

@@ -6,12 +6,16 @@ own peers, so they live here, not in the media plane.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from aiortc import RTCDtlsTransport, RTCRtpReceiver
+import aioice
+import aioice.stun
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtpPacket, is_rtcp
 
 RtpHandler = Callable[[RtpPacket], None]
@@ -86,3 +90,50 @@ def drop_received_rtp(every: int) -> Iterator[Callable[[], int]]:
         yield lambda: counts["dropped"]
     finally:
         transport_class._handle_rtp_data = stock
+
+
+def ice_connection(pc: RTCPeerConnection) -> aioice.Connection:
+    """The aioice connection under a test peer's first transceiver (all of them, bundled)."""
+    transport: Any = pc.getTransceivers()[0].sender.transport.transport
+    connection: aioice.Connection = transport._connection
+    return connection
+
+
+@contextlib.contextmanager
+def lag_sent_stun(
+    connection: aioice.Connection, *, requests: float = 0.0, responses: float = 0.0
+) -> Iterator[None]:
+    """While the block runs, each STUN request `connection` sends (its checks) leaves
+    `requests` seconds late and each response (its answers to the far end's checks)
+    `responses` seconds late; math.inf drops them. An overloaded peer or a congested uplink,
+    as the far end meets it; its media is untouched."""
+    loop = asyncio.get_running_loop()
+    hooked: list[Any] = list(connection._protocols)  # aioice's private sockets of the peer
+    pending: set[asyncio.TimerHandle] = set()
+
+    def lagging(protocol: Any) -> Callable[[aioice.stun.Message, tuple[str, int]], None]:
+        stock = protocol.send_stun
+
+        def send_late(message: aioice.stun.Message, addr: tuple[str, int]) -> None:
+            if protocol.transport is not None and not protocol.transport.is_closing():
+                stock(message, addr)
+
+        def send_stun(message: aioice.stun.Message, addr: tuple[str, int]) -> None:
+            is_request = message.message_class == aioice.stun.Class.REQUEST
+            delay = requests if is_request else responses
+            if delay == 0:
+                stock(message, addr)
+            elif delay != math.inf:
+                pending.add(loop.call_later(delay, send_late, message, addr))
+
+        return send_stun
+
+    for protocol in hooked:
+        protocol.send_stun = lagging(protocol)
+    try:
+        yield
+    finally:
+        for protocol in hooked:
+            del protocol.send_stun  # the class's own again
+        for handle in pending:
+            handle.cancel()  # nothing leaves after the block, nor after a close
