@@ -20,9 +20,10 @@ Accepted (what docs/protocol.md's "SFU rooms" section lists):
   `a=fingerprint` with sha-256/384/512 (RFC 8122), and `a=setup` actpass/active/passive
   (RFC 4145/5763), each at session or media level. A `a=group:BUNDLE` (RFC 8843) names only
   mids of the offer, each once; there is at most one.
-- Every section offers Opus (`opus/48000/2`, RFC 7587) on a dynamic payload type, else
-  `OpusRequired` (`opus_required`): a listener that cannot take Opus never gets Opus bytes.
-  Each section keeps its own payload type: that of its first Opus `a=rtpmap`.
+- Every section offers Opus (`opus/48000/2`, RFC 7587; `opus/48000` is taken too) on a
+  dynamic payload type, else `OpusRequired` (`opus_required`): a listener that cannot take
+  Opus never gets Opus bytes. Each section keeps its own payload type: that of its first
+  Opus `a=rtpmap`.
 - ICE candidates (RFC 8839 §5.1): only well-formed UDP candidates of component 1 at an IP
   literal or an mDNS `.local` name are kept; the other lines are dropped, not refused. Per
   m-section at most `MAX_CANDIDATES_PER_SECTION` are kept, the highest priority first, with
@@ -430,11 +431,14 @@ def _fingerprint_ok(value: str) -> bool:
 
 
 def _opus_payload_type(section: _Section) -> int | None:
-    """The payload type of the section's first opus/48000/2 rtpmap, in the order of the
-    a=rtpmap lines: the one aiortc negotiates. None if there is none, or if that one is not
-    dynamic (aiortc would answer another payload type than the client sends)."""
+    """The payload type of the section's first Opus rtpmap, in the order of the a=rtpmap
+    lines: the one aiortc negotiates. RFC 7587 writes `opus/48000/2`; `OPUS/48000` (GStreamer
+    caps without channels) is the same stream, and aiortc matches it too. None if there is
+    none, or if that one is not dynamic (aiortc would answer another payload type than the
+    client sends)."""
     for payload_type, encoding in section.rtpmaps.items():
-        if encoding.lower() == "opus/48000/2":
+        name, _, rest = encoding.partition("/")
+        if name.lower() == "opus" and rest.partition("/")[0] == "48000":
             number = int(payload_type) if _DIGITS.fullmatch(payload_type) else -1
             return number if number in _DYNAMIC_PAYLOAD_TYPES else None
     return None

@@ -121,6 +121,12 @@ def test_a_chromium_offer_with_a_microphone_and_eight_slots_is_accepted() -> Non
     SessionDescription.parse(offer.sdp)
 
 
+def test_gstreamer_style_opus_without_channels_is_taken() -> None:
+    sdp = chromium_offer(slots=1).replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 OPUS/48000")
+    offer = check_offer(sdp, max_slots=1)
+    assert [s.opus_payload_type for s in offer.sections] == [111, 111]
+
+
 def test_an_offer_over_the_byte_limit_is_refused() -> None:
     # The offer: 60 KB, 680 candidate lines.
     sdp = chromium_offer(
