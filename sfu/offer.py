@@ -15,7 +15,8 @@ Accepted (what docs/protocol.md's "SFU rooms" section lists):
   (the microphone) at most, and `recvonly` ones (the slots), at most `max_slots` of them
   (`TooManySlots`). Data channels (`m=application`), video, `sendrecv`/`inactive` sections
   are refused with `InvalidOffer` (`invalid_offer`).
-- Every section: a unique `a=mid` (RFC 8843), `a=rtcp-mux` (RFC 5761), ICE credentials
+- Every section: a unique `a=mid` of 1-32 token characters (RFC 8843), `a=extmap` ids 1-255
+  (RFC 8285), `a=rtcp-mux` (RFC 5761), ICE credentials
   (`a=ice-ufrag` 4-256 and `a=ice-pwd` 22-256 ice-chars, RFC 8839 §5.4), at least one
   `a=fingerprint` with sha-256/384/512 (RFC 8122), and `a=setup` actpass/active/passive
   (RFC 4145/5763), each at session or media level. A `a=group:BUNDLE` (RFC 8843) names only
@@ -71,6 +72,12 @@ _HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _FOUNDATION = re.compile(r"[A-Za-z0-9+/]{1,32}")
 _MDNS_NAME = re.compile(r"[A-Za-z0-9-]{1,63}\.local")
+# RFC 8866 §9 token characters.
+_MID = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]{1,32}")
+# RFC 8285 §5: 1-14 in one-byte headers, up to 255 in two-byte ones; an optional direction.
+_EXTENSION_ID = re.compile(
+    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]?)(/(sendrecv|sendonly|recvonly|inactive))?"
+)
 _DYNAMIC_PAYLOAD_TYPES = range(96, 128)  # RFC 3551 §6; Opus has no static one (RFC 7587)
 
 
@@ -140,6 +147,7 @@ class _Section:
     rtpmaps: dict[str, str] = field(default_factory=dict)  # payload type → "opus/48000/2"
     fmtps: dict[str, str] = field(default_factory=dict)  # payload type → its parameters
     extensions: set[str] = field(default_factory=set)
+    extension_ids: list[str] = field(default_factory=list)  # as written, "3" or "3/recvonly"
     candidates: list[_Candidate] = field(default_factory=list)
 
 
@@ -166,7 +174,7 @@ def check_offer(sdp: str, max_slots: int) -> CheckedOffer:
         )
     # splitlines, as aiortc's own parser does, so both see the same lines.
     lines = sdp.splitlines()
-    session, sections, dropped = _read(lines)
+    session, sections, dropped, rewritten = _read(lines)
     if not sections:
         raise InvalidOffer("The offer has no audio to send or receive (no m= section).")
     offered = tuple(_check_section(section, session) for section in sections)
@@ -178,7 +186,7 @@ def check_offer(sdp: str, max_slots: int) -> CheckedOffer:
     if slots > max_slots:
         raise TooManySlots(f"This room allows {max_slots} receive slots; the offer has {slots}.")
     dropped |= _pruned_candidates(sections)
-    kept = [line for index, line in enumerate(lines) if index not in dropped]
+    kept = [rewritten.get(index, line) for index, line in enumerate(lines) if index not in dropped]
     pruned = "\r\n".join(kept) + "\r\n"
     try:
         # The guard: whatever aiortc's parser would raise on is refused now, not after a
@@ -244,12 +252,13 @@ def answer_with_opus_parameters(
 # --- reading ------------------------------------------------------------------------------
 
 
-def _read(lines: Sequence[str]) -> tuple[_Session, list[_Section], set[int]]:
+def _read(lines: Sequence[str]) -> tuple[_Session, list[_Section], set[int], dict[int, str]]:
     """The session and its m-sections as written; the indexes of candidate lines dropped
-    because they are malformed or of no use here."""
+    because they are malformed or of no use here; lines to write differently, by index."""
     session = _Session()
     sections: list[_Section] = []
     dropped: set[int] = set()
+    rewritten: dict[int, str] = {}
     current: _Section | None = None
     for index, line in enumerate(lines):
         if line.startswith("m="):
@@ -270,9 +279,13 @@ def _read(lines: Sequence[str]) -> tuple[_Session, list[_Section], set[int]]:
                 dropped.add(index)
             else:
                 current.candidates.append(candidate)
+        elif name == "extmap" and value.count(" ") > 1:
+            # RFC 8285 extension attributes, which aiortc cannot read and nothing here uses.
+            rewritten[index] = "a=extmap:" + " ".join(value.split(" ")[:2])
+            _media_attribute(current, name, value)
         else:
             _media_attribute(current, name, value)
-    return session, sections, dropped
+    return session, sections, dropped, rewritten
 
 
 def _m_section(line: str, number: int) -> _Section:
@@ -332,6 +345,7 @@ def _media_attribute(section: _Section, name: str, value: str) -> None:
         section.fmtps[payload_type] = parameters
     elif name == "extmap":
         parts = value.split(" ")
+        section.extension_ids.append(parts[0])
         if len(parts) >= 2:
             section.extensions.add(parts[1])
 
@@ -377,6 +391,12 @@ def _check_section(section: _Section, session: _Session) -> OfferedAudio:
         raise InvalidOffer(f"{where} must use UDP/TLS/RTP/SAVPF (DTLS-SRTP).")
     if not section.mid:
         raise InvalidOffer(f"{where} has no a=mid (RFC 8843).")
+    if not _MID.fullmatch(section.mid):
+        # The mid goes into every RTP packet's header extension (RFC 8843 §15): a token,
+        # short enough for that.
+        raise InvalidOffer(f"{where} has an a=mid that is not 1-32 token characters.")
+    if not all(_EXTENSION_ID.fullmatch(x) for x in section.extension_ids):
+        raise InvalidOffer(f"{where} has an a=extmap whose id is not 1-255 (RFC 8285).")
     if section.direction not in ("sendonly", "recvonly"):
         raise InvalidOffer(
             f"{where} must be sendonly (your microphone) or recvonly (a slot), "

@@ -231,6 +231,18 @@ BROKEN: dict[str, tuple[Callable[[str], str], type[SfuError], str]] = {
         "at most one sendonly",
     ),
     "no mid": (lambda s: without_lines(s, "a=mid:"), InvalidOffer, "no a=mid"),
+    "a mid too long for a header extension": (
+        lambda s: _edit(s, "a=group:BUNDLE 0 1 2", "a=group:BUNDLE 0 1 " + "2" * 300).replace(
+            "a=mid:2", "a=mid:" + "2" * 300
+        ),
+        InvalidOffer,
+        "not 1-32 token characters",
+    ),
+    "extmap id 300": (
+        lambda s: s.replace("a=extmap:4 ", "a=extmap:300 "),
+        InvalidOffer,
+        "id is not 1-255",
+    ),
     "one mid twice": (
         lambda s: _edit(s, "a=mid:1", "a=mid:0"),
         InvalidOffer,
@@ -304,6 +316,14 @@ def test_broken_offers_are_refused_with_a_message_for_a_person(case: str) -> Non
     assert says in message
     for python in ("NoneType", "Error", "Traceback", "object", "assert", "KeyError", "<"):
         assert python not in message
+
+
+def test_extmap_attributes_are_left_out_of_what_aiortc_reads() -> None:
+    attributed = "a=extmap:3/sendonly urn:example:ext some attributes"
+    sdp = chromium_offer(slots=1).replace("a=rtcp-rsize", "a=rtcp-rsize\r\n" + attributed)
+    offer = check_offer(sdp, max_slots=1)
+    assert attributed not in offer.sdp and "a=extmap:3/sendonly urn:example:ext\r\n" in offer.sdp
+    SessionDescription.parse(offer.sdp)
 
 
 def test_unusable_candidate_lines_are_dropped_not_refused() -> None:
