@@ -14,6 +14,17 @@ What is touched, and why:
   the `c=` line of every SDP it produces from this method. `use_announced_address` wraps it to
   advertise a 1:1 NAT's public address instead of the bound one. aioice keeps the bound
   address internally, so pairing and its sockets are unaffected.
+- `RTCPeerConnection.setRemoteDescription` (wrapped) and `RTCDtlsTransport._role`/`_set_role`
+  through the private `__remoteDescription()`: `use_dtls_interop` makes every transport whose
+  offer said `a=setup:actpass` the DTLS server, so the answer says `a=setup:passive`.
+- `RTCCertificate._create_ssl_context` (wrapped): `use_dtls_interop` adds the ECDHE-RSA twins
+  of aiortc's ECDSA-only cipher list, for a DTLS server holding an RSA certificate.
+- `aioice.ice.Connection.query_consent` (replaced), `check_incoming` and
+  `RTCDtlsTransport._handle_rtp_data`/`_handle_rtcp_data` (wrapped), `Connection._nominated`,
+  `_query_consent_task`, `RTCDtlsTransport._transport`: `use_consent` runs RFC 7675 consent
+  with retransmitted checks and an expiry that any authenticated packet from the peer resets.
+- `install(config)` applies all of the above for one `SfuConfig` and returns their undo;
+  `RoomManager.start`/`stop` call it.
 
 Per connection, for forwarding without transcoding:
 
