@@ -217,9 +217,9 @@ async def test_mute_state_is_shared(person: MakePerson) -> None:
     await a.join(room)
     await b.join(room)
     assert (await b.call("mute", {"roomId": room, "userId": bob.user_id}))["ok"]
-    assert await a.next("mute-info") == {"userId": bob.user_id, "mute": True}
+    assert await a.next("mute-info") == {"userId": bob.user_id, "mute": True, "isMute": True}
     assert (await b.call("unmute", {"roomId": room}))["ok"]
-    assert await a.next("mute-info") == {"userId": bob.user_id, "mute": False}
+    assert await a.next("mute-info") == {"userId": bob.user_id, "mute": False, "isMute": False}
     refused = await b.call("mute", {"roomId": room, "userId": ann.user_id})
     assert refused["error"]["code"] == "not_yourself"
     refused = await b.call("mute-participant", {"roomId": room, "userId": ann.user_id})
@@ -242,10 +242,10 @@ async def test_leaving_and_disconnecting_remove_the_peer(person: MakePerson) -> 
         await client.join(room)
     assert (await b.call("leave", {"roomId": room}))["ok"]
     for member in (a, c):
-        assert await member.next("remove-peer") == {"peerId": b.peer_id}
+        assert await member.next("remove-peer") == {"peerId": b.peer_id, "userId": bob.user_id}
         assert await member.next("participant-left") == {"peerId": b.peer_id, "userId": bob.user_id}
     await c.close()
-    assert await a.next("remove-peer") == {"peerId": c.peer_id}
+    assert await a.next("remove-peer") == {"peerId": c.peer_id, "userId": cat.user_id}
     listed = (await ann.http.get("/api/rooms")).body["rooms"][0]
     assert (listed["participantCount"], [p["name"] for p in listed["participants"]]) == (1, ["Ann"])
 
@@ -273,7 +273,7 @@ async def test_removing_a_member_ejects_them(person: MakePerson) -> None:
     await b.join(room)
     assert (await ann.http.delete(f"/api/rooms/{room}/members/{bob.user_id}")).status == 204
     assert await b.next("removed-from-room") == {"roomId": room}
-    assert await a.next("remove-peer") == {"peerId": b.peer_id}
+    assert await a.next("remove-peer") == {"peerId": b.peer_id, "userId": bob.user_id}
     assert (await b.call("join", {"roomId": room}))["error"]["code"] == "not_found"
 
 
@@ -285,7 +285,7 @@ async def test_a_second_tab_replaces_the_first(person: MakePerson) -> None:
     await b.join(room)
     state = await second.join(room)
     assert await first.next("replaced") == {"roomId": room}
-    assert await b.next("remove-peer") == {"peerId": first.peer_id}
+    assert await b.next("remove-peer") == {"peerId": first.peer_id, "userId": ann.user_id}
     assert [p["peerId"] for p in state["participants"]] == [b.peer_id, second.peer_id]
     # The new tab never saw the old one in the room, so it is not told that it left.
     await settled(second)

@@ -167,7 +167,7 @@ async def test_an_owners_mute_holds_until_the_owner_lifts_it(person: MakePerson)
     info = await g.next("mute-info")
     while info["mute"]:
         info = await g.next("mute-info")
-    assert info == {"userId": guest.user_id, "mute": False, "by": owner.user_id}
+    assert info == {"userId": guest.user_id, "mute": False, "isMute": False, "by": owner.user_id}
     assert (await g.call("unmute", {"roomId": room}))["ok"]
     assert (await g.call("unmute-participant", {"roomId": room, "userId": owner.user_id}))["error"][
         "code"
