@@ -143,6 +143,17 @@ async def test_people_carry_the_original_clients_fields(pair: Pair, person: Make
         }
 
 
+async def test_the_rest_user_carries_the_original_clients_fields(pair: Pair) -> None:
+    """That client takes its own `_id` from REST (sign-in, /api/users/me) to find its own
+    tile among the people a room sends and to fill the `userId` of its mute events."""
+    me = await pair.ann.http.call("GET", "/api/users/me")
+    assert me.status == 200, me
+    assert_original_user({k: v for k, v in me.body.items() if k != "email"}, pair.ann)
+    profile = await pair.ann.http.call("GET", f"/api/users/{pair.bob.user_id}")
+    assert profile.status == 200, profile
+    assert_original_user(profile.body, pair.bob)
+
+
 async def test_mute_info_from_a_client_is_its_own_mute(pair: Pair) -> None:
     ack = await pair.b.call(
         "mute-info", {"userId": pair.bob.user_id, "roomId": pair.room, "isMute": True}

@@ -12,7 +12,8 @@ from PIL import Image
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
 
-PUBLIC_FIELDS = {"id", "name", "username", "bio", "avatarUrl"}
+# `_id` and `avatar`: aliases for clients written for the original Gethory (protocol.md).
+PUBLIC_FIELDS = {"id", "name", "username", "bio", "avatarUrl", "_id", "avatar"}
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (64, 48), color: str = "red") -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from api.models import ApiModel, RequestModel
 from api.store.users import User
@@ -29,6 +29,19 @@ class PublicProfile(ApiModel):
     username: str | None
     bio: str
     avatar_url: str
+
+    # Clients written for the original Gethory key people by `_id` and show `avatar`; the
+    # same aliases go out on Socket.IO (api.signaling.profiles), so such a client finds its
+    # own tile among the people a room sends it.
+    @computed_field(alias="_id")  # type: ignore[prop-decorator]
+    @property
+    def original_id(self) -> str:
+        return self.id
+
+    @computed_field(alias="avatar")  # type: ignore[prop-decorator]
+    @property
+    def original_avatar(self) -> str:
+        return self.avatar_url
 
     @classmethod
     def of(cls, user: User) -> PublicProfile:
