@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiortc import RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
-from sfu.config import RtcConfig
+from sfu.config import RtcConfig, SfuConfig
 from sfu.errors import InvalidOffer, OfferTooLarge, OpusRequired, SfuError, TooManySlots
 from sfu.offer import MAX_CANDIDATES_PER_SECTION, MAX_OFFER_BYTES, check_offer
+from sfu.participant import Participant
 from tests.people import Person
 from tests.sdp_edits import edit_sections, join_with, without_lines
 from tests.sfu_client import SfuClient
@@ -340,6 +343,28 @@ def test_unusable_candidate_lines_are_dropped_not_refused() -> None:
     offer = check_offer(chromium_offer(slots=1, candidates=[*junk, good]), max_slots=1)
     assert candidate_lines(offer.sdp) == [good, good]
     SessionDescription.parse(offer.sdp)
+
+
+def peer_connections() -> int:
+    return sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects())
+
+
+async def test_a_refused_offer_allocates_no_peer_connection(loopback_only: RtcConfig) -> None:
+    """The checks run before the participant creates its peer connection (with its
+    certificate, ICE gatherer and, once answered, its sockets)."""
+    participant = Participant(
+        "ses_refused", "usr_refused", SfuConfig(rtc=loopback_only), lambda *_: None, print
+    )
+    before = peer_connections()
+    good = chromium_offer(slots=2)
+    for case in ("data channel", "no fingerprint", "no setup", "bundle of unknown mids"):
+        edit, refusal, _ = BROKEN[case]
+        with pytest.raises(refusal):
+            await participant.connect(edit(good), 2)
+    with pytest.raises(OfferTooLarge):
+        await participant.connect(chromium_offer(2, candidates=bogus_candidates(300)), 2)
+    assert peer_connections() == before and not participant.negotiated
+    await participant.close()
 
 
 # --- through signaling, with real aiortc peers ------------------------------------------------
