@@ -213,39 +213,26 @@ def opus_answer_parameters(section: OfferedAudio) -> str:
 def answer_with_opus_parameters(
     answer_sdp: str, offer: CheckedOffer, payload_types: Mapping[str, int]
 ) -> str:
-    """`answer_sdp` with each section's Opus `a=fmtp` line replaced by
-    `opus_answer_parameters` of the same mid's offer section. `payload_types` maps each mid to
-    the Opus payload type the answer negotiated for it; sections not in it are left alone."""
+    """`answer_sdp` (aiortc's, which writes each section's a=mid before its codecs) with each
+    section's Opus `a=fmtp` line replaced by `opus_answer_parameters` of the same mid's offer
+    section, right after its `a=rtpmap`. `payload_types` maps each mid to the Opus payload type
+    the answer negotiated for it; sections not in it are left alone."""
     out: list[str] = []
-    fmtp_prefix: str | None = None
-    pending: list[str] = []  # the current section's lines, until its mid is known
-
-    def flush() -> None:
-        out.extend(pending)
-        pending.clear()
-
-    mid: str | None = None
+    rtpmap = fmtp = parameters = None
     for line in answer_sdp.splitlines():
         if line.startswith("m="):
-            flush()
-            mid = None
-            fmtp_prefix = None
+            rtpmap = fmtp = parameters = None
         elif line.startswith("a=mid:"):
-            mid = line[6:]
-            payload_type = payload_types.get(mid)
-            section = offer.section(mid)
+            payload_type = payload_types.get(line[6:])
+            section = offer.section(line[6:])
             if payload_type is not None and section is not None:
-                fmtp_prefix = f"a=fmtp:{payload_type} "
-                wanted = fmtp_prefix + opus_answer_parameters(section)
-                # aiortc writes a=mid before its fmtp lines; drop any already seen anyway.
-                pending[:] = [x for x in pending if not x.startswith(fmtp_prefix)]
-                pending.append(line)
-                pending.append(wanted)
-                continue
-        elif fmtp_prefix is not None and line.startswith(fmtp_prefix):
-            continue
-        pending.append(line)
-    flush()
+                rtpmap, fmtp = f"a=rtpmap:{payload_type} ", f"a=fmtp:{payload_type} "
+                parameters = fmtp + opus_answer_parameters(section)
+        elif fmtp is not None and line.startswith(fmtp):
+            continue  # aiortc's own, replaced below
+        out.append(line)
+        if rtpmap is not None and parameters is not None and line.startswith(rtpmap):
+            out.append(parameters)
     return "\r\n".join(out) + "\r\n"
 
 

@@ -16,7 +16,12 @@ from aiortc.sdp import SessionDescription
 
 from sfu.config import RtcConfig, SfuConfig
 from sfu.errors import InvalidOffer, OfferTooLarge, OpusRequired, SfuError, TooManySlots
-from sfu.offer import MAX_CANDIDATES_PER_SECTION, MAX_OFFER_BYTES, check_offer
+from sfu.offer import (
+    MAX_CANDIDATES_PER_SECTION,
+    MAX_OFFER_BYTES,
+    answer_with_opus_parameters,
+    check_offer,
+)
 from sfu.participant import Participant
 from tests.people import Person
 from tests.sdp_edits import edit_sections, join_with, without_lines
@@ -128,6 +133,39 @@ def test_gstreamer_style_opus_without_channels_is_taken() -> None:
     sdp = chromium_offer(slots=1).replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 OPUS/48000")
     offer = check_offer(sdp, max_slots=1)
     assert [s.opus_payload_type for s in offer.sections] == [111, 111]
+
+
+def test_the_answer_gets_each_sections_opus_parameters_with_or_without_an_fmtp_line() -> None:
+    sdp = chromium_offer(slots=1).replace(
+        "a=fmtp:111 minptime=10;useinbandfec=1", "a=fmtp:111 stereo=1;usedtx=1", 1
+    )
+    offer = check_offer(sdp, max_slots=1)
+    answer = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "a=mid:0",
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 useinbandfec=1;usedtx=1",  # aiortc's own, replaced
+            "a=setup:active",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 96",
+            "a=mid:1",
+            "a=rtpmap:96 opus/48000/2",  # no fmtp at all: one is added
+        ]
+    )
+    edited = answer_with_opus_parameters(answer, offer, {"0": 111, "1": 96}).splitlines()
+    assert edited == [
+        "v=0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "a=mid:0",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 useinbandfec=1;stereo=1;usedtx=1",
+        "a=setup:active",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 96",
+        "a=mid:1",
+        "a=rtpmap:96 opus/48000/2",
+        "a=fmtp:96 useinbandfec=1",
+    ]
 
 
 def test_an_offer_over_the_byte_limit_is_refused() -> None:
