@@ -136,7 +136,6 @@ class _Section:
     number: int  # 1-based, for messages
     kind: str
     profile: str
-    formats: list[str]
     mid: str | None = None
     direction: str | None = None
     rtcp_mux: bool = False
@@ -285,7 +284,7 @@ def _m_section(line: str, number: int) -> _Section:
             f"This room carries audio only: remove the offer's m={kind} section "
             "(no data channel, no video)."
         )
-    return _Section(number, kind, match.group(3), match.group(4).split())
+    return _Section(number, kind, match.group(3))
 
 
 def _check_connection(line: str) -> None:
