@@ -42,7 +42,13 @@ def _gstreamer_missing() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif((missing := _gstreamer_missing()) is not None, reason=missing or "")
+@pytest.fixture(scope="module", autouse=True)
+def gstreamer_installed() -> None:
+    """A missing GStreamer fails rather than skips: `.ci/run` installs it, so a skip would
+    only hide a broken install."""
+    missing = _gstreamer_missing()
+    if missing is not None:
+        pytest.fail(f"{missing}; run `bash .ci/run` or install the packages it lists")
 
 
 class GstPeer:
