@@ -18,7 +18,8 @@ Glossary (mediasoup's and LiveKit's terms where they fit):
   carries one publisher at a time (mediasoup's Consumer + RtpStreamSend; LiveKit's
   DownTrack). `Room.slot_count` is how many each listener has; `Participant.slots` the
   objects.
-- **speaker**: a publisher the detector ranks as talking (RFC 6464 audio levels).
+- **speaker**: a publisher the detector ranks as talking (RFC 6464 audio levels, or the Opus
+  payload size for a publisher that sends none).
 
 Packet path, all synchronous on the event loop, no decoding:
 

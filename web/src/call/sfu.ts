@@ -12,7 +12,13 @@ const ICE_GATHERING_TIMEOUT_MS = 5_000;
 const SFU_JOIN_TIMEOUT_MS = 20_000;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 // Refusals that a new attempt cannot fix.
-const FATAL_CODES = new Set(["wrong_media_mode", "invalid_offer", "opus_required", "too_many_slots"]);
+const FATAL_CODES = new Set([
+  "wrong_media_mode",
+  "invalid_offer",
+  "offer_too_large",
+  "opus_required",
+  "too_many_slots",
+]);
 
 export function backoffDelay(attempt: number): number {
   return BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] ?? 15_000;
