@@ -28,9 +28,9 @@ What is touched, and why:
 
 Per connection, for forwarding without transcoding:
 
-- `RTCRtpTransceiver._codecs` / `_offerDirection`: what was negotiated and what the remote
-  offered. `restrict_to_opus` narrows the answer to Opus with in-band FEC and DTX (aiortc's
-  answer otherwise drops the browser's Opus fmtp).
+- `RTCRtpTransceiver._codecs`: what was negotiated. `restrict_to_opus` narrows the answer to
+  Opus with the parameters `sfu.offer` chose for that m-section (aiortc's answer otherwise
+  drops the offer's Opus fmtp).
 - `RTCRtpReceiver.receive` and `_handle_rtp_packet`, replaced on one instance by
   `forward_received_rtp`: no decoder thread, no jitter buffer; each parsed RTP packet goes
   straight to a synchronous handler. The receiver's private `__started`, `__transport` and
@@ -63,7 +63,7 @@ import ipaddress
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -535,7 +535,7 @@ def check_internals() -> None:
 
 # Private names the forwarding hooks read or set, checked in each class's source.
 _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
-    (RTCRtpTransceiver, "__init__", ("self._codecs", "self._offerDirection")),
+    (RTCRtpTransceiver, "__init__", ("self._codecs",)),
     (RTCRtpReceiver, "__init__", ("self.__started", "self.__transport", "self.__rtcp_task")),
     (RTCRtpReceiver, "receive", ("_register_rtp_receiver", "_run_rtcp")),
     (RTCRtpReceiver, "__init__", ("self.__remote_streams: dict[int, StreamStatistics]",)),
@@ -651,23 +651,20 @@ def _missing_private_names() -> list[str]:
 
 # --- per connection: forwarding without transcoding -------------------------------------
 
-OPUS_FMTP = {"useinbandfec": 1, "usedtx": 1}
 _NO_EXTENSIONS = HeaderExtensionsMap()
 RtpHandler = Callable[[RtpPacket], None]
 
 
-def offered_direction(transceiver: RTCRtpTransceiver) -> str | None:
-    """The direction the remote offer gave this transceiver's m-line, from our side."""
-    direction: str | None = transceiver._offerDirection
-    return direction
-
-
-def restrict_to_opus(transceiver: RTCRtpTransceiver) -> int | None:
-    """Negotiate Opus only (FEC and DTX on); returns its payload type, None if not offered."""
+def restrict_to_opus(
+    transceiver: RTCRtpTransceiver, parameters: Mapping[str, int | str]
+) -> int | None:
+    """Negotiate Opus only, answering exactly `parameters` in its `a=fmtp` (aiortc writes a
+    codec's `parameters` there; its own carry none of the offer's, RFC 7587 §6.1); returns the
+    payload type the offer gave it on this m-section, None if Opus was not offered."""
     for codec in transceiver._codecs:
         if codec.mimeType.lower() == "audio/opus" and codec.payloadType is not None:
             opus = copy.deepcopy(codec)
-            opus.parameters = {**opus.parameters, **OPUS_FMTP}
+            opus.parameters = dict(parameters)
             transceiver._codecs = [opus]
             return int(codec.payloadType)
     return None

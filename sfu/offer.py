@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from aiortc.sdp import SessionDescription
@@ -198,41 +198,15 @@ def check_offer(sdp: str, max_slots: int) -> CheckedOffer:
     return CheckedOffer(pruned, offered, len(dropped))
 
 
-def opus_answer_parameters(section: OfferedAudio) -> str:
+def opus_answer_parameters(section: OfferedAudio) -> dict[str, int]:
     """The answer's Opus `a=fmtp` parameters for one section (RFC 7587 §6.1): in-band FEC
     always; `stereo=1` and `usedtx=1` only where that section's offer asked for them."""
-    parameters = "useinbandfec=1"
+    parameters = {"useinbandfec": 1}
     if section.stereo:
-        parameters += ";stereo=1"
+        parameters["stereo"] = 1
     if section.dtx:
-        parameters += ";usedtx=1"
+        parameters["usedtx"] = 1
     return parameters
-
-
-def answer_with_opus_parameters(
-    answer_sdp: str, offer: CheckedOffer, payload_types: Mapping[str, int]
-) -> str:
-    """`answer_sdp` (aiortc's, which writes each section's a=mid before its codecs) with each
-    section's Opus `a=fmtp` line replaced by `opus_answer_parameters` of the same mid's offer
-    section, right after its `a=rtpmap`. `payload_types` maps each mid to the Opus payload type
-    the answer negotiated for it; sections not in it are left alone."""
-    out: list[str] = []
-    rtpmap = fmtp = parameters = None
-    for line in answer_sdp.splitlines():
-        if line.startswith("m="):
-            rtpmap = fmtp = parameters = None
-        elif line.startswith("a=mid:"):
-            payload_type = payload_types.get(line[6:])
-            section = offer.section(line[6:])
-            if payload_type is not None and section is not None:
-                rtpmap, fmtp = f"a=rtpmap:{payload_type} ", f"a=fmtp:{payload_type} "
-                parameters = fmtp + opus_answer_parameters(section)
-        elif fmtp is not None and line.startswith(fmtp):
-            continue  # aiortc's own, replaced below
-        out.append(line)
-        if rtpmap is not None and parameters is not None and line.startswith(rtpmap):
-            out.append(parameters)
-    return "\r\n".join(out) + "\r\n"
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from aiortc.rtp import RtpPacket
 from sfu.aiortc_hooks import RtpOutput, connect_task, forward_received_rtp, restrict_to_opus
 from sfu.config import SfuConfig
 from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired
-from sfu.offer import CheckedOffer, answer_with_opus_parameters, check_offer
+from sfu.offer import CheckedOffer, check_offer, opus_answer_parameters
 from sfu.publisher import Publisher
 from sfu.slot import Slot
 
@@ -97,11 +97,8 @@ class Participant:
         except Exception:  # check_offer refuses what aiortc is known to choke on; the rest:
             log.info("aiortc refused an offer that passed the checks", exc_info=True)
             raise InvalidOffer("The SDP offer could not be used.") from None
-        payload_types = self._set_up_transceivers(pc, offer)
-        answer = await pc.createAnswer()
-        # Per transceiver, the Opus parameters this offer asked for (sfu.offer).
-        answer_sdp = answer_with_opus_parameters(answer.sdp, offer, payload_types)
-        await pc.setLocalDescription(RTCSessionDescription(answer_sdp, "answer"))
+        self._set_up_transceivers(pc, offer)
+        await pc.setLocalDescription(await pc.createAnswer())
         self._connecting = connect_task(pc)
         self.negotiated = True
         self._setup_deadline = asyncio.get_running_loop().call_later(
@@ -109,22 +106,20 @@ class Participant:
         )
         return str(pc.localDescription.sdp)
 
-    def _set_up_transceivers(self, pc: RTCPeerConnection, offer: CheckedOffer) -> dict[str, int]:
+    def _set_up_transceivers(self, pc: RTCPeerConnection, offer: CheckedOffer) -> None:
         """Narrow every transceiver to Opus on its own payload type (a client may use one per
-        m-section), hook the microphone's receiver and build the slots; returns mid → Opus
-        payload type."""
+        m-section) with the parameters its offer asked for, hook the microphone's receiver
+        and build the slots."""
         transceivers = pc.getTransceivers()
         sections = [offer.section(t.mid) for t in transceivers]
         if len(transceivers) != len(offer.sections) or None in sections:
             raise InvalidOffer("The SDP offer could not be used.")  # check_offer's job: defensive
-        payload_types: dict[str, int] = {}
         slot_index = 0
         for transceiver, section in zip(transceivers, sections, strict=True):
             assert section is not None and transceiver.mid is not None
-            payload_type = restrict_to_opus(transceiver)
+            payload_type = restrict_to_opus(transceiver, opus_answer_parameters(section))
             if payload_type is None:
                 raise OpusRequired()
-            payload_types[transceiver.mid] = payload_type
             if section.sends:
                 self._detach_receivers.append(
                     forward_received_rtp(transceiver.receiver, self._receive)
@@ -136,7 +131,6 @@ class Participant:
                 # Stamped with the PT this listener negotiated for this very m-section.
                 self.slots.append(Slot(slot_index, RtpOutput(transceiver.sender), payload_type))
                 slot_index += 1
-        return payload_types
 
     @property
     def publishing(self) -> bool:
