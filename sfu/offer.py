@@ -130,7 +130,17 @@ class _Candidate:
 
 
 @dataclass
-class _Section:
+class _Transport:
+    """ICE and DTLS attributes, written at session level or in an m-section."""
+
+    ufrag: str | None = None
+    pwd: str | None = None
+    setup: str | None = None
+    fingerprints: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class _Section(_Transport):
     """What the checks need of one m-section, as written (media level only)."""
 
     number: int  # 1-based, for messages
@@ -139,10 +149,6 @@ class _Section:
     mid: str | None = None
     direction: str | None = None
     rtcp_mux: bool = False
-    ufrag: str | None = None
-    pwd: str | None = None
-    setup: str | None = None
-    fingerprints: list[str] = field(default_factory=list)
     rtpmaps: dict[str, str] = field(default_factory=dict)  # payload type → "opus/48000/2"
     fmtps: dict[str, str] = field(default_factory=dict)  # payload type → its parameters
     extensions: set[str] = field(default_factory=set)
@@ -151,11 +157,7 @@ class _Section:
 
 
 @dataclass
-class _Session:
-    ufrag: str | None = None
-    pwd: str | None = None
-    setup: str | None = None
-    fingerprints: list[str] = field(default_factory=list)
+class _Session(_Transport):
     bundles: list[list[str]] = field(default_factory=list)
 
 
@@ -258,7 +260,7 @@ def _m_section(line: str, number: int) -> _Section:
             f"This room carries audio only: remove the offer's m={kind} section "
             "(no data channel, no video)."
         )
-    return _Section(number, kind, match.group(3))
+    return _Section(number=number, kind=kind, profile=match.group(3))
 
 
 def _check_connection(line: str) -> None:
@@ -267,36 +269,40 @@ def _check_connection(line: str) -> None:
         raise InvalidOffer("The offer has a malformed c= line (RFC 8866 §5.7).")
 
 
-def _session_attribute(session: _Session, name: str, value: str) -> None:
+def _transport_attribute(transport: _Transport, name: str, value: str) -> bool:
+    """Reads an ICE or DTLS attribute, allowed at session and media level alike (RFC 8839
+    §5.4, RFC 8842 §5); False if `name` is none of them."""
     if name == "ice-ufrag":
-        session.ufrag = value
+        transport.ufrag = value
     elif name == "ice-pwd":
-        session.pwd = value
+        transport.pwd = value
     elif name == "setup":
-        session.setup = value
+        transport.setup = value
     elif name == "fingerprint":
-        session.fingerprints.append(value)
-    elif name == "group":
+        transport.fingerprints.append(value)
+    else:
+        return False
+    return True
+
+
+def _session_attribute(session: _Session, name: str, value: str) -> None:
+    if _transport_attribute(session, name, value):
+        return
+    if name == "group":
         semantics, *mids = value.split(" ")
         if semantics == "BUNDLE":
             session.bundles.append([mid for mid in mids if mid])
 
 
 def _media_attribute(section: _Section, name: str, value: str) -> None:
+    if _transport_attribute(section, name, value):
+        return
     if name in _DIRECTIONS and not value:
         section.direction = name
     elif name == "mid":
         section.mid = value
     elif name == "rtcp-mux":
         section.rtcp_mux = True
-    elif name == "ice-ufrag":
-        section.ufrag = value
-    elif name == "ice-pwd":
-        section.pwd = value
-    elif name == "setup":
-        section.setup = value
-    elif name == "fingerprint":
-        section.fingerprints.append(value)
     elif name == "rtpmap":
         payload_type, _, encoding = value.partition(" ")
         section.rtpmaps.setdefault(payload_type, encoding)

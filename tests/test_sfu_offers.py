@@ -176,9 +176,13 @@ def test_reading_an_offer_at_the_limit_takes_little_time() -> None:
     while len(chromium_offer(slots=8, candidates=candidates + filler[:1])) <= MAX_OFFER_BYTES:
         candidates.append(filler.pop(0))
     sdp = chromium_offer(slots=8, candidates=candidates)
-    started = time.perf_counter()
-    offer = check_offer(sdp, max_slots=8)
-    elapsed = time.perf_counter() - started
+    # This thread's CPU time, the least of five: neither other processes of a loaded machine
+    # nor a garbage collection of the whole test process (≈50 ms here) counts against it.
+    elapsed = float("inf")
+    for _ in range(5):
+        started = time.thread_time()
+        offer = check_offer(sdp, max_slots=8)
+        elapsed = min(elapsed, time.thread_time() - started)
     assert len(candidate_lines(offer.sdp)) == 9 * MAX_CANDIDATES_PER_SECTION
     assert elapsed < 0.02, f"checking a {len(sdp)} byte offer took {elapsed * 1000:.1f} ms"
 
