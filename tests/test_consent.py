@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -25,6 +24,7 @@ from sfu.config import RtcConfig
 from tests.conftest import RunningServer
 from tests.people import Person
 from tests.rtc_probes import ice_connection, lag_sent_stun
+from tests.sfu_bot import bot_process
 from tests.sfu_client import SfuClient
 from tests.sfu_state import is_connected
 
@@ -142,14 +142,7 @@ async def test_a_peer_frozen_for_four_seconds_keeps_its_media(
     listener = SfuClient(owner_socket, loopback_only, 1)
     sfu_clients.append(listener)
     await listener.join(room)
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.sfu_bot", server.base_url, frozen.access_token, room,
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert bot.stdout is not None
-        status, bot_sid = (await asyncio.wait_for(bot.stdout.readline(), 20)).split()
-        assert status == b"CONNECTED"
+    async with bot_process(server.base_url, frozen.access_token, room) as (bot, bot_sid):
         await listener.wait_for_slot(0, 660.0)
         # Updates queued while the bot joined are past; from the one that put it on a slot on.
         while frozen.user_id not in (await owner_socket.next("speakers"))["slots"]:
@@ -165,8 +158,5 @@ async def test_a_peer_frozen_for_four_seconds_keeps_its_media(
             async with asyncio.timeout(config.consent_expiry_seconds):
                 while frozen.user_id in (await owner_socket.next("speakers", 60))["slots"]:
                     pass
-        assert is_connected(server.app[SERVICES].sfu, room, bot_sid.decode())
+        assert is_connected(server.app[SERVICES].sfu, room, bot_sid)
         await listener.wait_for_slot(0, 660.0)
-    finally:
-        bot.kill()
-        await bot.wait()

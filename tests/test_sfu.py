@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from api.services import SERVICES
 from sfu.config import RtcConfig
 from tests.conftest import RunningServer
 from tests.people import Person
+from tests.sfu_bot import bot_process
 from tests.sfu_client import SfuClient
 from tests.sfu_state import is_connected
 
@@ -266,16 +266,9 @@ async def test_a_frozen_peer_loses_its_media_once_consent_expires(
     owner, frozen = await person("Owner"), await person("Frozen")
     room = await owner.create_room(media="sfu")
     owner_sid = (await enter(owner, room, loopback_only, sfu_clients)).socket.peer_id
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.sfu_bot", server.base_url, frozen.access_token, room,
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert bot.stdout is not None
-        status, frozen_sid = (await asyncio.wait_for(bot.stdout.readline(), 20)).split()
-        assert status == b"CONNECTED"
+    async with bot_process(server.base_url, frozen.access_token, room) as (bot, frozen_sid):
         sfu = server.app[SERVICES].sfu
-        assert is_connected(sfu, room, frozen_sid.decode())
+        assert is_connected(sfu, room, frozen_sid)
         # Frozen, not gone: its socket stays open (the kernel still acknowledges), its media
         # falls silent. Only ICE consent freshness can notice.
         bot.send_signal(signal.SIGSTOP)
@@ -285,11 +278,8 @@ async def test_a_frozen_peer_loses_its_media_once_consent_expires(
         # the connection takes a little more.
         expiry = sfu.config.consent_expiry_seconds
         latest = expiry + 2.4 * sfu.config.consent_interval_seconds + 1.0
-        while is_connected(sfu, room, frozen_sid.decode()):
+        while is_connected(sfu, room, frozen_sid):
             assert time.monotonic() - frozen_at < latest, f"still connected after {latest} s"
             await asyncio.sleep(0.1)  # sampling server state: there is no event to await
         assert time.monotonic() - frozen_at > expiry - 0.5, "dropped before consent expired"
         assert is_connected(sfu, room, owner_sid)
-    finally:
-        bot.kill()
-        await bot.wait()
