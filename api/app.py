@@ -17,11 +17,11 @@ from api.auth.service import AuthService, utc_now
 from api.auth.tokens import Tokens
 from api.background import BackgroundTasks
 from api.endpoints import Api
-from api.hardening import security_headers, server_handler_args
+from api.hardening import origin_check, security_headers, server_handler_args
 from api.health import DATABASE, add_health_routes
 from api.mail import Mailer
 from api.metrics import Metrics
-from api.middlewares import error_middleware, origin_middleware, request_id_middleware
+from api.middlewares import error_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.rooms.access import RoomAccess
 from api.rooms.events import RoomEvents
@@ -73,7 +73,7 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
             metrics.middleware(),
             request_id_middleware,
             error_middleware(settings),
-            origin_middleware(settings),
+            origin_check(settings),
         ],
     )
     app[SETTINGS] = settings
@@ -82,12 +82,13 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
     app[METRICS] = metrics
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(metrics.lag_monitor)
+    app.on_startup.append(_announce_url)
     for feature in FEATURES:
         feature.register(app)
     client_faults = LineBudget()  # one budget for every line a client's bytes can cause
     sio = SignalingServer(
         async_mode="aiohttp",
-        cors_allowed_origins=[settings.app_origin],
+        cors_allowed_origins=list(settings.allowed_origins),
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
         ping_interval=PING_INTERVAL_SECONDS,
         ping_timeout=PING_TIMEOUT_SECONDS,
@@ -139,7 +140,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             profiles=ProfileService(stores.users, stores.avatars),
             presence=presence,
             rooms=RoomService(
-                stores, access, utc_now, RoomEvents(), default_slots=settings.sfu.default_slots
+                stores,
+                access,
+                utc_now,
+                RoomEvents(),
+                default_slots=settings.sfu.default_slots,
+                presence=presence,
+                idle_hide=settings.room_idle_hide,
             ),
             room_presenter=RoomPresenter(stores.users, presence),
             sfu=sfu,
@@ -154,6 +161,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await database.close()
         if embedded is not None:
             await embedded.stop()
+
+
+async def _announce_url(app: web.Application) -> None:
+    """The one line a newcomer needs: where to open the app (after the services are up)."""
+    settings = app[SETTINGS]
+    others = settings.allowed_origins[1:]
+    also = f" (or {', '.join(others)})" if others else ""
+    log.info("Gethory is ready: open %s%s in your browser", settings.app_origin, also)
 
 
 def _static_json(document: object) -> Handler:

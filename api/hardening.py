@@ -13,9 +13,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_log import AccessLogger
 
+from api import errors
 from api.log_text import printable
+from api.middlewares import SAFE_METHODS
 from api.settings import Settings
 
 # aiohttp has no separate header-read timeout. Its `keepalive_timeout` is armed when a
@@ -97,8 +100,10 @@ def content_security_policy(settings: Settings) -> str:
     own URLs, `blob:` previews and the `data:` favicon; call audio is a MediaStream
     (`srcObject`), not a URL. No page may frame ours (clickjacking the room controls).
     """
-    origin = urlsplit(settings.app_origin)
-    ws_scheme = "wss" if origin.scheme == "https" else "ws"
+    sockets = " ".join(
+        f"{'wss' if origin.scheme == 'https' else 'ws'}://{origin.netloc}"
+        for origin in map(urlsplit, settings.allowed_origins)
+    )
     return "; ".join(
         (
             "default-src 'self'",
@@ -108,7 +113,7 @@ def content_security_policy(settings: Settings) -> str:
             "media-src 'self' blob:",
             "font-src 'self'",
             # 'self' covers ws(s) of the same host in current browsers; older Safari needs it named.
-            f"connect-src 'self' {ws_scheme}://{origin.netloc}",
+            f"connect-src 'self' {sockets}",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -141,3 +146,25 @@ def security_headers(settings: Settings) -> ResponseHook:
             response.headers.setdefault(name, value)
 
     return add_headers
+
+
+def origin_check(settings: Settings) -> Middleware:
+    """Refuse state-changing browser requests from any origin but ours (CSRF).
+
+    Ours are `settings.allowed_origins`: `APP_ORIGIN`, and in development its other loopback
+    spelling, so a newcomer who opens http://127.0.0.1:8000 can sign in as well as one who
+    opens http://localhost:8000.
+    """
+    allowed = frozenset(settings.allowed_origins)
+
+    @web.middleware
+    async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.rstrip("/") not in allowed:
+                raise errors.OriginNotAllowed()
+            if origin is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
+                raise errors.OriginNotAllowed()
+        return await handler(request)
+
+    return check_origin

@@ -7,8 +7,10 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -25,6 +27,9 @@ REQUIRED_IN_PRODUCTION = (
     "SMTP_FROM",
 )
 MIN_SECRET_LENGTH = 32
+DEFAULT_ROOM_IDLE_HIDE_MINUTES = 30
+# The spellings of this machine a browser may use for a development server.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 TlsMode = Literal["none", "starttls", "tls"]
 # The three modes by name, plus the booleans people write (true means STARTTLS).
 SMTP_TLS_MODES: dict[str, TlsMode] = {
@@ -68,6 +73,8 @@ class Settings:
     mail_from: str
     sfu: SfuConfig = field(default_factory=SfuConfig)
     rate_limits: bool = True
+    # An open public room empty for longer than this leaves the lobby's list.
+    room_idle_hide: timedelta = timedelta(minutes=DEFAULT_ROOM_IDLE_HIDE_MINUTES)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
@@ -82,6 +89,18 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.is_production or self.app_origin.startswith("https://")
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins whose state-changing requests and sockets are accepted: `app_origin`, and in
+        development with a loopback `app_origin` its other spelling on the same port, so
+        http://127.0.0.1:8000 works as well as http://localhost:8000."""
+        origin = urlsplit(self.app_origin)
+        if self.is_production or origin.scheme != "http" or origin.hostname not in LOOPBACK_HOSTS:
+            return (self.app_origin,)
+        port = f":{origin.port}" if origin.port is not None else ""
+        others = [f"http://{host}{port}" for host in LOOPBACK_HOSTS]
+        return (self.app_origin, *(o for o in others if o != self.app_origin))
 
 
 def load_settings(
@@ -130,12 +149,14 @@ def _from_values(values: Mapping[str, str]) -> Settings:
     if production and rate_limits == "off":
         raise SettingsError("RATE_LIMITS=off is for development and load tests only")
     mail_from = get("SMTP_FROM") or "Gethory <no-reply@localhost>"
+    port = _int(get("PORT") or "8000", "PORT")
     return Settings(
         environment="production" if production else "development",
         # Containers need every interface; a development machine keeps to loopback.
         host=get("HOST") or ("0.0.0.0" if production else "127.0.0.1"),
-        port=_int(get("PORT") or "8000", "PORT"),
-        app_origin=(get("APP_ORIGIN") or "http://localhost:8000").rstrip("/"),
+        port=port,
+        # By default the address `make run` prints, on whatever port it listens.
+        app_origin=(get("APP_ORIGIN") or f"http://localhost:{port}").rstrip("/"),
         data_dir=data_dir,
         database_url=get("DATABASE_URL"),
         jwt_access_secret=access_secret,
@@ -144,7 +165,17 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         mail_from=mail_from,
         sfu=SfuConfig(rtc=RtcConfig.from_env(values)),
         rate_limits=rate_limits == "on",
+        room_idle_hide=timedelta(minutes=_room_idle_hide_minutes(get("ROOM_IDLE_HIDE_MINUTES"))),
     )
+
+
+def _room_idle_hide_minutes(given: str | None) -> int:
+    if given is None:
+        return DEFAULT_ROOM_IDLE_HIDE_MINUTES
+    minutes = _int(given, "ROOM_IDLE_HIDE_MINUTES")
+    if minutes < 1:
+        raise SettingsError(f"ROOM_IDLE_HIDE_MINUTES must be at least 1, not {minutes}")
+    return minutes
 
 
 def _smtp(get: Callable[[str], str | None], mail_from: str) -> SmtpSettings | None:

@@ -78,7 +78,9 @@ async def test_rooms_need_a_signed_in_user(client: ApiClient) -> None:
     assert reply.status == 401
 
 
-async def test_listing_pages_through_open_public_rooms_newest_first(signed_up: SignedUp) -> None:
+async def test_listing_pages_through_open_public_rooms_newest_first_when_all_are_empty(
+    signed_up: SignedUp,
+) -> None:
     ann, bob = await signed_up("Ann"), await signed_up("Bob")
     created = [(await create_room(ann, topic=f"Room {n}"))["id"] for n in range(5)]
     await create_room(ann, topic="Secret", visibility="private")
@@ -115,7 +117,86 @@ async def test_listing_shows_live_participants(signed_up: SignedUp, server: Runn
     listed = (await ann.get("/api/rooms")).body["rooms"][0]
     assert listed["participantCount"] == 1
     assert [p["name"] for p in listed["participants"]] == ["Bob"]
-    assert set(listed["participants"][0]) == {"id", "name", "username", "bio", "avatarUrl"}
+    # `_id` and `avatar`: the original Gethory client's names for `id` and `avatarUrl`.
+    assert set(listed["participants"][0]) == {
+        "id",
+        "name",
+        "username",
+        "bio",
+        "avatarUrl",
+        "_id",
+        "avatar",
+    }
+
+
+async def age_room(settings: Settings, room_id: str, by: timedelta) -> None:
+    """Pretend the room was created `by` ago (its listing key moves with it)."""
+    assert settings.database_url is not None
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.database_url, tz_aware=True)
+    rooms = mongo.get_default_database()["rooms"]
+    record = await rooms.find_one({"_id": room_id})
+    assert record is not None
+    created = record["created_at"] - by
+    record |= {
+        "created_at": created,
+        "sort_key": f"{int(created.timestamp() * 1000):015d}_{room_id}",
+    }
+    await rooms.replace_one({"_id": room_id}, record)
+    await mongo.close()
+
+
+async def test_lobby_lists_busy_rooms_first_and_leaves_idle_ones_out(
+    signed_up: SignedUp, server: RunningServer, settings: Settings
+) -> None:
+    ann, bob = await signed_up("Ann"), await signed_up("Bob")
+    ids = {}
+    for name in ("bob", "cat", "dan", "eve"):
+        ids[name] = f"usr_{name.upper() * 4}{'A' * 12}"[:20]
+    presence = server.app[SERVICES].presence
+    idle = settings.room_idle_hide + timedelta(minutes=1)
+    assert settings.room_idle_hide == timedelta(minutes=30), "the documented default"
+
+    fresh = await create_room(ann, topic="Fresh and empty")
+    lived_in = await create_room(ann, topic="Left a moment ago")
+    one = await create_room(ann, topic="One person")
+    two = await create_room(ann, topic="Two people")
+    abandoned = await create_room(ann, topic="Abandoned")
+    private = await create_room(ann, topic="Private and busy", visibility="private")
+    for room in (lived_in, one, two, abandoned, private):
+        await age_room(settings, room["id"], idle)
+    presence.enter(two["id"], ids["bob"])
+    presence.enter(two["id"], ids["cat"])
+    presence.enter(one["id"], ids["dan"])
+    presence.enter(private["id"], ids["eve"])
+    # Someone was in it after "Fresh and empty" was created: more recently lived in.
+    presence.enter(lived_in["id"], ids["eve"])
+    presence.leave(lived_in["id"], ids["eve"])
+
+    expected = [two["id"], one["id"], lived_in["id"], fresh["id"]]
+    listed = (await bob.get("/api/rooms")).body["rooms"]
+    assert [room["id"] for room in listed] == expected
+    assert [room["participantCount"] for room in listed] == [2, 1, 0, 0]
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(6):
+        page = await bob.get("/api/rooms?limit=1" + (f"&cursor={cursor}" if cursor else ""))
+        assert page.status == 200
+        seen += [room["id"] for room in page.body["rooms"]]
+        cursor = page.body["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == expected
+
+    # Idle is not closed: the owner still has it, and its link still opens it.
+    assert abandoned["id"] in [
+        room["id"] for room in (await ann.get("/api/rooms/mine")).body["rooms"]
+    ]
+    assert (await bob.get(f"/api/rooms/{abandoned['id']}")).status == 200
+    # Someone entering brings it back, at once.
+    presence.enter(abandoned["id"], ids["bob"])
+    listed = (await bob.get("/api/rooms")).body["rooms"]
+    assert abandoned["id"] in [room["id"] for room in listed][:3]
 
 
 async def test_a_private_room_is_invisible_to_strangers(signed_up: SignedUp) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,30 @@ def test_server_process_refuses_production_without_secrets(tmp_path: Path) -> No
         "gethory: refusing to start in production: missing DATABASE_URL, JWT_ACCESS_SECRET, "
         "JWT_REFRESH_SECRET, SMTP_HOST, SMTP_FROM"
     )
+
+
+def test_rooms_idle_for_longer_than_the_setting_leave_the_lobby(tmp_path: Path) -> None:
+    base = {"DATA_DIR": str(tmp_path)}
+    default = load_settings(base, env_file=tmp_path / "none")
+    assert default.room_idle_hide == timedelta(minutes=30)
+    given = load_settings(base | {"ROOM_IDLE_HIDE_MINUTES": "90"}, env_file=tmp_path / "none")
+    assert given.room_idle_hide == timedelta(minutes=90)
+    for bad in ("0", "-5", "ten"):
+        with pytest.raises(SettingsError, match="ROOM_IDLE_HIDE_MINUTES"):
+            load_settings(base | {"ROOM_IDLE_HIDE_MINUTES": bad}, env_file=tmp_path / "none")
+
+
+def test_development_accepts_both_loopback_spellings(tmp_path: Path) -> None:
+    base = {"DATA_DIR": str(tmp_path)}
+    default = load_settings(base | {"PORT": "8123"}, env_file=tmp_path / "none")
+    assert default.app_origin == "http://localhost:8123", "the default follows PORT"
+    assert default.allowed_origins == ("http://localhost:8123", "http://127.0.0.1:8123")
+    numeric = load_settings(base | {"APP_ORIGIN": "http://127.0.0.1:9000"}, tmp_path / "none")
+    assert numeric.allowed_origins == ("http://127.0.0.1:9000", "http://localhost:9000")
+    for origin in ("https://localhost:8443", "http://voice.example.com", "http://192.168.1.5:8000"):
+        only = load_settings(base | {"APP_ORIGIN": origin}, env_file=tmp_path / "none")
+        assert only.allowed_origins == (origin,)
+    production = load_settings(
+        PRODUCTION | {"APP_ORIGIN": "http://localhost:8000"}, env_file=tmp_path / "none"
+    )
+    assert production.allowed_origins == ("http://localhost:8000",)

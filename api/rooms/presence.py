@@ -1,26 +1,39 @@
-"""Who is in each room right now, as this process sees it.
+"""Who is in each room right now, as this process sees it, and when each room was last lived in.
 
-Signaling writes it; room listings read counts and the first few participants from it. It is
-in memory behind this small interface so a shared store can replace it when the server scales
-out to several processes.
+Signaling writes it; room listings read counts, the first few participants and the last
+activity from it. It is in memory behind this small interface so a shared store can replace it
+when the server scales out to several processes. Activity is not kept across a restart: a room
+nobody entered since then counts as active since its creation (`RoomService.public_listing`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 class RoomPresence:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
         # room id → user ids in order of arrival (dicts keep insertion order).
         self._rooms: dict[str, dict[str, None]] = {}
+        # room id → when someone last entered or left it.
+        self._active_at: dict[str, datetime] = {}
+        self._clock = clock
 
     def enter(self, room_id: str, user_id: str) -> None:
         self._rooms.setdefault(room_id, {})[user_id] = None
+        self._active_at[room_id] = self._clock()
 
     def leave(self, room_id: str, user_id: str) -> None:
         people = self._rooms.get(room_id)
         if people is None:
             return
         people.pop(user_id, None)
+        self._active_at[room_id] = self._clock()
         if not people:
             del self._rooms[room_id]
 
@@ -30,3 +43,26 @@ class RoomPresence:
     def first(self, room_id: str, limit: int) -> list[str]:
         people = self._rooms.get(room_id, {})
         return [user_id for user_id, _ in zip(people, range(limit), strict=False)]
+
+    def active_at(self, room_id: str) -> datetime | None:
+        """When someone last entered or left the room (in this process), if ever."""
+        return self._active_at.get(room_id)
+
+    def active_since(self, cutoff: datetime) -> list[str]:
+        """Rooms with people in them, or entered or left at `cutoff` or later.
+
+        Empty rooms idle since before `cutoff` are forgotten here, so the record stays as
+        small as the set of rooms in use.
+        """
+        stale = [
+            room_id
+            for room_id, at in self._active_at.items()
+            if at < cutoff and room_id not in self._rooms
+        ]
+        for room_id in stale:
+            del self._active_at[room_id]
+        return list(_unique(list(self._rooms) + list(self._active_at)))
+
+
+def _unique(ids: Iterable[str]) -> Iterable[str]:
+    return dict.fromkeys(ids)

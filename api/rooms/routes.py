@@ -37,21 +37,26 @@ from api.store.invites import Invite
 
 api = Api("rooms")
 
-_SORT_KEY = re.compile(r"^\d{15}_rm_[A-Za-z0-9_-]{16}$")
+# A cursor is the lobby position of the last room seen: people, last activity (ms), sort key.
+_POSITION = re.compile(r"^(\d{1,6})\.(\d{1,15})\.(\d{15}_rm_[A-Za-z0-9_-]{16})$")
+Position = tuple[int, int, str]
 ROOM_ERRORS = (NotFound, RoomClosed)
 OWNER_ERRORS = (NotFound, RoomClosed, NotRoomOwner)
 
 
-def encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
+def encode_cursor(position: Position) -> str:
+    count, active_ms, sort_key = position
+    text = f"{count}.{active_ms}.{sort_key}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str) -> Position:
     try:
-        sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        sort_key = ""
-    if not _SORT_KEY.match(sort_key):
+        text = ""
+    match = _POSITION.match(text)
+    if match is None:
         raise ValidationFailed(
             details=[
                 {
@@ -61,7 +66,7 @@ def decode_cursor(cursor: str) -> str:
                 }
             ]
         )
-    return sort_key
+    return int(match[1]), int(match[2]), match[3]
 
 
 def _invite_response(invite: Invite) -> InviteResponse:
@@ -95,7 +100,7 @@ async def create_room(
 @api.route(
     "GET",
     "/api/rooms",
-    summary="Open public rooms, newest first, with live counts",
+    summary="Open public rooms in use: busiest first, then by last activity; idle ones left out",
     query=ListRoomsQuery,
     response=RoomPageResponse,
 )
@@ -103,16 +108,19 @@ async def list_rooms(
     request: web.Request, principal: Principal, query: ListRoomsQuery
 ) -> RoomPageResponse:
     services = request.app[SERVICES]
-    before = decode_cursor(query.cursor) if query.cursor else None
-    rooms = await services.rooms.public_page(before, query.limit + 1)
-    page, more = rooms[: query.limit], len(rooms) > query.limit
+    after = decode_cursor(query.cursor) if query.cursor else None
+    listed = await services.rooms.public_listing()
+    if after is not None:
+        # The order is live: a room that moved up since the last page is not shown twice.
+        listed = [entry for entry in listed if entry.position < after]
+    page, more = listed[: query.limit], len(listed) > query.limit
     views = [
-        RoomView(room, "owner" if room.owner_id == principal.user.id else "visitor")
-        for room in page
+        RoomView(entry.room, "owner" if entry.room.owner_id == principal.user.id else "visitor")
+        for entry in page
     ]
     return RoomPageResponse(
         rooms=await services.room_presenter.present(views),
-        next_cursor=encode_cursor(page[-1].sort_key) if more else None,
+        next_cursor=encode_cursor(page[-1].position) if more else None,
     )
 
 

@@ -17,6 +17,7 @@ from api.errors import (
 from api.ids import looks_like_id, new_id
 from api.rooms.access import Role, RoomAccess
 from api.rooms.events import RoomEvents
+from api.rooms.presence import RoomPresence
 from api.store.database import Stores
 from api.store.invites import Invite
 from api.store.rooms import MediaMode, Room, Visibility
@@ -25,6 +26,10 @@ from sfu.config import DEFAULT_SLOTS
 MESH_MAX_PARTICIPANTS = 8  # every browser sends to every other: beyond this, uplinks give out
 SFU_MAX_PARTICIPANTS = 1000
 DEFAULT_INVITE_LIFETIME = timedelta(days=7)
+DEFAULT_IDLE_HIDE = timedelta(minutes=30)
+# The public listing considers at most this many rooms created within the idle window.
+MAX_RECENT_ROOMS = 1000
+_RECENT_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,20 @@ class RoomView:
     role: Role
 
 
+@dataclass(frozen=True)
+class ListedRoom:
+    """A public room in the lobby, with what orders it there."""
+
+    room: Room
+    count: int
+    active_at: datetime
+
+    @property
+    def position(self) -> tuple[int, int, str]:
+        """Descending order: more people first, then the most recently lived in, then newest."""
+        return (self.count, int(self.active_at.timestamp() * 1000), self.room.sort_key)
+
+
 class RoomService:
     def __init__(
         self,
@@ -52,12 +71,16 @@ class RoomService:
         clock: Callable[[], datetime],
         events: RoomEvents | None = None,
         default_slots: int = DEFAULT_SLOTS,
+        presence: RoomPresence | None = None,
+        idle_hide: timedelta = DEFAULT_IDLE_HIDE,
     ) -> None:
         self._stores = stores
         self._access = access
         self._clock = clock
         self.events = events or RoomEvents()
         self._default_slots = default_slots
+        self._presence = presence or RoomPresence(clock)
+        self._idle_hide = idle_hide
 
     async def create(self, owner_id: str, spec: NewRoom) -> Room:
         sfu = spec.media == "sfu"
@@ -95,8 +118,38 @@ class RoomService:
             raise NotRoomOwner()
         return view.room
 
-    async def public_page(self, before: str | None, limit: int) -> list[Room]:
-        return await self._stores.rooms.public_page(before, limit)
+    async def public_listing(self) -> list[ListedRoom]:
+        """Open public rooms in lobby order; a room empty for longer than `idle_hide` is left out.
+
+        Rooms with people in them come first (more people first), then empty ones by their last
+        activity (someone entering or leaving, or else its creation). An idle room stays open:
+        its owner still finds it under "My rooms", and anyone with its link can enter it.
+        """
+        cutoff = self._clock() - self._idle_hide
+        rooms = {room.id: room for room in await self._created_since(cutoff)}
+        lived_in = [i for i in self._presence.active_since(cutoff) if i not in rooms]
+        rooms |= {room.id: room for room in await self._stores.rooms.by_ids(lived_in)}
+        listed = []
+        for room in rooms.values():
+            if room.visibility != "public" or not room.is_open:
+                continue
+            count = self._presence.count(room.id)
+            active_at = max(room.created_at, self._presence.active_at(room.id) or room.created_at)
+            if count > 0 or active_at >= cutoff:
+                listed.append(ListedRoom(room, count, active_at))
+        return sorted(listed, key=lambda entry: entry.position, reverse=True)
+
+    async def _created_since(self, cutoff: datetime) -> list[Room]:
+        found: list[Room] = []
+        before: str | None = None
+        while len(found) < MAX_RECENT_ROOMS:
+            batch = await self._stores.rooms.public_page(before, _RECENT_BATCH)
+            recent = [room for room in batch if room.created_at >= cutoff]
+            found += recent
+            if len(recent) < len(batch) or len(batch) < _RECENT_BATCH:
+                break
+            before = batch[-1].sort_key
+        return found
 
     async def mine(self, user_id: str) -> list[RoomView]:
         owned = await self._stores.rooms.owned_by(user_id)
