@@ -100,10 +100,8 @@ def content_security_policy(settings: Settings) -> str:
     own URLs, `blob:` previews and the `data:` favicon; call audio is a MediaStream
     (`srcObject`), not a URL. No page may frame ours (clickjacking the room controls).
     """
-    sockets = " ".join(
-        f"{'wss' if origin.scheme == 'https' else 'ws'}://{origin.netloc}"
-        for origin in map(urlsplit, settings.allowed_origins)
-    )
+    origin = urlsplit(settings.app_origin)
+    ws_scheme = "wss" if origin.scheme == "https" else "ws"
     return "; ".join(
         (
             "default-src 'self'",
@@ -113,7 +111,9 @@ def content_security_policy(settings: Settings) -> str:
             "media-src 'self' blob:",
             "font-src 'self'",
             # 'self' covers ws(s) of the same host in current browsers; older Safari needs it named.
-            f"connect-src 'self' {sockets}",
+            # The other loopback spelling a development server accepts (`allowed_origins`) is
+            # always served from itself, so its socket is 'self'.
+            f"connect-src 'self' {ws_scheme}://{origin.netloc}",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
