@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -49,6 +49,7 @@ AFTER_ANSWER_DELAY_SECONDS = (0.2, 2.0)
 # The display name of an account whose address two sign-ups claimed, until its owner sets one.
 CONTESTED_NAME = "New member"
 RESET_PASSWORD_TTL = timedelta(hours=1)
+ALREADY_VERIFIED = "This link was used already: your email address is verified. Sign in."
 
 
 def utc_now() -> datetime:
@@ -133,12 +134,31 @@ class AuthService:
     async def verify_email(self, token: str) -> None:
         """Activate the account only with the password and name of the sign-up that produced
         this link: once a later sign-up replaced them, the link is refused as invalid."""
-        email_token = await self._consume(token, "verify_email")
+        try:
+            email_token = await self._consume(token, "verify_email")
+        except InvalidToken:
+            await self._verify_email_reused(token)
+            raise
         registration = email_token.registration
         if registration is None or not await self._stores.users.verify_registration(
             email_token.user_id, registration
         ):
             raise InvalidToken()
+        # The token is spent; its hash stays, under a purpose that verifies nothing, so that
+        # opening the link again (another tab, another device) can say the address is verified.
+        used = replace(email_token, purpose="verify_email_used", registration=None)
+        await self._stores.email_tokens.replace_for_user(used, created_at=self._clock())
+
+    async def _verify_email_reused(self, token: str) -> None:
+        """A verification link that worked once, opened again: tell its holder (and only
+        them: nobody else has the token) that the address is verified, to sign in. Any other
+        invalid token stays plain `InvalidToken`, so this says nothing about other addresses."""
+        used = await self._stores.email_tokens.find(hash_secret(token), "verify_email_used")
+        if used is None:
+            return
+        user = await self._stores.users.by_id(used.user_id)
+        if user is not None and user.email_verified:
+            raise InvalidToken(ALREADY_VERIFIED, details={"emailVerified": True})
 
     def resend_verification(self, email: str) -> None:
         """Answers at once, alike for every email; an unverified account then gets a new link

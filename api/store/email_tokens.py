@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pymongo.asynchronous.collection import AsyncCollection
 
 Document = dict[str, Any]
-Purpose = Literal["verify_email", "reset_password"]
+# "verify_email_used": what is kept of a verification token once it worked (see `find`).
+Purpose = Literal["verify_email", "reset_password", "verify_email_used"]
 EXPIRED_KEPT_SECONDS = 7 * 24 * 3600
 
 
@@ -54,14 +55,22 @@ class EmailTokenStore:
         """Every token of `purpose` the user holds stops working."""
         await self._tokens.delete_many({"user_id": user_id, "purpose": purpose})
 
+    async def find(self, token_hash: str, purpose: Purpose) -> EmailToken | None:
+        """Read without consuming: only for records that grant nothing, like the trace of a
+        verification token that was used, which lets its holder hear "already verified"."""
+        doc = await self._tokens.find_one({"_id": token_hash, "purpose": purpose})
+        return None if doc is None else _token_of(doc)
+
     async def consume(self, token_hash: str, purpose: Purpose) -> EmailToken | None:
         doc = await self._tokens.find_one_and_delete({"_id": token_hash, "purpose": purpose})
-        if doc is None:
-            return None
-        return EmailToken(
-            token_hash=doc["_id"],
-            user_id=doc["user_id"],
-            purpose=doc["purpose"],
-            expires_at=doc["expires_at"],
-            registration=doc.get("registration"),
-        )
+        return None if doc is None else _token_of(doc)
+
+
+def _token_of(doc: Document) -> EmailToken:
+    return EmailToken(
+        token_hash=doc["_id"],
+        user_id=doc["user_id"],
+        purpose=doc["purpose"],
+        expires_at=doc["expires_at"],
+        registration=doc.get("registration"),
+    )
