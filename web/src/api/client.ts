@@ -43,6 +43,10 @@ const REFRESH_LEAD_MS = 60_000;
 const MIN_REFRESH_DELAY_MS = 5_000;
 // Shared by the tabs of this origin: when the current access token expires.
 const EXPIRY_KEY = "gethory.accessTokenExpiresAt";
+// Set while this browser believes it has a session (never the token itself: the tokens stay in
+// httpOnly cookies). Without it, start-up does not ask the server who is signed in, so a
+// signed-out visitor's pages make no request that can only answer 401.
+const SIGNED_IN_KEY = "gethory.signedIn";
 const REFRESH_LOCK = "gethory-refresh";
 
 export interface SignedInBody {
@@ -91,10 +95,38 @@ function writeStoredExpiry(value: number | null): void {
   const store = storage();
   if (!store) return;
   try {
-    if (value === null) store.removeItem(EXPIRY_KEY);
-    else store.setItem(EXPIRY_KEY, String(value));
+    if (value === null) {
+      store.removeItem(EXPIRY_KEY);
+      store.removeItem(SIGNED_IN_KEY);
+    } else {
+      store.setItem(EXPIRY_KEY, String(value));
+    }
   } catch {
     // Quota or privacy mode: scheduling still works within this tab.
+  }
+}
+
+function writeSignedInHint(): void {
+  try {
+    storage()?.setItem(SIGNED_IN_KEY, "1");
+  } catch {
+    // Without storage the hint is missing, and `mayBeSignedIn` says yes anyway.
+  }
+}
+
+/**
+ * Whether a session may exist: false only when this browser's storage says nobody signed in
+ * here (or the last session ended). Where storage is unavailable the answer is true: asking the
+ * server is then the only way to know.
+ */
+export function mayBeSignedIn(): boolean {
+  const store = storage();
+  if (!store) return true;
+  try {
+    // A tab of an older client recorded only the expiry: that counts as a hint too.
+    return store.getItem(SIGNED_IN_KEY) !== null || store.getItem(EXPIRY_KEY) !== null;
+  } catch {
+    return true;
   }
 }
 
@@ -195,6 +227,7 @@ export function scheduleRefresh(expiresAt: number): void {
 
 /** Records a login/refresh answer: remembers the expiry (for all tabs) and schedules. */
 export function noteSignedIn(body: SignedInBody): void {
+  writeSignedInHint();
   const expiresAt = Date.parse(body.accessTokenExpiresAt);
   if (!Number.isFinite(expiresAt)) return;
   writeStoredExpiry(expiresAt);
@@ -213,9 +246,22 @@ export function forgetSession(): void {
   writeStoredExpiry(null);
 }
 
+type SignedInElsewhereListener = () => void;
+const signedInElsewhereListeners = new Set<SignedInElsewhereListener>();
+
+/** Called when another tab of this browser signs in. */
+export function onSignedInElsewhere(listener: SignedInElsewhereListener): () => void {
+  signedInElsewhereListeners.add(listener);
+  return () => signedInElsewhereListeners.delete(listener);
+}
+
 // When another tab refreshes, follow its schedule instead of keeping our own.
 if (typeof window !== "undefined" && typeof window.addEventListener === "function") {
   window.addEventListener("storage", (event) => {
+    if (event.key === SIGNED_IN_KEY && event.newValue !== null) {
+      for (const listener of [...signedInElsewhereListeners]) listener();
+      return;
+    }
     if (event.key !== EXPIRY_KEY) return;
     const expiresAt = readStoredExpiry();
     if (expiresAt === null) cancelScheduledRefresh();

@@ -5,7 +5,14 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useRef, use
 import type { ReactNode } from "react";
 import { useLocation, useNavigate } from "react-router-dom";
 
-import { ApiError, forgetSession, onSignedOut, resumeRefreshSchedule } from "../api/client";
+import {
+  ApiError,
+  forgetSession,
+  mayBeSignedIn,
+  onSignedInElsewhere,
+  onSignedOut,
+  resumeRefreshSchedule,
+} from "../api/client";
 import { auth, users } from "../api/endpoints";
 import type { Me } from "../api/types";
 
@@ -26,7 +33,11 @@ export const SESSION_ENDED_MESSAGE = "Your session has ended. Sign in again.";
 
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [user, setUserState] = useState<Me | null>(null);
-  const [status, setStatus] = useState<SessionStatus>("loading");
+  // Nobody signed in from this browser: signed out at once, without asking the server (whose
+  // answer could only be a 401, logged by the browser as an error on every page).
+  const [status, setStatus] = useState<SessionStatus>(() =>
+    mayBeSignedIn() ? "loading" : "signed-out",
+  );
   const [attempt, setAttempt] = useState(0);
   const userRef = useRef<Me | null>(null);
   const navigate = useNavigate();
@@ -42,6 +53,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     let cancelled = false;
+    if (!mayBeSignedIn() && userRef.current === null) {
+      setUser(null);
+      return;
+    }
     setStatus("loading");
     users
       .me()
@@ -57,6 +72,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         } else if (error instanceof ApiError && error.status >= 500) {
           setStatus("unreachable");
         } else {
+          forgetSession();
           setUser(null);
         }
       });
@@ -80,6 +96,15 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         });
       }),
     [navigate, setUser],
+  );
+
+  // Signed in from another tab: this one follows (once), rather than stay signed out.
+  useEffect(
+    () =>
+      onSignedInElsewhere(() => {
+        if (!userRef.current) setAttempt((n) => n + 1);
+      }),
+    [],
   );
 
   const signIn = useCallback(
