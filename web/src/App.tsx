@@ -6,6 +6,8 @@ import { RequireAuth } from "./components/RequireAuth";
 import { Loading, Unreachable } from "./components/Status";
 import { CheckEmailPage } from "./pages/CheckEmailPage";
 import { InvitePage } from "./pages/InvitePage";
+import { LandingPage } from "./pages/LandingPage";
+import { usePage } from "./pages/page";
 import { ForgotPasswordPage, ResetPasswordPage } from "./pages/PasswordPages";
 import { ProfilePage } from "./pages/ProfilePage";
 import { RoomPage } from "./pages/RoomPage";
@@ -19,13 +21,17 @@ function Home() {
   const { status } = useSession();
   if (status === "loading") return <Loading />;
   if (status === "unreachable") return <Unreachable />;
-  return <Navigate to={status === "signed-in" ? "/rooms" : "/signin"} replace />;
+  if (status === "signed-in") return <Navigate to="/rooms" replace />;
+  return <LandingPage />;
 }
 
 function NotFound() {
+  const heading = usePage("Page not found");
   return (
     <section className="card narrow">
-      <h1>Page not found</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Page not found
+      </h1>
       <p>There is nothing at this address.</p>
       <Link to="/">Go to the start page</Link>
     </section>

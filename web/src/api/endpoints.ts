@@ -53,6 +53,8 @@ export const auth = {
       noRefresh: true,
     }),
   sessions: () => request<{ sessions: SessionInfo[] }>("/api/auth/sessions"),
+  revokeSession: (id: string) =>
+    request<void>(`/api/auth/sessions/${enc(id)}`, { method: "DELETE" }),
   revokeOtherSessions: () =>
     request<{ revoked: number }>("/api/auth/sessions", { method: "DELETE" }),
 };
@@ -66,6 +68,8 @@ export const users = {
     form.append("avatar", file, file.name);
     return request<Me>("/api/users/me/avatar", { method: "PUT", body: form });
   },
+  /** Back to the generated picture. */
+  removeAvatar: () => request<void>("/api/users/me/avatar", { method: "DELETE" }),
 };
 
 export const rooms = {

@@ -23,6 +23,11 @@ interface FieldProps {
    * browser's `maxLength`, which counts an emoji as 2). Over the limit the control is invalid.
    */
   limit?: TextRule;
+  /**
+   * A problem with this field's value, shown under it and tied to it (`aria-invalid`, and
+   * `aria-describedby` to `${id}-error`). The form clears it when the value changes.
+   */
+  error?: string | null;
 }
 
 export type TextFieldProps = FieldProps & Omit<InputHTMLAttributes<HTMLInputElement>, Owned>;
@@ -35,12 +40,14 @@ function Field({
   label,
   hint,
   count,
+  error,
   children,
 }: {
   id: string;
   label: string;
   hint: ReactNode;
   count: string | null;
+  error?: string | null;
   children: ReactNode;
 }) {
   return (
@@ -57,12 +64,18 @@ function Field({
           {count}
         </p>
       )}
+      {error && (
+        <p className="error" role="alert" id={errorId(id)}>
+          {error}
+        </p>
+      )}
     </div>
   );
 }
 
 const hintId = (id: string) => `${id}-hint`;
 const countId = (id: string) => `${id}-count`;
+const errorId = (id: string) => `${id}-error`;
 
 /** "12/80 characters", counted as the server counts; null without a limit. */
 export function countText(value: string, limit: TextRule | undefined): string | null {
@@ -71,24 +84,38 @@ export function countText(value: string, limit: TextRule | undefined): string | 
 }
 
 /** What the input and the textarea share: the id, the hint link, and the value in and out. */
-function controlProps({ id, value, onChange, hint, limit }: Omit<FieldProps, "label">) {
-  const describedBy = [hint != null ? hintId(id) : null, limit ? countId(id) : null]
+function controlProps({ id, value, onChange, hint, limit, error }: Omit<FieldProps, "label">) {
+  const describedBy = [
+    error ? errorId(id) : null,
+    hint != null ? hintId(id) : null,
+    limit ? countId(id) : null,
+  ]
     .filter(Boolean)
     .join(" ");
+  const tooLong = limit !== undefined && textProblem(value, limit) === "text_too_long";
   return {
     id,
     "aria-describedby": describedBy || undefined,
-    "aria-invalid": limit && textProblem(value, limit) === "text_too_long" ? true : undefined,
+    "aria-invalid": error || tooLong ? true : undefined,
     value,
     onChange: (e: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => onChange(e.target.value),
   };
 }
 
 /** A labelled single-line text input. */
-export function TextField({ id, label, value, onChange, hint, limit, ...rest }: TextFieldProps) {
+export function TextField({
+  id,
+  label,
+  value,
+  onChange,
+  hint,
+  limit,
+  error,
+  ...rest
+}: TextFieldProps) {
   return (
-    <Field id={id} label={label} hint={hint} count={countText(value, limit)}>
-      <input {...rest} {...controlProps({ id, value, onChange, hint, limit })} />
+    <Field id={id} label={label} hint={hint} count={countText(value, limit)} error={error}>
+      <input {...rest} {...controlProps({ id, value, onChange, hint, limit, error })} />
     </Field>
   );
 }
@@ -101,11 +128,12 @@ export function TextAreaField({
   onChange,
   hint,
   limit,
+  error,
   ...rest
 }: TextAreaFieldProps) {
   return (
-    <Field id={id} label={label} hint={hint} count={countText(value, limit)}>
-      <textarea {...rest} {...controlProps({ id, value, onChange, hint, limit })} />
+    <Field id={id} label={label} hint={hint} count={countText(value, limit)} error={error}>
+      <textarea {...rest} {...controlProps({ id, value, onChange, hint, limit, error })} />
     </Field>
   );
 }

@@ -6,13 +6,17 @@ import { auth } from "../api/endpoints";
 import { ErrorText } from "../components/Status";
 import { useSubmit } from "../components/useSubmit";
 import { EmailField } from "./authFields";
-import { pendingEmail, rememberPendingEmail } from "./authShared";
+import { pendingEmail, rememberPendingEmail, useNext, withNext } from "./authShared";
+import { usePage } from "./page";
+import { InviteWaiting } from "./SignInPage";
 
 export function CheckEmailPage() {
   const [email, setEmail] = useState(pendingEmail);
   const [notice, setNotice] = useState<string | null>(null);
   const { busy, error, setError, run } = useSubmit();
   const known = pendingEmail();
+  const heading = usePage("Check your email");
+  const next = useNext();
 
   async function resend(event: FormEvent) {
     event.preventDefault();
@@ -30,11 +34,16 @@ export function CheckEmailPage() {
 
   return (
     <section className="card narrow">
-      <h1>Check your email</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Check your email
+      </h1>
       <p>
         We sent a link to {known ? <strong>{known}</strong> : "your address"}. Open it to verify
         your address, then sign in. The link works for 24 hours.
       </p>
+      <InviteWaiting next={next}>
+        It is kept for you, even if you open the link in another tab.
+      </InviteWaiting>
       <form onSubmit={resend} className="form">
         {!known && (
           <EmailField id="check-email" required={false} value={email} onChange={setEmail} />
@@ -48,7 +57,7 @@ export function CheckEmailPage() {
         </button>
       </form>
       <p className="muted">
-        Verified already? <Link to="/signin">Sign in</Link>
+        Verified already? <Link to={withNext("/signin", next)}>Sign in</Link>
       </p>
     </section>
   );

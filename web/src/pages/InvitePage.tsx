@@ -6,6 +6,7 @@ import { rooms } from "../api/endpoints";
 import { describeError } from "../api/messages";
 import type { Room } from "../api/types";
 import { Loading } from "../components/Status";
+import { usePage } from "./page";
 
 // Accepting is idempotent, but one request per token is enough however often we mount.
 const acceptances = new Map<string, Promise<Room>>();
@@ -30,6 +31,7 @@ export function InvitePage() {
   const { token = "" } = useParams();
   const navigate = useNavigate();
   const [error, setError] = useState<string | null>(null);
+  const heading = usePage(error ? "Invite cannot be used" : "Opening the invite");
 
   useEffect(() => {
     let current = true;
@@ -56,7 +58,9 @@ export function InvitePage() {
   if (!error) return <Loading label="Opening the invite…" />;
   return (
     <section className="card narrow">
-      <h1>This invite cannot be used</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        This invite cannot be used
+      </h1>
       <p className="error" role="alert">
         {error}
       </p>

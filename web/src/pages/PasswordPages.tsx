@@ -11,10 +11,12 @@ import {
   NewPasswordField,
   PASSWORD_TOO_SHORT,
 } from "./authFields";
+import { usePage } from "./page";
 
 export function ForgotPasswordPage() {
   const [email, setEmail] = useState("");
   const [sent, setSent] = useState(false);
+  const heading = usePage("Forgot your password");
   const { busy, error, run } = useSubmit();
 
   async function submit(event: FormEvent) {
@@ -27,7 +29,9 @@ export function ForgotPasswordPage() {
 
   return (
     <section className="card narrow">
-      <h1>Forgot your password?</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Forgot your password?
+      </h1>
       <p>We will email you a link to set a new one. It works for one hour.</p>
       <form onSubmit={submit} className="form">
         <EmailField id="forgot-email" value={email} onChange={setEmail} />
@@ -51,6 +55,7 @@ export function ResetPasswordPage() {
   const token = params.get("token") ?? "";
   const [password, setPassword] = useState("");
   const [done, setDone] = useState(false);
+  const heading = usePage(done ? "Password changed" : "Set a new password");
   const { busy, error, setError, run } = useSubmit(
     token ? null : "This link is incomplete. Open the link from the email again.",
   );
@@ -70,7 +75,9 @@ export function ResetPasswordPage() {
   if (done) {
     return (
       <section className="card narrow">
-        <h1>Password changed</h1>
+        <h1 ref={heading} tabIndex={-1}>
+          Password changed
+        </h1>
         <p>Your new password is set, and every session was signed out.</p>
         <Link className="button" to="/signin">
           Sign in
@@ -81,7 +88,9 @@ export function ResetPasswordPage() {
 
   return (
     <section className="card narrow">
-      <h1>Set a new password</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Set a new password
+      </h1>
       <form onSubmit={submit} className="form">
         <NewPasswordField
           id="reset-password"

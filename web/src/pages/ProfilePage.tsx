@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { ChangeEvent, FormEvent } from "react";
 
+import { ApiError } from "../api/client";
 import { auth, users } from "../api/endpoints";
 import { describeError } from "../api/messages";
 import type { Me, ProfileChanges, SessionInfo } from "../api/types";
@@ -9,15 +10,36 @@ import { TextAreaField, TextField } from "../components/TextField";
 import { useSubmit } from "../components/useSubmit";
 import { useSession } from "../session/SessionContext";
 import { BIO_RULE, NAME_RULE, checkTexts, normalizeText } from "../text";
+import { usePage } from "./page";
 
 const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
+const USERNAME_RULE = "Usernames are 3 to 30 letters, digits, _ or . characters.";
+
+/** The server names an uploaded picture's version "u…" and a generated one's "d…". */
+function hasOwnPicture(user: Me): boolean {
+  return /[?&]v=u/.test(user.avatarUrl);
+}
+
+/** An error about the username, from the server: shown at the field rather than the form. */
+function usernameProblem(failure: unknown): string | null {
+  if (!(failure instanceof ApiError)) return null;
+  if (failure.code === "username_taken") return describeError(failure);
+  if (failure.code !== "validation_failed" || !Array.isArray(failure.details)) return null;
+  const aboutUsername = (failure.details as { field?: unknown }[]).every(
+    (item) => item.field === "username",
+  );
+  return aboutUsername && failure.details.length ? USERNAME_RULE : null;
+}
 
 export function ProfilePage() {
   const { user } = useSession();
+  const heading = usePage("Profile");
   if (!user) return <Loading />;
   return (
     <div className="stack">
-      <h1>Profile</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Profile
+      </h1>
       <ProfileForm user={user} />
       <AvatarForm user={user} />
       <Sessions />
@@ -31,17 +53,22 @@ function ProfileForm({ user }: { user: Me }) {
   const [username, setUsername] = useState(user.username ?? "");
   const [bio, setBio] = useState(user.bio);
   const [saved, setSaved] = useState(false);
+  const [usernameError, setUsernameError] = useState<string | null>(null);
   const { busy, error, setError, run } = useSubmit();
 
-  /** An onChange that also takes back the "Saved" note: the form has changed since. */
+  /** An onChange that also takes back the "Saved" note and any error: the form has changed
+   * since, and an error about the old value would now be wrong. */
   const edit = (set: (value: string) => void) => (value: string) => {
     set(value);
     setSaved(false);
+    setError(null);
+    setUsernameError(null);
   };
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setSaved(false);
+    setUsernameError(null);
     const textError = checkTexts([
       { label: "Name", value: name, rule: NAME_RULE },
       { label: "Bio", value: bio, rule: BIO_RULE },
@@ -57,13 +84,19 @@ function ProfileForm({ user }: { user: Me }) {
     }
     if (normalizeText(bio, true) !== user.bio) changes.bio = normalizeText(bio, true);
     if (changes.username !== undefined && !/^[A-Za-z0-9_.]{3,30}$/.test(changes.username)) {
-      setError("Usernames are 3 to 30 letters, digits, _ or . characters.");
+      setUsernameError(USERNAME_RULE);
       return;
     }
     await run(async () => {
-      const updated = Object.keys(changes).length ? await users.update(changes) : user;
-      setUser(updated);
-      setSaved(true);
+      try {
+        const updated = Object.keys(changes).length ? await users.update(changes) : user;
+        setUser(updated);
+        setSaved(true);
+      } catch (failure) {
+        const problem = usernameProblem(failure);
+        if (!problem) throw failure;
+        setUsernameError(problem);
+      }
     });
   }
 
@@ -88,6 +121,7 @@ function ProfileForm({ user }: { user: Me }) {
           maxLength={30}
           hint="3 to 30 letters, digits, _ or ."
           value={username}
+          error={usernameError}
           onChange={edit(setUsername)}
         />
         <TextAreaField
@@ -147,6 +181,15 @@ function AvatarForm({ user }: { user: Me }) {
     input.value = "";
   }
 
+  async function remove() {
+    setMessage(null);
+    await run(async () => {
+      await users.removeAvatar();
+      setUser(await users.me());
+      setMessage("Your picture is removed.");
+    });
+  }
+
   return (
     <section className="card" aria-labelledby="profile-avatar-heading">
       <h2 id="profile-avatar-heading">Picture</h2>
@@ -171,7 +214,19 @@ function AvatarForm({ user }: { user: Me }) {
           </p>
         </div>
       </div>
-      {busy && <p className="muted avatar-message">Uploading…</p>}
+      {hasOwnPicture(user) && (
+        <div className="actions">
+          <button
+            type="button"
+            className="button secondary"
+            disabled={busy}
+            onClick={() => void remove()}
+          >
+            Remove picture
+          </button>
+        </div>
+      )}
+      {busy && <p className="muted avatar-message">Saving…</p>}
       {message && <p className="notice">{message}</p>}
       <ErrorText message={error} />
     </section>
@@ -226,6 +281,20 @@ function Sessions() {
     void load();
   }, [load]);
 
+  async function revokeOne(session: SessionInfo) {
+    setNotice(null);
+    await run(async () => {
+      try {
+        await auth.revokeSession(session.id);
+      } catch (failure) {
+        // Ended already (it expired, or another device ended it): the list shows it gone.
+        if (!(failure instanceof ApiError && failure.code === "not_found")) throw failure;
+      }
+      setNotice("Signed out of that session.");
+      await load();
+    });
+  }
+
   async function revokeOthers() {
     setNotice(null);
     await run(async () => {
@@ -256,6 +325,17 @@ function Sessions() {
                 {s.ip || "unknown address"} · last active {when(s.lastUsedAt)} · since{" "}
                 {when(s.createdAt)}
               </div>
+              {!s.current && (
+                <button
+                  type="button"
+                  className="button secondary small"
+                  disabled={busy}
+                  aria-label={`Sign out ${describeDevice(s.userAgent)}, last active ${when(s.lastUsedAt)}`}
+                  onClick={() => void revokeOne(s)}
+                >
+                  Sign out
+                </button>
+              )}
             </li>
           ))}
         </ul>

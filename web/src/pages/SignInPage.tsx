@@ -1,6 +1,6 @@
 import { useState } from "react";
 import type { FormEvent } from "react";
-import { Link, Navigate, useLocation, useNavigate, useSearchParams } from "react-router-dom";
+import { Link, Navigate, useLocation, useNavigate } from "react-router-dom";
 
 import { ApiError } from "../api/client";
 import { auth } from "../api/endpoints";
@@ -9,14 +9,37 @@ import { ErrorText } from "../components/Status";
 import { TextField } from "../components/TextField";
 import { useSession } from "../session/SessionContext";
 import { EmailField } from "./authFields";
-import { rememberPendingEmail, safeNext } from "./authShared";
+import { forgetNext, isInvite, rememberPendingEmail, useNext, withNext } from "./authShared";
+import { usePage } from "./page";
+
+/** Says why signing in (or up) matters now: an invite waits at the end of it. */
+export function InviteWaiting({ next, children }: { next: string | null; children: string }) {
+  if (!isInvite(next)) return null;
+  return (
+    <p className="notice" role="note">
+      <strong>An invite is waiting for you.</strong> {children}
+    </p>
+  );
+}
 
 export function SignInPage() {
+  const heading = usePage("Sign in");
+  return (
+    <section className="card narrow" aria-labelledby="signin-heading">
+      <h1 id="signin-heading" ref={heading} tabIndex={-1}>
+        Sign in
+      </h1>
+      <SignInForm />
+    </section>
+  );
+}
+
+/** The sign-in form and its links, on the sign-in page and on the landing page. */
+export function SignInForm() {
   const { status, signIn } = useSession();
   const navigate = useNavigate();
   const location = useLocation();
-  const [params] = useSearchParams();
-  const next = safeNext(params.get("next")) ?? "/rooms";
+  const next = useNext();
   const arrivedWith = (location.state as { message?: string } | null)?.message ?? null;
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -25,7 +48,10 @@ export function SignInPage() {
   const [unverified, setUnverified] = useState(false);
   const [notice, setNotice] = useState<string | null>(arrivedWith);
 
-  if (status === "signed-in" && !busy) return <Navigate to={next} replace />;
+  if (status === "signed-in" && !busy) {
+    forgetNext();
+    return <Navigate to={next ?? "/rooms"} replace />;
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -35,7 +61,8 @@ export function SignInPage() {
     setBusy(true);
     try {
       await signIn(email.trim(), password);
-      navigate(next, { replace: true });
+      forgetNext();
+      navigate(next ?? "/rooms", { replace: true });
     } catch (failure) {
       setBusy(false);
       if (failure instanceof ApiError && failure.code === "email_not_verified") {
@@ -62,8 +89,10 @@ export function SignInPage() {
   }
 
   return (
-    <section className="card narrow">
-      <h1>Sign in</h1>
+    <>
+      <InviteWaiting next={next}>
+        Sign in, or create an account, and you will go straight to the room.
+      </InviteWaiting>
       {notice && <p className="notice">{notice}</p>}
       <form onSubmit={submit} className="form">
         <EmailField id="signin-email" value={email} onChange={setEmail} />
@@ -90,8 +119,8 @@ export function SignInPage() {
         <Link to="/forgot-password">Forgot your password?</Link>
       </p>
       <p className="muted">
-        New here? <Link to="/signup">Create an account</Link>
+        New here? <Link to={withNext("/signup", next)}>Create an account</Link>
       </p>
-    </section>
+    </>
   );
 }

@@ -14,17 +14,21 @@ import {
   NewPasswordField,
   PASSWORD_TOO_SHORT,
 } from "./authFields";
-import { rememberPendingEmail } from "./authShared";
+import { rememberPendingEmail, useNext, withNext } from "./authShared";
+import { usePage } from "./page";
+import { InviteWaiting } from "./SignInPage";
 
 export function SignUpPage() {
   const navigate = useNavigate();
   const { status } = useSession();
+  const heading = usePage("Sign up");
+  const next = useNext();
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const { busy, error, setError, run } = useSubmit();
 
-  if (status === "signed-in") return <Navigate to="/rooms" replace />;
+  if (status === "signed-in") return <Navigate to={next ?? "/rooms"} replace />;
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -40,13 +44,18 @@ export function SignUpPage() {
     await run(async () => {
       await auth.register({ name: normalizeText(name), email: email.trim(), password });
       rememberPendingEmail(email.trim());
-      navigate("/check-email");
+      navigate(withNext("/check-email", next));
     });
   }
 
   return (
     <section className="card narrow">
-      <h1>Create your account</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Create your account
+      </h1>
+      <InviteWaiting next={next}>
+        Once you have verified your email and signed in, you will go straight to the room.
+      </InviteWaiting>
       <form onSubmit={submit} className="form" aria-describedby="signup-error" noValidate>
         <TextField
           id="signup-name"
@@ -70,7 +79,7 @@ export function SignUpPage() {
         </button>
       </form>
       <p className="muted">
-        Already have an account? <Link to="/signin">Sign in</Link>
+        Already have an account? <Link to={withNext("/signin", next)}>Sign in</Link>
       </p>
     </section>
   );
