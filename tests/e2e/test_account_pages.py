@@ -169,6 +169,7 @@ async def test_profile_removes_the_avatar_and_signs_out_one_session(
     picture = laptop.locator("img.avatar-large")
     uploaded = await picture.get_attribute("src")
     assert uploaded is not None and "v=u" in uploaded
+    await laptop.screenshot(path=artifact("profile-remove-picture"), full_page=True)
     await remove.click()
     await expect(laptop.get_by_text("Your picture is removed.")).to_be_visible()
     await expect(remove).to_have_count(0)

@@ -4,6 +4,9 @@ import {
   ApiError,
   CANNOT_REACH_SERVER,
   cancelScheduledRefresh,
+  forgetSession,
+  mayBeSignedIn,
+  noteSignedIn,
   onSignedOut,
   refreshSession,
   request,
@@ -196,5 +199,46 @@ describe("errors", () => {
     expect(seen?.credentials).toBe("same-origin");
     expect(seen?.body).toBe(JSON.stringify({ topic: "x" }));
     expect((seen?.headers as Record<string, string>)["Content-Type"]).toBe("application/json");
+  });
+});
+
+describe("the signed-in hint", () => {
+  function memoryStorage(): Storage {
+    const items = new Map<string, string>();
+    return {
+      get length() {
+        return items.size;
+      },
+      clear: () => items.clear(),
+      getItem: (key) => items.get(key) ?? null,
+      key: (index) => [...items.keys()][index] ?? null,
+      removeItem: (key) => void items.delete(key),
+      setItem: (key, value) => void items.set(key, String(value)),
+    };
+  }
+
+  afterEach(() => {
+    cancelScheduledRefresh();
+    vi.unstubAllGlobals();
+  });
+
+  it("says a session may exist when storage cannot tell", () => {
+    expect(mayBeSignedIn()).toBe(true);
+  });
+
+  it("is set by a sign-in and cleared by a sign-out", () => {
+    vi.stubGlobal("localStorage", memoryStorage());
+    expect(mayBeSignedIn()).toBe(false);
+    noteSignedIn(signedIn());
+    expect(mayBeSignedIn()).toBe(true);
+    expect(localStorage.getItem("gethory.signedIn")).toBe("1");
+    forgetSession();
+    expect(mayBeSignedIn()).toBe(false);
+  });
+
+  it("counts the expiry an older client recorded", () => {
+    vi.stubGlobal("localStorage", memoryStorage());
+    localStorage.setItem("gethory.accessTokenExpiresAt", String(Date.now() + 60_000));
+    expect(mayBeSignedIn()).toBe(true);
   });
 });

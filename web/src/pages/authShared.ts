@@ -32,7 +32,6 @@ export function safeNext(next: string | null | undefined): string | null {
   if (!next || !next.startsWith("/") || next.startsWith("//")) return null;
   // Browsers read "\" as "/" in URLs ("/\evil.example" is another host); control characters
   // may be dropped on the way. Neither belongs in a path of ours.
-  // eslint-disable-next-line no-control-regex
   if (/[\\\u0000-\u001f\u007f]/.test(next)) return null;
   let url: URL;
   try {
