@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
@@ -8,22 +8,122 @@ import type { Media, Room, Visibility } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { ErrorText, Loading } from "../components/Status";
 import { TextField } from "../components/TextField";
+import { usePageTitle } from "../components/usePageTitle";
 import { TOPIC_RULE, checkTexts, normalizeText, textProblem } from "../text";
+import "./rooms.css";
 
 const REFRESH_EVERY_MS = 5_000;
 
+/** What a room list needs from the page: the owner's "Close", shared by both lists. */
+interface Lobby {
+  /** Bumped after a room is closed, so both lists load again at once. */
+  version: number;
+  askToClose: (room: Room) => void;
+}
+
 export function RoomsPage() {
+  usePageTitle("Rooms");
+  const [version, setVersion] = useState(0);
+  const [closing, setClosing] = useState<Room | null>(null);
+  const [closed, setClosed] = useState<string | null>(null);
+  const lobby: Lobby = { version, askToClose: setClosing };
+
   return (
     <div className="stack">
       <h1>Rooms</h1>
+      <p className="lobby-notice" role="status">
+        {closed ? `“${closed}” is closed.` : ""}
+      </p>
       <div className="rooms-layout">
         <div className="stack">
-          <PublicRooms />
-          <MyRooms />
+          <PublicRooms lobby={lobby} />
+          <MyRooms lobby={lobby} />
         </div>
         <CreateRoomForm />
       </div>
+      {closing && (
+        <CloseRoomDialog
+          room={closing}
+          onCancel={() => setClosing(null)}
+          onClosed={() => {
+            setClosed(closing.topic);
+            setClosing(null);
+            setVersion((v) => v + 1);
+          }}
+        />
+      )}
     </div>
+  );
+}
+
+/** The owner closes a room from the lobby, never entering it (so never with a live microphone). */
+function CloseRoomDialog({
+  room,
+  onCancel,
+  onClosed,
+}: {
+  room: Room;
+  onCancel: () => void;
+  onClosed: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal?.();
+    // showModal focuses the first button, the destructive one (React keeps `autoFocus` to
+    // itself, so the dialog never sees the attribute): the safe answer takes the focus.
+    cancel.current?.focus();
+    return () => dialog?.close?.();
+  }, []);
+
+  async function close() {
+    setBusy(true);
+    setError(null);
+    try {
+      await roomsApi.close(room.id);
+      onClosed();
+    } catch (failure) {
+      setError(describeError(failure));
+      setBusy(false);
+    }
+  }
+
+  const count = room.participantCount;
+  return (
+    <dialog
+      ref={ref}
+      className="lobby-confirm card"
+      aria-labelledby="close-room-title"
+      aria-describedby="close-room-body"
+      onCancel={(event) => {
+        event.preventDefault();
+        onCancel();
+      }}
+    >
+      <h2 id="close-room-title">Close “{room.topic}”?</h2>
+      <div id="close-room-body">
+        <p>
+          {count > 0
+            ? `The call ends for the ${count === 1 ? "person" : `${count} people`} in it now. `
+            : ""}
+          Nobody can enter the room again and its invite links stop working. This cannot be
+          undone.
+        </p>
+      </div>
+      <ErrorText message={error} />
+      <div className="actions">
+        <button type="button" className="button danger" disabled={busy} onClick={close}>
+          {busy ? "Closing…" : "Close the room"}
+        </button>
+        {/* Focused first (above), so Enter never closes a room by accident. */}
+        <button type="button" className="button secondary" ref={cancel} onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
   );
 }
 
@@ -54,35 +154,47 @@ function usePolling(load: (signal: AbortSignal) => Promise<void>, everyMs: numbe
   }, [load, everyMs]);
 }
 
+function isFull(room: Room): boolean {
+  return room.participantCount >= room.maxParticipants;
+}
+
 function isAbort(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";
 }
 
-function PublicRooms() {
+function PublicRooms({ lobby }: { lobby: Lobby }) {
   const [rooms, setRooms] = useState<Room[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const { version } = lobby;
 
-  const load = useCallback(async (signal: AbortSignal) => {
-    try {
-      const page = await roomsApi.listPublic(signal);
-      setRooms(page.rooms);
-      setError(null);
-    } catch (failure) {
-      if (!isAbort(failure)) setError(describeError(failure));
-    }
-  }, []);
+  const load = useCallback(
+    async (signal: AbortSignal) => {
+      try {
+        const page = await roomsApi.listPublic(signal);
+        setRooms(page.rooms);
+        setError(null);
+      } catch (failure) {
+        if (!isAbort(failure)) setError(describeError(failure));
+      }
+    },
+    [version], // a room was closed here: load again now
+  );
   usePolling(load, REFRESH_EVERY_MS);
 
   return (
     <section className="card" aria-labelledby="public-rooms-heading">
       <h2 id="public-rooms-heading">Public rooms</h2>
+      <p className="hint">
+        Busiest first. Rooms that stay empty for a while leave this list; their owners still
+        find them under “My rooms”.
+      </p>
       <ErrorText message={error} />
       {rooms === null && !error && <Loading />}
       {rooms !== null && (
         <>
           <ul className="room-list" aria-labelledby="public-rooms-heading">
             {rooms.map((room) => (
-              <RoomItem key={room.id} room={room} />
+              <RoomItem key={room.id} room={room} lobby={lobby} />
             ))}
           </ul>
           {rooms.length === 0 && (
@@ -94,19 +206,23 @@ function PublicRooms() {
   );
 }
 
-function MyRooms() {
+function MyRooms({ lobby }: { lobby: Lobby }) {
   const [rooms, setRooms] = useState<Room[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const { version } = lobby;
 
-  const load = useCallback(async (signal: AbortSignal) => {
-    try {
-      const answer = await roomsApi.mine(signal);
-      setRooms(answer.rooms);
-      setError(null);
-    } catch (failure) {
-      if (!isAbort(failure)) setError(describeError(failure));
-    }
-  }, []);
+  const load = useCallback(
+    async (signal: AbortSignal) => {
+      try {
+        const answer = await roomsApi.mine(signal);
+        setRooms(answer.rooms);
+        setError(null);
+      } catch (failure) {
+        if (!isAbort(failure)) setError(describeError(failure));
+      }
+    },
+    [version],
+  );
   usePolling(load, REFRESH_EVERY_MS * 3);
 
   return (
@@ -118,7 +234,7 @@ function MyRooms() {
         <>
           <ul className="room-list" aria-labelledby="my-rooms-heading">
             {rooms.map((room) => (
-              <RoomItem key={room.id} room={room} />
+              <RoomItem key={room.id} room={room} lobby={lobby} />
             ))}
           </ul>
           {rooms.length === 0 && (
@@ -130,10 +246,11 @@ function MyRooms() {
   );
 }
 
-function RoomItem({ room }: { room: Room }) {
+function RoomItem({ room, lobby }: { room: Room; lobby: Lobby }) {
   const count = room.participantCount;
+  const full = isFull(room);
   return (
-    <li className="room-item">
+    <li className="room-item" data-full={full ? "true" : undefined}>
       <div className="room-item-main">
         <Link to={`/rooms/${encodeURIComponent(room.id)}`} className="room-link">
           {room.topic}
@@ -144,16 +261,33 @@ function RoomItem({ room }: { room: Room }) {
         </div>
       </div>
       <div className="room-item-people">
-        <ul className="avatar-stack" aria-label={`People in ${room.topic}`}>
-          {room.participants.slice(0, 5).map((person) => (
-            <li key={person.id}>
-              <Avatar src={person.avatarUrl} name={person.name} size="small" />
-            </li>
-          ))}
-        </ul>
+        {room.participants.length > 0 && (
+          <ul className="avatar-stack" aria-label={`People in ${room.topic}`}>
+            {room.participants.slice(0, 5).map((person) => (
+              <li key={person.id}>
+                <Avatar src={person.avatarUrl} name={person.name} size="small" />
+              </li>
+            ))}
+          </ul>
+        )}
         <span className="count">
           {count === 0 ? "empty" : `${count} ${count === 1 ? "person" : "people"}`}
         </span>
+        {full && (
+          <span className="lobby-full" title={`Full: ${room.maxParticipants} is the most it holds`}>
+            Full
+          </span>
+        )}
+        {room.role === "owner" && (
+          <button
+            type="button"
+            className="button danger small"
+            aria-label={`Close ${room.topic}`}
+            onClick={() => lobby.askToClose(room)}
+          >
+            Close
+          </button>
+        )}
       </div>
     </li>
   );
