@@ -252,7 +252,9 @@ async def test_landing_page_for_visitors_and_rooms_for_members(
 
     await page.goto("/")
     await expect(page).to_have_url(site.base_url + "/")
+    await expect(page).to_have_title("Voice rooms in your browser · Gethory")
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Voice rooms")
+    await expect(page.get_by_role("heading", level=1)).to_be_focused()
     intro = page.get_by_role("region", name=re.compile("Voice rooms"))
     await expect(intro).to_contain_text("invite-only")
     await expect(intro).to_contain_text("SFU")

@@ -11,6 +11,6 @@ import "./page.css";
 export function usePage(title: string) {
   usePageTitle(title);
   return useCallback((heading: HTMLHeadingElement | null) => {
-    heading?.focus({ preventScroll: false });
+    heading?.focus();
   }, []);
 }
