@@ -216,6 +216,25 @@ async def test_reused_verification_link_says_the_address_is_verified(
     await fill_sign_in(again, email)
     await expect(again).to_have_url(re.compile(r"/rooms$"))
 
+    # On the wire: still 400 invalid_token (the link does nothing), with the reason for its
+    # holder; tokens stay single use.
+    token = link.split("token=", 1)[1]
+    headers = {"Origin": site.base_url}
+    reply = await again.request.post(
+        "/api/auth/verify-email", data={"token": token}, headers=headers
+    )
+    error = (await reply.json())["error"]
+    assert (reply.status, error["code"], error["details"]) == (
+        400,
+        "invalid_token",
+        {"emailVerified": True},
+    )
+    reply = await again.request.post(
+        "/api/auth/verify-email", data={"token": secrets.token_urlsafe(32)}, headers=headers
+    )
+    error = (await reply.json())["error"]
+    assert (reply.status, error["code"], error.get("details")) == (400, "invalid_token", None)
+
     # A link nobody ever issued still just fails: it tells nothing about any account.
     await again.goto("/verify-email?token=" + secrets.token_urlsafe(32))
     failed = again.get_by_role("heading", name="We could not verify your email")
