@@ -8,7 +8,9 @@ from api.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from tests.client import PASSWORD, ApiClient
 from tests.mailbox import Mailbox, link_in, token_in
 
-ME_FIELDS = {"id", "email", "emailVerified", "name", "username", "bio", "avatarUrl", "createdAt"}
+# `_id` and `avatar`: aliases for clients written for the original Gethory (protocol.md).
+ME_FIELDS = {"id", "_id", "email", "emailVerified", "name", "username", "bio", "avatarUrl"}
+ME_FIELDS |= {"avatar", "createdAt"}
 
 
 async def test_register_verify_login_refresh_logout(client: ApiClient, mailbox: Mailbox) -> None:
