@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(WEB_MODULES): web/package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm is missing: apt-get install nodejs npm (see README)"; exit 1; }
 	cd web && npm ci --no-fund --no-audit
 
 # Rebuilt only when a source is newer than the last build.
