@@ -1,6 +1,8 @@
 // One <audio autoplay> element per remote source, appended to the page's container.
 export class AudioSink {
   private readonly elements = new Map<string, HTMLAudioElement>();
+  // Per-source volume (0 = silenced), kept for elements created later.
+  private readonly volumes = new Map<string, number>();
   private blocked = false;
 
   constructor(
@@ -16,6 +18,7 @@ export class AudioSink {
       element.dataset.source = source;
       this.container.append(element);
       this.elements.set(source, element);
+      element.volume = this.volumes.get(source) ?? 1;
     }
     if (element.srcObject !== stream) element.srcObject = stream;
     void this.start(element);
@@ -28,6 +31,13 @@ export class AudioSink {
     element.srcObject = null;
     element.remove();
     this.elements.delete(source);
+  }
+
+  setVolume(source: string, volume: number): void {
+    const clamped = Math.min(1, Math.max(0, volume));
+    this.volumes.set(source, clamped);
+    const element = this.elements.get(source);
+    if (element && element.volume !== clamped) element.volume = clamped;
   }
 
   clear(): void {

@@ -9,7 +9,9 @@ import { Signaling, SignalingError, type SignalingOptions } from "./signaling";
 import { SpeakingMonitor } from "./speaking";
 import type { RoomEvent } from "./events";
 import { initialState, reduce, ROOM_END_EVENTS, SESSION_END_REASON, type CallAction } from "./state";
-import type { Call, CallOptions, CallState, EndReason, InboundAudioStats } from "./types";
+import { LevelMeter } from "./level";
+import { slotSource } from "./slots";
+import type { Call, CallOptions, CallState, EndReason, InboundAudioStats, Listening } from "./types";
 
 // Engine knobs the page does not need to know about; tests and special pages may pass them.
 export type EngineOptions = SignalingOptions;
@@ -58,6 +60,8 @@ export class CallEngine implements Call {
   private tornDown = false;
   private micSettled = false;
   private joining: Promise<void> | null = null;
+  private meter: LevelMeter | null = null;
+  private meterTrack: MediaStreamTrack | null = null;
 
   constructor(
     private readonly options: CallOptions,
@@ -145,6 +149,23 @@ export class CallEngine implements Call {
     return (await this.media()?.stats()) ?? [];
   }
 
+  localLevel(): number {
+    const track = this.mic.track;
+    if (!track || this.tornDown) return 0;
+    if (this.meterTrack !== track) {
+      this.meter?.close();
+      this.meter = new LevelMeter(track);
+      this.meterTrack = track;
+    }
+    return this.meter?.level() ?? 0;
+  }
+
+  setListening(userId: string, change: Partial<Listening>): void {
+    const previous = this.current.listening[userId] ?? { volume: 1, muted: false };
+    const volume = Math.min(1, Math.max(0, change.volume ?? previous.volume));
+    this.dispatch({ type: "listening", userId, listening: { ...previous, ...change, volume } });
+  }
+
   async leave(): Promise<void> {
     if (this.tornDown) return;
     const wasJoined = this.joined && this.signaling.connected;
@@ -165,12 +186,13 @@ export class CallEngine implements Call {
     this.signaling.connect();
     // The microphone must be ready before `join`: the server sends add-peer right away and
     // the offers we then make must carry it.
-    await this.openMicrophone(this.options.microphoneId);
+    const startMuted = this.options.startMuted === true;
+    await this.openMicrophone(this.options.microphoneId, !startMuted);
     if (this.ended) {
       this.mic.stop(); // left while the browser was still asking for the microphone
       return;
     }
-    if (!this.mic.track) this.dispatch({ type: "self-muted", muted: true });
+    if (!this.mic.track || startMuted) this.dispatch({ type: "self-muted", muted: true });
     this.watchSelf();
     if (this.signaling.connected) await this.join();
     // Otherwise onSocketConnect joins once the socket is up.
@@ -245,6 +267,8 @@ export class CallEngine implements Call {
     this.mesh?.close();
     this.sfu?.close();
     this.mic.stop();
+    this.meter?.close();
+    this.meter = null;
     this.sink.clear();
     this.speaking.close();
     this.signaling.close();
@@ -308,10 +332,33 @@ export class CallEngine implements Call {
   // --- helpers ------------------------------------------------------------------------------
 
   private dispatch(action: CallAction): void {
-    const next = reduce(this.current, action);
-    if (next === this.current) return;
+    const previous = this.current;
+    const next = reduce(previous, action);
+    if (next === previous) return;
     this.current = next;
+    if (
+      next.participants !== previous.participants ||
+      next.slotOwners !== previous.slotOwners ||
+      next.listening !== previous.listening
+    ) {
+      this.applyListening();
+    }
     for (const listener of [...this.listeners]) listener(next);
+  }
+
+  // Each <audio> element's volume from how we listen to the person it carries: in mesh rooms
+  // a peer's element, in sfu rooms whichever slot carries that person right now.
+  private applyListening(): void {
+    const { listening, participants, slotOwners } = this.current;
+    const volumeOf = (userId: string | null): number => {
+      const how = userId ? listening[userId] : undefined;
+      return !how ? 1 : how.muted ? 0 : how.volume;
+    };
+    if (this.options.media === "mesh") {
+      for (const p of participants) if (!p.isSelf) this.sink.setVolume(p.peerId, volumeOf(p.user.id));
+    } else {
+      slotOwners.forEach((userId, i) => this.sink.setVolume(slotSource(i), volumeOf(userId)));
+    }
   }
 
   private media(): MediaEngine | null {

@@ -112,3 +112,28 @@ describe("reduce", () => {
     expect(reduce(state, { type: "clear-error" }).error).toBeNull();
   });
 });
+
+describe("listening and slots", () => {
+  it("keeps who is on which sfu slot, without self, and the same array when unchanged", () => {
+    const state = reduce(joinedAsBob("sfu"), {
+      type: "speakers",
+      event: { roomId: "rm_1", slots: [ann.id, bob.id, null], speaking: [] },
+    });
+    expect(state.slotOwners).toEqual([ann.id, null, null]);
+    const again = reduce(state, {
+      type: "speakers",
+      event: { roomId: "rm_1", slots: [ann.id, null, null], speaking: [] },
+    });
+    expect(again.slotOwners).toBe(state.slotOwners);
+  });
+
+  it("records how we hear each person", () => {
+    const state = reduce(joinedAsBob(), {
+      type: "listening",
+      userId: ann.id,
+      listening: { volume: 0.3, muted: false },
+    });
+    expect(state.listening[ann.id]).toEqual({ volume: 0.3, muted: false });
+    expect(state.participants.every((p) => !p.muted)).toBe(true);
+  });
+});

@@ -1,9 +1,10 @@
 // The call's state machine: every CallState change goes through `reduce`, so the rules (who is
 // self, what mutedByOwner means, that an ended call stays ended) live in one place.
 import type { MuteInfoEvent, ParticipantInfo, RoomStateEvent, SpeakersEvent } from "./events";
-import { applySpeakers } from "./slots";
+import { applySpeakers, slotOwners } from "./slots";
 import type {
   CallState,
+  Listening,
   CallStatus,
   EndReason,
   MediaMode,
@@ -26,6 +27,7 @@ export type CallAction =
   // Clears the error, or only an error with this code.
   | { type: "clear-error"; code?: string }
   | { type: "audio-blocked"; blocked: boolean }
+  | { type: "listening"; userId: string; listening: Listening }
   | { type: "ended"; reason: EndReason };
 
 // Server events that take us out of the room, and the EndReason each one means.
@@ -51,6 +53,8 @@ export function initialState(roomId: string, media: MediaMode): CallState {
     ended: null,
     audioBlocked: false,
     serverConnection: "connecting",
+    slotOwners: [],
+    listening: {},
   };
 }
 
@@ -108,8 +112,16 @@ export function reduce(state: CallState, action: CallAction): CallState {
           speaking: action.speaking,
         }),
       );
-    case "speakers":
-      return withParticipants(state, applySpeakers(state.participants, action.event));
+    case "speakers": {
+      const next = withParticipants(state, applySpeakers(state.participants, action.event));
+      const selfUserId = state.participants.find((p) => p.isSelf)?.user.id ?? "";
+      const owners = slotOwners(action.event, selfUserId);
+      const same =
+        owners.length === state.slotOwners.length && owners.every((o, i) => o === state.slotOwners[i]);
+      return same ? next : { ...next, slotOwners: owners };
+    }
+    case "listening":
+      return { ...state, listening: { ...state.listening, [action.userId]: action.listening } };
     case "error":
       return { ...state, error: action.message, errorCode: action.code };
     case "clear-error":

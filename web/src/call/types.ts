@@ -51,6 +51,15 @@ export interface CallState {
   audioBlocked: boolean;
   // sfu: the server-side connection state; mesh: "connected" once the socket has joined.
   serverConnection: PeerConnectionState;
+  // sfu: whose voice each receive slot carries (user ids; null = nobody); mesh: [].
+  slotOwners: (string | null)[];
+  // How loud we play each other person (by user id), set by us only; absent = full volume.
+  listening: Record<string, Listening>;
+}
+
+export interface Listening {
+  volume: number; // 0..1, the <audio> element's volume
+  muted: boolean; // silenced for us only
 }
 
 export interface InboundAudioStats {
@@ -70,6 +79,10 @@ export interface Call {
   setMicrophone(deviceId: string): Promise<void>;
   enableAudio(): Promise<void>;
   inboundAudioStats(): Promise<InboundAudioStats[]>;
+  // Our microphone's level right now (RMS 0..1), heard even while muted; 0 without a microphone.
+  localLevel(): number;
+  // How we hear one other person (volume and/or local mute); nobody else is affected.
+  setListening(userId: string, change: Partial<Listening>): void;
   leave(): Promise<void>;
 }
 
@@ -81,4 +94,6 @@ export interface CallOptions {
   audioContainer: HTMLElement;
   iceServers?: RTCIceServer[];
   microphoneId?: string;
+  // Join with the microphone off (the pre-join "Join muted").
+  startMuted?: boolean;
 }
