@@ -1,9 +1,21 @@
 import { Link, NavLink, Outlet, useLocation } from "react-router-dom";
 
+import { CallProvider } from "../call/CallContext";
 import { useSession } from "../session/SessionContext";
+import { CallBar } from "./CallBar";
 import { ErrorBoundary } from "./ErrorBoundary";
 
+// Every route renders inside this layout, so the call provider here keeps a call going while
+// the person browses the app, and the call bar shows it on every other page.
 export function Layout() {
+  return (
+    <CallProvider>
+      <Frame />
+    </CallProvider>
+  );
+}
+
+function Frame() {
   const { user, signOut } = useSession();
   const location = useLocation();
   return (
@@ -35,6 +47,7 @@ export function Layout() {
           </nav>
         )}
       </header>
+      <CallBar />
       <main id="main" className="app-main" tabIndex={-1}>
         <ErrorBoundary resetKey={location.pathname}>
           <Outlet />

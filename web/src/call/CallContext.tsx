@@ -1,0 +1,174 @@
+// The current call, above the routes (Layout renders the provider): browsing to "Rooms" or
+// "Profile" keeps it going, the call bar shows it, and the room page finds it again.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import type { ReactNode } from "react";
+
+import type { Me, Room } from "../api/types";
+import { useSession } from "../session/SessionContext";
+import { createCall } from "./index";
+import type { Call, CallState, PublicProfile } from "./types";
+
+declare global {
+  interface Window {
+    gethoryCall?: Call;
+  }
+}
+
+export interface JoinChoices {
+  muted: boolean;
+  microphoneId?: string;
+}
+
+export interface ActiveCall {
+  // Changes with every join (a "Try again" is a new call in the same room).
+  serial: number;
+  room: Room;
+  call: Call;
+  state: CallState;
+  choices: JoinChoices;
+}
+
+interface CallContextValue {
+  active: ActiveCall | null;
+  join(room: Room, choices: JoinChoices): void;
+  // Leaves the call (if still in it) and forgets it.
+  leave(): Promise<void>;
+  // Forgets an ended call (its message was seen).
+  dismiss(): void;
+  // The room changed (the owner edited its topic).
+  updateRoom(room: Room): void;
+  toggleMute(): void;
+}
+
+const CallContext = createContext<CallContextValue | null>(null);
+
+const MUTED_KEY = (roomId: string) => `gethory.muted.${roomId}`;
+const MICROPHONE_KEY = "gethory.microphone";
+
+/** The mute state last used in this room on this browser, or null if never there. */
+export function rememberedMute(roomId: string): boolean | null {
+  try {
+    const value = localStorage.getItem(MUTED_KEY(roomId));
+    return value === null ? null : value === "1";
+  } catch {
+    return null;
+  }
+}
+
+export function rememberedMicrophone(): string {
+  try {
+    return localStorage.getItem(MICROPHONE_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export function rememberMicrophone(deviceId: string): void {
+  try {
+    localStorage.setItem(MICROPHONE_KEY, deviceId);
+  } catch {
+    // Private mode without storage: the choice lasts this visit only.
+  }
+}
+
+function rememberMute(roomId: string, muted: boolean): void {
+  try {
+    localStorage.setItem(MUTED_KEY(roomId), muted ? "1" : "0");
+  } catch {
+    // As above.
+  }
+}
+
+function publicProfile(me: Me): PublicProfile {
+  return { id: me.id, name: me.name, username: me.username, bio: me.bio, avatarUrl: me.avatarUrl };
+}
+
+export function CallProvider({ children }: { children: ReactNode }) {
+  const { user } = useSession();
+  const audioRef = useRef<HTMLDivElement>(null);
+  const [active, setActive] = useState<ActiveCall | null>(null);
+  const activeRef = useRef<ActiveCall | null>(null);
+  const unsubscribeRef = useRef<(() => void) | null>(null);
+  const serialRef = useRef(0);
+  activeRef.current = active;
+
+  const stop = useCallback(async () => {
+    const current = activeRef.current;
+    unsubscribeRef.current?.();
+    unsubscribeRef.current = null;
+    activeRef.current = null;
+    setActive(null);
+    if (current) {
+      if (window.gethoryCall === current.call) delete window.gethoryCall;
+      await current.call.leave().catch(() => undefined);
+    }
+  }, []);
+
+  const join = useCallback(
+    (room: Room, choices: JoinChoices) => {
+      const container = audioRef.current;
+      if (!user || !container) return;
+      void stop();
+      const call = createCall({
+        roomId: room.id,
+        media: room.media,
+        slots: room.slots ?? 3,
+        self: publicProfile(user),
+        audioContainer: container,
+        microphoneId: choices.microphoneId || undefined,
+        startMuted: choices.muted,
+      });
+      window.gethoryCall = call;
+      serialRef.current += 1;
+      const entry: ActiveCall = { serial: serialRef.current, room, call, state: call.state, choices };
+      activeRef.current = entry;
+      setActive(entry);
+      let lastMuted: boolean | null = null;
+      unsubscribeRef.current = call.subscribe((state) => {
+        if (state.status !== "ended" && state.selfPeerId && state.muted !== lastMuted) {
+          lastMuted = state.muted;
+          rememberMute(room.id, state.muted);
+        }
+        setActive((current) => (current && current.call === call ? { ...current, state } : current));
+      });
+      void call.start();
+    },
+    [stop, user],
+  );
+
+  const dismiss = useCallback(() => void stop(), [stop]);
+
+  const updateRoom = useCallback((room: Room) => {
+    setActive((current) => (current && current.room.id === room.id ? { ...current, room } : current));
+  }, []);
+
+  const toggleMute = useCallback(() => {
+    const call = activeRef.current?.call;
+    if (call) void call.setMuted(!call.state.muted);
+  }, []);
+
+  // Signed out (here or in another tab): the call goes with the session.
+  useEffect(() => {
+    if (!user && activeRef.current) void stop();
+  }, [user, stop]);
+
+  // Leaving the app (closing the tab) ends the call like "Leave".
+  useEffect(() => () => void stop(), [stop]);
+
+  const value = useMemo(
+    () => ({ active, join, leave: stop, dismiss, updateRoom, toggleMute }),
+    [active, join, stop, dismiss, updateRoom, toggleMute],
+  );
+  return (
+    <CallContext.Provider value={value}>
+      <div ref={audioRef} className="audio-sink" hidden aria-hidden="true" />
+      {children}
+    </CallContext.Provider>
+  );
+}
+
+export function useCall(): CallContextValue {
+  const value = useContext(CallContext);
+  if (!value) throw new Error("useCall outside CallProvider");
+  return value;
+}

@@ -1,0 +1,393 @@
+// The room while in its call: controls, host actions, participants, and the announcements a
+// screen reader hears. The call itself lives in CallProvider, so this view can come and go.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Link, useNavigate } from "react-router-dom";
+
+import { ApiError } from "../api/client";
+import { rooms as roomsApi } from "../api/endpoints";
+import { describeError } from "../api/messages";
+import type { Room } from "../api/types";
+import type { ActiveCall } from "../call/CallContext";
+import { useCall } from "../call/CallContext";
+import type { Participant } from "../call/types";
+import { usePageTitle } from "../components/usePageTitle";
+import { ConfirmDialog } from "./ConfirmDialog";
+import { LevelMeter } from "./LevelMeter";
+import { MicrophoneHelp } from "./MicrophoneHelp";
+import { Participants } from "./Participants";
+import { RoomBadges } from "./RoomBadges";
+import { TopicEditor } from "./TopicEditor";
+import { useAnnouncements } from "./useAnnouncements";
+import { useMicrophonePermission, useMicrophones } from "./useMicrophones";
+import {
+  connectionInPlainWords,
+  endedMessage as endedMessageOf,
+  errorInPlainWords,
+  isTextField,
+  ROOM_CLOSED,
+} from "./words";
+
+// The local level above which a muted person is told they are speaking into a muted mic, and
+// how long the hint stays after the last loud moment.
+const MUTED_SPEECH_LEVEL = 0.03;
+const MUTED_SPEECH_HOLD_MS = 2_500;
+
+export function CallView({ active }: { active: ActiveCall }) {
+  const { room, call, state } = active;
+  const { leave, dismiss, join, updateRoom } = useCall();
+  const navigate = useNavigate();
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [closedHere, setClosedHere] = useState(false);
+  const [confirmClose, setConfirmClose] = useState(false);
+  const [closing, setClosing] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [invite, setInvite] = useState<{ url: string; copied: boolean } | null>(null);
+  const [inviteBusy, setInviteBusy] = useState(false);
+  const [roomLink, setRoomLink] = useState<{ url: string; copied: boolean } | null>(null);
+  const [microphoneId, setMicrophoneId] = useState(active.choices.microphoneId ?? "");
+  const [unmuteRefused, setUnmuteRefused] = useState(0);
+  const [speakingMuted, setSpeakingMuted] = useState(false);
+  const isOwner = room.role === "owner";
+  usePageTitle(room.topic);
+
+  useEffect(() => headingRef.current?.focus(), []);
+
+  const status = state.status;
+  const ended = state.ended;
+  const live = !ended && status !== "ended" && !closedHere;
+  const hasMicrophone = !state.errorCode?.startsWith("microphone_") || !state.muted;
+  const microphones = useMicrophones(status === "connected" && hasMicrophone);
+  const permission = useMicrophonePermission();
+  const announcements = useAnnouncements(state.participants, live);
+  const denied = state.errorCode === "microphone_denied" && state.muted;
+
+  const toggleMute = useCallback(() => {
+    setActionError(null);
+    const wantUnmute = call.state.muted;
+    call.setMuted(!call.state.muted).then(
+      () => {
+        if (wantUnmute && call.state.muted && call.state.errorCode?.startsWith("microphone_")) {
+          setUnmuteRefused((n) => n + 1);
+        } else {
+          setUnmuteRefused(0);
+        }
+      },
+      (error: unknown) => setActionError(describeError(error)),
+    );
+  }, [call]);
+
+  // `m` mutes and unmutes, unless the person is typing somewhere.
+  useEffect(() => {
+    if (!live) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "m" && event.key !== "M") return;
+      if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+      if (isTextField(event.target)) return;
+      if (document.querySelector("dialog[open]")) return;
+      event.preventDefault();
+      toggleMute();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [live, toggleMute]);
+
+  // Muted but talking: the microphone still hears (on a clone of the track), nobody else does.
+  useEffect(() => {
+    if (!live || !state.muted) {
+      setSpeakingMuted(false);
+      return;
+    }
+    let lastLoud = -Infinity;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (call.localLevel() >= MUTED_SPEECH_LEVEL) lastLoud = now;
+      setSpeakingMuted(now - lastLoud <= MUTED_SPEECH_HOLD_MS);
+    }, 100);
+    return () => clearInterval(timer);
+  }, [live, state.muted, call]);
+
+  const readLevel = useCallback(() => call.localLevel(), [call]);
+
+  function leaveRoom() {
+    navigate("/rooms");
+    void leave();
+  }
+
+  async function closeRoom() {
+    setActionError(null);
+    setClosing(true);
+    try {
+      await roomsApi.close(room.id);
+      // Everyone, us included, gets room-closed from the server, which ends the call.
+      setClosedHere(true);
+      setConfirmClose(false);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 410) {
+        setClosedHere(true);
+        setConfirmClose(false);
+      } else {
+        setActionError(describeError(error));
+        setConfirmClose(false);
+      }
+    } finally {
+      setClosing(false);
+    }
+  }
+
+  async function copyInvite() {
+    setActionError(null);
+    setInviteBusy(true);
+    try {
+      const created = await roomsApi.createInvite(room.id);
+      setInvite({ url: created.url, copied: false });
+      try {
+        await navigator.clipboard.writeText(created.url);
+        setInvite({ url: created.url, copied: true });
+      } catch {
+        // No clipboard permission: the link is on screen to copy by hand.
+      }
+    } catch (error) {
+      setActionError(describeError(error));
+    } finally {
+      setInviteBusy(false);
+    }
+  }
+
+  async function copyRoomLink() {
+    const url = `${window.location.origin}/rooms/${encodeURIComponent(room.id)}`;
+    setRoomLink({ url, copied: false });
+    try {
+      await navigator.clipboard.writeText(url);
+      setRoomLink({ url, copied: true });
+    } catch {
+      // As for invites: the link is shown to copy by hand.
+    }
+  }
+
+  function changeMicrophone(deviceId: string) {
+    setMicrophoneId(deviceId);
+    setActionError(null);
+    call.setMicrophone(deviceId).catch((error: unknown) => setActionError(describeError(error)));
+  }
+
+  function muteParticipant(participant: Participant) {
+    setActionError(null);
+    call.muteParticipant(participant.user.id).catch((error: unknown) => setActionError(describeError(error)));
+  }
+
+  function saved(changed: Room) {
+    updateRoom(changed);
+  }
+
+  const endedText = closedHere ? ROOM_CLOSED : endedMessageOf(state);
+  const callError = errorInPlainWords(state);
+  const problem = endedText ? null : callError;
+  const connection = endedText ? "You are no longer in the call." : connectionInPlainWords(state);
+  const microphoneValue = microphoneId || (microphones[0]?.deviceId ?? "");
+  const others = state.participants.length;
+  const canRetry = !closedHere && (state.errorCode === "room_full" || ended === "replaced" || ended === "error");
+
+  return (
+    <div className="room-page stack">
+      <header className="room-header">
+        <div>
+          <h1 ref={headingRef} tabIndex={-1}>
+            {room.topic}
+          </h1>
+          <RoomBadges room={room} />
+        </div>
+        {isOwner && live && !editing && (
+          <button type="button" className="button secondary small" onClick={() => setEditing(true)}>
+            Edit topic
+          </button>
+        )}
+      </header>
+      {editing && <TopicEditor room={room} onSaved={saved} onClose={() => setEditing(false)} />}
+
+      <div className="call-status card" role="status" aria-live="polite">
+        <span className={`dot dot-${endedText ? "ended" : status}`} aria-hidden="true" />
+        <span>{connection}</span>
+        {problem && <span className="call-problem">{problem}</span>}
+      </div>
+      <div className="visually-hidden" aria-live="polite" id="room-announcements">
+        {announcements.map((message, index) => (
+          <p key={`${index}-${message}`}>{message}</p>
+        ))}
+      </div>
+
+      {endedText ? (
+        <section className="card ended">
+          <p className="ended-message">{endedText}</p>
+          <div className="actions">
+            {canRetry && (
+              <button type="button" className="button" onClick={() => join(room, active.choices)}>
+                Try again
+              </button>
+            )}
+            {ended === "session-ended" ? (
+              <Link className="button" to={`/signin?next=${encodeURIComponent(`/rooms/${room.id}`)}`}>
+                Sign in again
+              </Link>
+            ) : null}
+            <Link className="button secondary" to="/rooms" onClick={dismiss}>
+              Back to rooms
+            </Link>
+          </div>
+        </section>
+      ) : (
+        <>
+          {state.audioBlocked && (
+            <button
+              type="button"
+              className="button big"
+              onClick={() => void call.enableAudio().catch(() => undefined)}
+            >
+              Click to enable audio
+            </button>
+          )}
+
+          <section className="card controls" aria-label="Call controls">
+            <div className="actions">
+              <button
+                type="button"
+                className={`button ${state.muted ? "warn" : ""}`}
+                onClick={toggleMute}
+                aria-describedby="mute-hint"
+              >
+                {state.muted ? "Unmute" : "Mute"}
+              </button>
+              <button type="button" className="button secondary" onClick={leaveRoom}>
+                Leave
+              </button>
+            </div>
+            <div className="mute-state" aria-live="polite">
+              {state.muted && !denied && (
+                <p className="you-muted">
+                  {speakingMuted ? "You are speaking but muted: press Unmute (or M) to be heard." : "You are muted"}
+                </p>
+              )}
+            </div>
+            {!state.muted && <LevelMeter read={readLevel} label="Your microphone level" />}
+            <p className="hint" id="mute-hint">
+              Press M to mute or unmute.
+            </p>
+            {state.mutedByOwner && state.muted && (
+              <p className="notice warning">The room's owner muted you. Unmute when you want to speak.</p>
+            )}
+            {denied && (
+              <MicrophoneHelp key={unmuteRefused} insistent={unmuteRefused > 0} />
+            )}
+            {denied && permission === "granted" && (
+              <p className="notice">The microphone is allowed now: press Unmute to speak.</p>
+            )}
+            {microphones.length > 0 && (
+              <div className="field">
+                <label htmlFor="microphone-select">Microphone</label>
+                <select
+                  id="microphone-select"
+                  value={microphoneValue}
+                  onChange={(e) => changeMicrophone(e.target.value)}
+                >
+                  {microphones.map((mic) => (
+                    <option key={mic.deviceId} value={mic.deviceId}>
+                      {mic.label}
+                    </option>
+                  ))}
+                </select>
+              </div>
+            )}
+            {room.visibility === "public" && (
+              <div className="actions">
+                <button type="button" className="button secondary small" onClick={() => void copyRoomLink()}>
+                  Copy room link
+                </button>
+              </div>
+            )}
+            {roomLink && (
+              <div className="invite">
+                <span id="room-link-label" className="invite-label">
+                  Room link
+                </span>
+                <code className="invite-url" aria-labelledby="room-link-label">
+                  {roomLink.url}
+                </code>
+                <span className="muted small" aria-live="polite">
+                  {roomLink.copied ? "Copied to your clipboard." : "Copy the link above to share the room."}
+                </span>
+              </div>
+            )}
+            {actionError && (
+              <p className="error" role="alert">
+                {actionError}
+              </p>
+            )}
+          </section>
+
+          {isOwner && (
+            <section className="card owner-controls" aria-labelledby="owner-heading">
+              <h2 id="owner-heading">Host controls</h2>
+              <div className="actions">
+                {room.visibility === "private" && (
+                  <button
+                    type="button"
+                    className="button secondary"
+                    disabled={inviteBusy}
+                    onClick={() => void copyInvite()}
+                  >
+                    Copy invite link
+                  </button>
+                )}
+                <button
+                  type="button"
+                  className="button danger"
+                  disabled={closing}
+                  onClick={() => setConfirmClose(true)}
+                >
+                  Close room
+                </button>
+              </div>
+              {invite && (
+                <div className="invite">
+                  <span id="invite-link-label" className="invite-label">
+                    Invite link
+                  </span>
+                  <code id="invite-link" className="invite-url" aria-labelledby="invite-link-label">
+                    {invite.url}
+                  </code>
+                  <span className="muted small">
+                    {invite.copied
+                      ? "Copied to your clipboard."
+                      : "Copy the link above and send it to the people you want to invite."}
+                  </span>
+                </div>
+              )}
+            </section>
+          )}
+
+          <Participants
+            call={call}
+            state={state}
+            ownerId={state.ownerId ?? room.owner.id}
+            isOwner={isOwner}
+            onMute={muteParticipant}
+          />
+        </>
+      )}
+      {confirmClose && (
+        <ConfirmDialog
+          title="Close this room for everyone?"
+          confirmLabel="Close room for everyone"
+          busy={closing}
+          onConfirm={() => void closeRoom()}
+          onCancel={() => setConfirmClose(false)}
+        >
+          <p>
+            {others} {others === 1 ? "person" : "people"} will be disconnected (you included), and
+            nobody can join it again. This cannot be undone.
+          </p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,50 @@
+import { useEffect, useRef } from "react";
+import type { ReactNode } from "react";
+
+/** A modal question (native <dialog>: focus is trapped, Escape cancels). */
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  busy,
+  onConfirm,
+  onCancel,
+}: {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal?.();
+    return () => dialog?.close?.();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      className="confirm card"
+      aria-labelledby="confirm-title"
+      aria-describedby="confirm-body"
+      onCancel={(e) => {
+        e.preventDefault();
+        onCancel();
+      }}
+    >
+      <h2 id="confirm-title">{title}</h2>
+      <div id="confirm-body">{children}</div>
+      <div className="actions">
+        <button type="button" className="button danger" disabled={busy} onClick={onConfirm}>
+          {confirmLabel}
+        </button>
+        {/* First in focus order would be the destructive one; Cancel gets autofocus. */}
+        <button type="button" className="button secondary" autoFocus onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  );
+}

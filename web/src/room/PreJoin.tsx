@@ -1,0 +1,163 @@
+// Before entering: the room, who is there, a microphone check, and "Join muted".
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Link } from "react-router-dom";
+
+import type { Room } from "../api/types";
+import { rememberedMicrophone, rememberedMute, rememberMicrophone, useCall } from "../call/CallContext";
+import { LevelMeter as Meter } from "../call/level";
+import { microphoneConstraints, microphoneProblem } from "../call/microphone";
+import { Avatar } from "../components/Avatar";
+import { usePageTitle } from "../components/usePageTitle";
+import { LevelMeter } from "./LevelMeter";
+import { MicrophoneHelp } from "./MicrophoneHelp";
+import { RoomBadges } from "./RoomBadges";
+import { useMicrophones } from "./useMicrophones";
+
+// Above this many people present, joining muted is the default: a surprise open microphone
+// in a big room is worse than a moment's "unmute".
+export const MUTED_BY_DEFAULT_ABOVE = 4;
+
+export function PreJoin({ room }: { room: Room }) {
+  const { active, join } = useCall();
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const meterRef = useRef<Meter | null>(null);
+  const [microphoneId, setMicrophoneId] = useState(rememberedMicrophone);
+  const [granted, setGranted] = useState(false);
+  const [problem, setProblem] = useState<{ code: string; message: string } | null>(null);
+  const [muted, setMuted] = useState(
+    () => rememberedMute(room.id) ?? room.participantCount > MUTED_BY_DEFAULT_ABOVE,
+  );
+  const microphones = useMicrophones(granted);
+  usePageTitle(room.topic);
+
+  useEffect(() => headingRef.current?.focus(), []);
+
+  // The preview stream: for the level meter and the device labels; stopped before joining.
+  useEffect(() => {
+    let current = true;
+    let stream: MediaStream | null = null;
+    if (!navigator.mediaDevices?.getUserMedia) {
+      setProblem(microphoneProblem(new DOMException("No media devices", "NotFoundError")));
+      return;
+    }
+    navigator.mediaDevices
+      .getUserMedia(microphoneConstraints(microphoneId || undefined))
+      .catch((error: unknown) => {
+        const name = (error as { name?: string } | null)?.name;
+        if (microphoneId && (name === "OverconstrainedError" || name === "NotFoundError")) {
+          return navigator.mediaDevices.getUserMedia(microphoneConstraints());
+        }
+        throw error;
+      })
+      .then(
+        (opened) => {
+          if (!current) {
+            opened.getTracks().forEach((t) => t.stop());
+            return;
+          }
+          stream = opened;
+          const track = opened.getAudioTracks()[0];
+          meterRef.current?.close();
+          meterRef.current = track ? new Meter(track) : null;
+          setProblem(null);
+          setGranted(true);
+        },
+        (error: unknown) => current && setProblem(microphoneProblem(error)),
+      );
+    return () => {
+      current = false;
+      stream?.getTracks().forEach((t) => t.stop());
+      meterRef.current?.close();
+      meterRef.current = null;
+    };
+  }, [microphoneId]);
+
+  const readLevel = useCallback(() => meterRef.current?.level() ?? 0, []);
+  const others = room.participants;
+  const otherCall = active && active.room.id !== room.id && active.state.status !== "ended";
+  const selected = microphoneId || (microphones[0]?.deviceId ?? "");
+
+  function enter() {
+    meterRef.current?.close();
+    meterRef.current = null;
+    if (microphoneId) rememberMicrophone(microphoneId);
+    join(room, { muted, microphoneId: microphoneId || undefined });
+  }
+
+  return (
+    <div className="room-page stack">
+      <header className="room-header">
+        <h1 ref={headingRef} tabIndex={-1}>
+          {room.topic}
+        </h1>
+        <RoomBadges room={room} />
+      </header>
+
+      <section className="card prejoin" aria-labelledby="prejoin-heading">
+        <h2 id="prejoin-heading">Ready to join?</h2>
+        <div className="prejoin-present">
+          <h3 id="present-heading">
+            {others.length === 0
+              ? "Nobody is here yet"
+              : `${room.participantCount} ${room.participantCount === 1 ? "person is" : "people are"} here`}
+          </h3>
+          {others.length > 0 && (
+            <ul className="present" aria-labelledby="present-heading">
+              {others.map((person) => (
+                <li key={person.id}>
+                  <Avatar src={person.avatarUrl} name={person.name} />
+                  <span>{person.name}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+
+        {problem ? (
+          problem.code === "microphone_denied" ? (
+            <MicrophoneHelp insistent={false} />
+          ) : (
+            <p className="notice warning">{problem.message}</p>
+          )
+        ) : (
+          <div className="prejoin-microphone">
+            {microphones.length > 0 && (
+              <div className="field">
+                <label htmlFor="prejoin-microphone">Microphone</label>
+                <select
+                  id="prejoin-microphone"
+                  value={selected}
+                  onChange={(e) => setMicrophoneId(e.target.value)}
+                >
+                  {microphones.map((mic) => (
+                    <option key={mic.deviceId} value={mic.deviceId}>
+                      {mic.label}
+                    </option>
+                  ))}
+                </select>
+              </div>
+            )}
+            {granted && <LevelMeter read={readLevel} label="Microphone level" />}
+            {granted && <p className="hint">Say something: the bar moves when the microphone hears you.</p>}
+          </div>
+        )}
+
+        <label className="check">
+          <input type="checkbox" checked={muted} onChange={(e) => setMuted(e.target.checked)} />
+          Join muted
+        </label>
+        {otherCall && (
+          <p className="notice warning">Joining this room leaves “{active.room.topic}”.</p>
+        )}
+        <div className="actions">
+          <button type="button" className="button" onClick={enter}>
+            Join
+          </button>
+          <Link className="button secondary" to="/rooms">
+            Back to rooms
+          </Link>
+        </div>
+      </section>
+    </div>
+  );
+}
