@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from api.app import create_app
 from api.settings import Settings
+from tests.client import ApiClient
+from tests.people import Person
 
 REPO = Path(__file__).resolve().parents[2]
-WEB_DIST = REPO / "web" / "dist"
+# GETHORY_WEB_DIST: another build of the client (e.g. an older commit's, to see a test fail).
+WEB_DIST = Path(os.environ.get("GETHORY_WEB_DIST") or REPO / "web" / "dist")
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # DESIGN §5: fake microphone (a beeping tone), no permission prompts, loopback ICE allowed,
@@ -52,6 +57,19 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def asking_browser() -> AsyncIterator[Browser]:
+    """Chromium that asks for the microphone as a real one does (no fake prompt that always
+    says yes): a context's permissions decide, so a test can deny and later allow it."""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=args, headless=True
         )
         yield launched
         await launched.close()
@@ -99,6 +117,49 @@ async def new_context(
         await context.close()
 
 
+@pytest.fixture
+async def new_asking_context(
+    asking_browser: Browser, site: Site
+) -> AsyncIterator[Callable[[], Awaitable[BrowserContext]]]:
+    """Contexts of `asking_browser` with the microphone not allowed (yet)."""
+    contexts: list[BrowserContext] = []
+
+    async def make() -> BrowserContext:
+        context = await asking_browser.new_context(base_url=site.base_url)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
 def artifact(name: str) -> str:
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / f"{name}-{secrets.token_hex(2)}.png")
+
+
+@pytest.fixture
+async def api(site: Site) -> AsyncIterator[Callable[[], ApiClient]]:
+    """REST clients of the test's site, each with its own cookie jar."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make() -> ApiClient:
+        session = aiohttp.ClientSession(
+            base_url=site.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+        sessions.append(session)
+        return ApiClient(session)
+
+    yield make
+    for session in sessions:
+        await session.close()
+
+
+@pytest.fixture
+async def people() -> AsyncIterator[list[Person]]:
+    """Socket-only people a test signed up; their sockets closed after it."""
+    signed_up: list[Person] = []
+    yield signed_up
+    for someone in signed_up:
+        await someone.close()

@@ -41,7 +41,17 @@ async def sign_up_and_in(page: Page, site: Site, mailbox: Mailbox, name: str) ->
     return email
 
 
-async def create_room(page: Page, topic: str, private: bool, sfu: bool) -> str:
+async def join(page: Page, muted: bool | None = None) -> None:
+    """Passes the room's pre-join step: optionally sets "Join muted", then "Join"."""
+    await expect(page.get_by_role("button", name="Join", exact=True)).to_be_visible()
+    if muted is not None:
+        await page.get_by_role("checkbox", name="Join muted").set_checked(muted)
+    await page.get_by_role("button", name="Join", exact=True).click()
+    await expect(page.get_by_role("button", name="Leave", exact=True)).to_be_visible()
+
+
+async def create_room(page: Page, topic: str, private: bool, sfu: bool, enter: bool = True) -> str:
+    """Creates the room through the lobby's form; `enter`: also joins its call."""
     await page.goto("/rooms")
     form = page.get_by_role("form", name="Create a room")
     await form.get_by_label("Topic").fill(topic)
@@ -50,6 +60,8 @@ async def create_room(page: Page, topic: str, private: bool, sfu: bool) -> str:
     await form.get_by_role("button", name="Create room").click()
     await expect(page).to_have_url(re.compile(r"/rooms/rm_[A-Za-z0-9_-]+$"))
     await expect(page.get_by_role("heading", name=topic)).to_be_visible()
+    if enter:
+        await join(page)
     return page.url
 
 
@@ -108,6 +120,7 @@ async def test_private_sfu_room_with_an_invite(
     await sign_up_and_in(bob, site, mailbox, "Bob")
     await bob.goto(invite)
     await expect(bob).to_have_url(room_url)
+    await join(bob)
     participants = bob.get_by_role("list", name="Participants")
     await expect(participants.get_by_role("listitem")).to_have_count(2)
 
@@ -125,6 +138,7 @@ async def test_private_sfu_room_with_an_invite(
     assert await packets(bob) - before <= 5
 
     await ann.get_by_role("button", name="Close room").click()
+    await ann.get_by_role("dialog").get_by_role("button", name="Close room for everyone").click()
     await expect(bob.get_by_text("This room was closed")).to_be_visible()
 
 
@@ -138,6 +152,7 @@ async def test_public_mesh_room(new_context: NewContext, site: Site, mailbox: Ma
     await sign_up_and_in(bob, site, mailbox, "Bob")
     await bob.get_by_role("link", name="Open mic").first.click()
     await expect(bob).to_have_url(room_url)
+    await join(bob)
 
     await hears_someone(ann)
     await hears_someone(bob)

@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import BrowserContext, expect
 
@@ -78,32 +77,6 @@ async def firefox(site: Site, tmp_path: Path) -> AsyncIterator[Firefox]:
     await browser.close()
 
 
-@pytest.fixture
-async def api(site: Site) -> AsyncIterator[Callable[[], ApiClient]]:
-    """REST clients of the test's site, each with its own cookie jar."""
-    sessions: list[aiohttp.ClientSession] = []
-
-    def make() -> ApiClient:
-        session = aiohttp.ClientSession(
-            base_url=site.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
-        )
-        sessions.append(session)
-        return ApiClient(session)
-
-    yield make
-    for session in sessions:
-        await session.close()
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[Person]]:
-    """aiortc-side people a test signed up; their sockets closed after it."""
-    signed_up: list[Person] = []
-    yield signed_up
-    for someone in signed_up:
-        await someone.close()
-
-
 async def account(api: Callable[[], ApiClient], mailbox: Mailbox, name: str) -> tuple[str, str]:
     """A verified account made over REST; returns (email, user id)."""
     http = api()
@@ -122,8 +95,11 @@ async def sign_in(firefox: Firefox, email: str) -> None:
 
 
 async def enter_room(firefox: Firefox, room_url: str, topic: str) -> None:
+    """Opens the room and passes its pre-join step (microphone check, "Join")."""
     await firefox.goto(room_url.removeprefix(firefox.base_url))
     await firefox.wait_for(f'::-p-aria([name="{topic}"][role="heading"])')
+    await firefox.click('::-p-aria([name="Join"][role="button"])')
+    await firefox.wait_for('::-p-aria([name="Leave"][role="button"])')
 
 
 async def firefox_hears(firefox: Firefox) -> dict[str, Any]:
