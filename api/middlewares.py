@@ -153,19 +153,3 @@ def _app_error_response(error: errors.AppError, settings: Settings) -> web.Respo
         # The browser should stop presenting tokens of a session that is gone.
         clear_token_cookies(response, settings)
     return response
-
-
-def origin_middleware(settings: Settings) -> Middleware:
-    """Refuse state-changing browser requests from any origin but our own (CSRF)."""
-
-    @web.middleware
-    async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in SAFE_METHODS:
-            origin = request.headers.get("Origin")
-            if origin is not None and origin.rstrip("/") != settings.app_origin:
-                raise errors.OriginNotAllowed()
-            if origin is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
-                raise errors.OriginNotAllowed()
-        return await handler(request)
-
-    return check_origin
