@@ -43,6 +43,11 @@ export function CallBar() {
           </button>
         </span>
       )}
+      {!ended && state.errorCode === "microphone_denied" && state.muted && (
+        <span className="call-bar-message">
+          The browser blocks your microphone: <Link to={roomPath}>see how to allow it</Link>.
+        </span>
+      )}
     </aside>
   );
 }

@@ -262,6 +262,9 @@ export function CallView({ active }: { active: ActiveCall }) {
               </button>
             </div>
             <div className="mute-state" aria-live="polite">
+              {state.mutedByOwner && state.muted && (
+                <p className="notice warning">The room's owner muted you. Unmute when you want to speak.</p>
+              )}
               {state.muted && !denied && (
                 <p className="you-muted">
                   {speakingMuted ? "You are speaking but muted: press Unmute (or M) to be heard." : "You are muted"}
@@ -272,9 +275,6 @@ export function CallView({ active }: { active: ActiveCall }) {
             <p className="hint" id="mute-hint">
               Press M to mute or unmute.
             </p>
-            {state.mutedByOwner && state.muted && (
-              <p className="notice warning">The room's owner muted you. Unmute when you want to speak.</p>
-            )}
             {denied && (
               <MicrophoneHelp key={unmuteRefused} insistent={unmuteRefused > 0} />
             )}
