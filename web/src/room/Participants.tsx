@@ -128,9 +128,11 @@ function ParticipantItem({
               type="button"
               className="button small secondary"
               disabled={participant.muted}
+              aria-label={`Mute ${user.name}`}
+              title="Mute for everyone in the room"
               onClick={onMute}
             >
-              Mute {user.name}
+              Mute
             </button>
           )}
         </div>
