@@ -20,6 +20,7 @@ SERVER_EVENTS = (
     "mute",
     "unmute",
     "room-closed",
+    "room-updated",
     "removed-from-room",
     "replaced",
     "session-ended",

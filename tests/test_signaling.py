@@ -234,6 +234,22 @@ async def test_mute_state_is_shared(person: MakePerson) -> None:
     assert {p["user"]["id"]: p["muted"] for p in state["participants"]}[bob.user_id] is True
 
 
+async def test_a_topic_edit_reaches_everyone_in_the_room(person: MakePerson) -> None:
+    ann, bob = await person("Ann"), await person("Bob")
+    room = await ann.create_room()
+    a, b = await ann.socket(), await bob.socket()
+    await a.join(room)
+    await b.join(room)
+    reply = await ann.http.call("PATCH", f"/api/rooms/{room}", {"topic": "Jazz after dark"})
+    assert reply.status == 200, reply
+    for member in (a, b):
+        assert await member.next("room-updated") == {"roomId": room, "topic": "Jazz after dark"}
+    # Someone arriving later reads it from the room itself, not from a stale record.
+    late = await (await person("Cat")).socket()
+    await late.join(room)
+    assert late.pending("room-updated") == 0
+
+
 async def test_leaving_and_disconnecting_remove_the_peer(person: MakePerson) -> None:
     ann, bob, cat = await person("Ann"), await person("Bob"), await person("Cat")
     room = await ann.create_room()

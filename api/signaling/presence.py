@@ -133,7 +133,11 @@ class Presence:
         await self._announce_departure(departure)
 
     async def room_changed(self, room: Room) -> None:
+        """The owner edited the room (its topic): live state holds the new record and everyone
+        in the room sees the new topic without reloading."""
         self._state.update_room(room)
+        update = {"roomId": room.id, "topic": room.topic}
+        await self._sockets.to_room(room.id, "room-updated", update)
 
     # --- helpers ----------------------------------------------------------------------------
 

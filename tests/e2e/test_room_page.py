@@ -386,4 +386,9 @@ async def test_listeners_set_each_persons_volume_and_owner_edits_the_topic(
     fetched = await ann.http.get(f"/api/rooms/{room}")
     assert fetched.body["topic"] == "Renamed on the stage"
     await expect(bob.page.get_by_role("button", name="Edit topic")).to_have_count(0)
+    # Everyone in the room sees the new topic at once (`room-updated`), without reloading.
+    await expect(
+        bob.page.get_by_role("heading", name="Renamed on the stage", level=1)
+    ).to_be_visible()
+    await expect(bob.page).to_have_title("Renamed on the stage · Gethory")
     await ann.page.screenshot(path=artifact("room-topic-edited"), full_page=True)

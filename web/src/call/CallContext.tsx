@@ -129,7 +129,13 @@ export function CallProvider({ children }: { children: ReactNode }) {
           lastMuted = state.muted;
           rememberMute(room.id, state.muted);
         }
-        setActive((current) => (current && current.call === call ? { ...current, state } : current));
+        setActive((current) => {
+          if (!current || current.call !== call) return current;
+          // The owner edited the topic: everyone's room page and call bar show the new one.
+          const topic = state.topic;
+          const room = topic !== null && topic !== current.room.topic ? { ...current.room, topic } : current.room;
+          return { ...current, state, room };
+        });
       });
       void call.start();
     },

@@ -295,6 +295,9 @@ export class CallEngine implements Call {
       }
     });
     s.on("participant-joined", (info) => this.dispatch({ type: "participant-joined", info }));
+    s.on("room-updated", (event) => {
+      if (event.roomId === roomId) this.dispatch({ type: "topic", topic: event.topic });
+    });
     s.on("participant-left", ({ peerId }) => {
       this.dispatch({ type: "participant-left", peerId });
       this.mesh?.removePeer(peerId);

@@ -46,6 +46,11 @@ export interface RoomEvent {
   roomId: string;
 }
 
+export interface RoomUpdatedEvent {
+  roomId: string;
+  topic: string;
+}
+
 export interface SpeakersEvent {
   roomId: string;
   slots: (string | null)[];
@@ -62,6 +67,7 @@ export interface ServerEvents {
   "session-description": (event: SessionDescriptionEvent) => void;
   "mute-info": (event: MuteInfoEvent) => void;
   "room-closed": (event: RoomEvent) => void;
+  "room-updated": (event: RoomUpdatedEvent) => void;
   "removed-from-room": (event: RoomEvent) => void;
   replaced: (event: RoomEvent) => void;
   "session-ended": (event: Record<string, never>) => void;

@@ -136,4 +136,10 @@ describe("listening and slots", () => {
     expect(state.listening[ann.id]).toEqual({ volume: 0.3, muted: false });
     expect(state.participants.every((p) => !p.muted)).toBe(true);
   });
+
+  it("keeps the topic the owner set, and stays unchanged for the same one", () => {
+    const renamed = reduce(joinedAsBob(), { type: "topic", topic: "Jazz after dark" });
+    expect(renamed.topic).toBe("Jazz after dark");
+    expect(reduce(renamed, { type: "topic", topic: "Jazz after dark" })).toBe(renamed);
+  });
 });

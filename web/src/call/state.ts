@@ -28,6 +28,7 @@ export type CallAction =
   | { type: "clear-error"; code?: string }
   | { type: "audio-blocked"; blocked: boolean }
   | { type: "listening"; userId: string; listening: Listening }
+  | { type: "topic"; topic: string }
   | { type: "ended"; reason: EndReason };
 
 // Server events that take us out of the room, and the EndReason each one means.
@@ -55,6 +56,7 @@ export function initialState(roomId: string, media: MediaMode): CallState {
     serverConnection: "connecting",
     slotOwners: [],
     listening: {},
+    topic: null,
   };
 }
 
@@ -76,6 +78,8 @@ export function reduce(state: CallState, action: CallAction): CallState {
     }
     case "mute-info":
       return muteInfo(state, action.event, action.selfUserId);
+    case "topic":
+      return state.topic === action.topic ? state : { ...state, topic: action.topic };
     case "self-muted":
       return {
         ...state,

@@ -55,6 +55,8 @@ export interface CallState {
   slotOwners: (string | null)[];
   // How loud we play each other person (by user id), set by us only; absent = full volume.
   listening: Record<string, Listening>;
+  // The topic from the latest `room-updated` (the owner edited it), or null if unchanged.
+  topic: string | null;
 }
 
 export interface Listening {
