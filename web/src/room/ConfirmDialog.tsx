@@ -18,9 +18,13 @@ export function ConfirmDialog({
   onCancel: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const cancelRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     const dialog = ref.current;
     if (dialog && !dialog.open) dialog.showModal?.();
+    // showModal focuses the first button, the destructive one; a slip of Enter must not
+    // close the room, so Cancel takes the focus (React's autoFocus runs before showModal).
+    cancelRef.current?.focus();
     return () => dialog?.close?.();
   }, []);
   return (
@@ -40,8 +44,7 @@ export function ConfirmDialog({
         <button type="button" className="button danger" disabled={busy} onClick={onConfirm}>
           {confirmLabel}
         </button>
-        {/* First in focus order would be the destructive one; Cancel gets autofocus. */}
-        <button type="button" className="button secondary" autoFocus onClick={onCancel}>
+        <button type="button" className="button secondary" ref={cancelRef} onClick={onCancel}>
           Cancel
         </button>
       </div>
