@@ -14,6 +14,7 @@ import { usePageTitle } from "../components/usePageTitle";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { LevelMeter } from "./LevelMeter";
 import { MicrophoneHelp } from "./MicrophoneHelp";
+import { MicrophoneSelect } from "./MicrophoneSelect";
 import { Participants } from "./Participants";
 import { RoomBadges } from "./RoomBadges";
 import { TopicEditor } from "./TopicEditor";
@@ -281,22 +282,12 @@ export function CallView({ active }: { active: ActiveCall }) {
             {denied && permission === "granted" && (
               <p className="notice">The microphone is allowed now: press Unmute to speak.</p>
             )}
-            {microphones.length > 0 && (
-              <div className="field">
-                <label htmlFor="microphone-select">Microphone</label>
-                <select
-                  id="microphone-select"
-                  value={microphoneValue}
-                  onChange={(e) => changeMicrophone(e.target.value)}
-                >
-                  {microphones.map((mic) => (
-                    <option key={mic.deviceId} value={mic.deviceId}>
-                      {mic.label}
-                    </option>
-                  ))}
-                </select>
-              </div>
-            )}
+            <MicrophoneSelect
+              id="microphone-select"
+              microphones={microphones}
+              value={microphoneValue}
+              onChange={changeMicrophone}
+            />
             {room.visibility === "public" && (
               <div className="actions">
                 <button type="button" className="button secondary small" onClick={() => void copyRoomLink()}>

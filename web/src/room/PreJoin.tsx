@@ -10,6 +10,7 @@ import { Avatar } from "../components/Avatar";
 import { usePageTitle } from "../components/usePageTitle";
 import { LevelMeter } from "./LevelMeter";
 import { MicrophoneHelp } from "./MicrophoneHelp";
+import { MicrophoneSelect } from "./MicrophoneSelect";
 import { RoomBadges } from "./RoomBadges";
 import { useMicrophones } from "./useMicrophones";
 
@@ -121,22 +122,12 @@ export function PreJoin({ room }: { room: Room }) {
           )
         ) : (
           <div className="prejoin-microphone">
-            {microphones.length > 0 && (
-              <div className="field">
-                <label htmlFor="prejoin-microphone">Microphone</label>
-                <select
-                  id="prejoin-microphone"
-                  value={selected}
-                  onChange={(e) => setMicrophoneId(e.target.value)}
-                >
-                  {microphones.map((mic) => (
-                    <option key={mic.deviceId} value={mic.deviceId}>
-                      {mic.label}
-                    </option>
-                  ))}
-                </select>
-              </div>
-            )}
+            <MicrophoneSelect
+              id="prejoin-microphone"
+              microphones={microphones}
+              value={selected}
+              onChange={setMicrophoneId}
+            />
             {granted && <LevelMeter read={readLevel} label="Microphone level" />}
             {granted && <p className="hint">Say something: the bar moves when the microphone hears you.</p>}
           </div>
