@@ -5,13 +5,11 @@ naming the consequence, and a newcomer who opens the other loopback spelling of 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from pymongo import AsyncMongoClient
 
@@ -25,23 +23,6 @@ NewContext = Callable[[], Awaitable[BrowserContext]]
 NewApi = Callable[[], ApiClient]
 
 
-@pytest.fixture
-async def rest(site: Site) -> AsyncIterator[NewApi]:
-    """REST clients of the site under test, each with its own cookie jar."""
-    sessions: list[aiohttp.ClientSession] = []
-
-    def make() -> ApiClient:
-        session = aiohttp.ClientSession(
-            base_url=site.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
-        )
-        sessions.append(session)
-        return ApiClient(session)
-
-    yield make
-    for session in sessions:
-        await session.close()
-
-
 async def sign_in(page: Page, email: str, base: str = "") -> None:
     await page.goto(f"{base}/signin")
     await page.get_by_label("Email").fill(email)
@@ -50,9 +31,9 @@ async def sign_in(page: Page, email: str, base: str = "") -> None:
     await expect(page).to_have_url(re.compile(r"/rooms$"))
 
 
-async def account(rest: NewApi, mailbox: Mailbox, name: str) -> tuple[ApiClient, str, str]:
+async def account(api: NewApi, mailbox: Mailbox, name: str) -> tuple[ApiClient, str, str]:
     """A verified, REST-signed-in account: (client, email, user id)."""
-    http = rest()
+    http = api()
     email = await http.register_verified(mailbox, name)
     user_id = str((await http.login(email)).body["user"]["id"])
     return http, email, user_id
@@ -96,11 +77,11 @@ def topics(page: Page, list_name: str) -> Any:
 
 
 async def test_lobby_orders_rooms_hides_idle_ones_marks_full_ones_and_owner_closes_one(
-    new_context: NewContext, rest: NewApi, mailbox: Mailbox, site: Site, settings: Settings
+    new_context: NewContext, api: NewApi, mailbox: Mailbox, site: Site, settings: Settings
 ) -> None:
-    ann_http, ann_email, _ = await account(rest, mailbox, "Ann")
-    bob_http, bob_email, bob_id = await account(rest, mailbox, "Bob")
-    _, _, cat_id = await account(rest, mailbox, "Cat")
+    ann_http, ann_email, _ = await account(api, mailbox, "Ann")
+    bob_http, bob_email, bob_id = await account(api, mailbox, "Bob")
+    _, _, cat_id = await account(api, mailbox, "Cat")
     presence = site.runner.app[SERVICES].presence
 
     fresh = await new_room(ann_http, "Fresh and empty")
@@ -164,10 +145,10 @@ async def test_lobby_orders_rooms_hides_idle_ones_marks_full_ones_and_owner_clos
 
 
 async def test_the_other_loopback_spelling_signs_in_and_calls(
-    new_context: NewContext, rest: NewApi, mailbox: Mailbox, site: Site
+    new_context: NewContext, api: NewApi, mailbox: Mailbox, site: Site
 ) -> None:
     """The site's APP_ORIGIN is http://127.0.0.1:PORT; a newcomer opens http://localhost:PORT."""
-    http, email, _ = await account(rest, mailbox, "Newcomer")
+    http, email, _ = await account(api, mailbox, "Newcomer")
     room = await new_room(http, "First run")
     other = site.base_url.replace("127.0.0.1", "localhost")
     page = await (await new_context()).new_page()
