@@ -19,10 +19,12 @@ What is touched, and why:
   offer said `a=setup:actpass` the DTLS server, so the answer says `a=setup:passive`.
 - `RTCCertificate._create_ssl_context` (wrapped): `use_dtls_interop` adds the ECDHE-RSA twins
   of aiortc's ECDSA-only cipher list, for a DTLS server holding an RSA certificate.
-- `aioice.ice.Connection.query_consent` (replaced), `check_incoming` and
+- `aioice.ice.Connection.query_consent` (replaced), `StunProtocol.datagram_received` and
   `RTCDtlsTransport._handle_rtp_data`/`_handle_rtcp_data` (wrapped), `Connection._nominated`,
-  `_query_consent_task`, `RTCDtlsTransport._transport`: `use_consent` runs RFC 7675 consent
-  with retransmitted checks and an expiry that any authenticated packet from the peer resets.
+  `_protocols`, `_query_consent_task`, `RTCDtlsTransport._transport`: `use_consent` runs
+  RFC 7675 consent with retransmitted checks and an expiry that only responses to our own
+  checks, or SRTP/SRTCP that unprotects, from the selected pair's remote address reset; after
+  ICE selects a pair, datagrams other than STUN from any other address are dropped.
 - `install(config)` applies all of the above for one `SfuConfig` and returns their undo;
   `RoomManager.start`/`stop` call it.
 
@@ -299,13 +301,16 @@ class ConsentPolicy:
         long as fits within 0.8 × interval, and a late answer still counts until the
         transaction ends (one more RTO).
     expiry_seconds: consent expires, and the ICE connection closes, once this long has passed
-        without any sign of the peer: an authenticated Binding response to a check, an
-        authenticated Binding request from the peer, or an SRTP/SRTCP packet that unprotects.
-        (RFC 7675 §5.1 uses 30 s and allows shorter; counting the peer's own checks and media
-        is a liveness extension: each of them proves the peer still holds this session's keys
-        at that address.) Liveness is sampled once per check and counts from the sample that
-        saw it, so consent never expires less than expiry after the peer's last packet, and a
-        vanished peer is dropped within expiry + 2 × 1.2 × interval of it.
+        without any sign of the peer at the selected pair's remote address: an authenticated
+        Binding response to one of our own checks (a fresh transaction, answered from the
+        address it was sent to), or an SRTP/SRTCP packet that unprotects (libsrtp rejects
+        replays) received from that address. The peer's own Binding requests never count:
+        short-term credentials have no replay protection, so a copy of an old request proves
+        nothing (RFC 7675 §5.1 refreshes consent by responses only). (RFC 7675 uses 30 s and
+        allows shorter; counting media is a liveness extension.) Liveness is sampled once per
+        check and counts from the sample that saw it, so consent never expires less than
+        expiry after the peer's last packet, and a vanished peer is dropped within
+        expiry + 2 × 1.2 × interval of it.
     """
 
     interval_seconds: float = 1.0
@@ -328,17 +333,24 @@ class ConsentPolicy:
 
 ConsentFn = Callable[[aioice.ice.Connection], Awaitable[None]]
 PacketDataFn = Callable[..., Awaitable[None]]
+DatagramFn = Callable[[aioice.ice.StunProtocol, bytes, tuple[Any, ...]], None]
 
 _STOCK_QUERY_CONSENT: ConsentFn = aioice.ice.Connection.query_consent
-_STOCK_CHECK_INCOMING: Callable[..., None] = aioice.ice.Connection.check_incoming
 _STOCK_HANDLE_RTP_DATA: PacketDataFn = aiortc.RTCDtlsTransport._handle_rtp_data
 _STOCK_HANDLE_RTCP_DATA: PacketDataFn = aiortc.RTCDtlsTransport._handle_rtcp_data
+_STOCK_DATAGRAM_RECEIVED: DatagramFn = aioice.ice.StunProtocol.datagram_received
 
 _consent: ConsentPolicy | None = None
 
-# `_gethory_peer_alive`, our attribute on an aioice Connection: set by every authenticated
-# packet from its peer, cleared by the consent loop when it samples it. One attribute store
-# per packet, no allocation, no clock read.
+# Our attributes on aioice objects:
+# - `_gethory_peer_alive` on a Connection: set by every sign of the peer that counts (an SRTP
+#   or SRTCP packet that unprotects, a response to a consent check), cleared by the consent
+#   loop when it samples it. One attribute store per packet, no allocation, no clock read.
+# - `_gethory_remote` on a StunProtocol (one local socket): None until ICE selects a pair;
+#   then the selected pair's remote (host, port) on the pair's own socket and `_NOWHERE` on
+#   every other socket of the connection. Non-STUN datagrams from any other source are
+#   dropped before DTLS/SRTP sees them, so a packet that unprotects came from that address.
+_NOWHERE: tuple[str, int] = ("", -1)
 
 
 def use_consent(policy: ConsentPolicy | None) -> None:
@@ -346,26 +358,35 @@ def use_consent(policy: ConsentPolicy | None) -> None:
     call; None restores aioice's own (5 s × U(0.8, 1.2) checks, one send each with a 0.5 s
     wait, six misses in a row close the connection, only Binding responses count).
 
+    With a policy, once ICE has selected a pair, datagrams other than STUN (DTLS, SRTP,
+    SRTCP: RFC 7983's first byte above 3) are taken only from the selected pair's remote
+    address, on its local socket; ICE moves the pair only by new checks, which are STUN and
+    still reach aioice from anywhere. The consent loop follows a pair that ICE moved.
+
     aioice behaviour relied on: `Connection.connect` starts `self.query_consent()` once a
-    pair is nominated, and `close()` cancels `_query_consent_task`; `check_incoming` runs only
-    for Binding requests that passed USERNAME and MESSAGE-INTEGRITY checks;
-    `StunProtocol.request` retries with `stun.RETRY_RTO`, doubling, and resolves only on a
-    response authenticated with the remote password. aiortc: `RTCDtlsTransport._recv_next`
-    calls `_handle_rtp_data`/`_handle_rtcp_data` only after SRTP/SRTCP unprotect succeeded.
+    pair is nominated, and `close()` cancels `_query_consent_task`; `StunProtocol.request`
+    retries with `stun.RETRY_RTO`, doubling, and resolves only on a response authenticated
+    with the remote password, returning the address it came from;
+    `StunProtocol.datagram_received` hands a datagram that does not parse as STUN to
+    `receiver.data_received(data, local_candidate.component)`. aiortc:
+    `RTCDtlsTransport._recv_next` calls `_handle_rtp_data`/`_handle_rtcp_data` only after
+    SRTP/SRTCP unprotect succeeded.
     """
     global _consent
     if policy == _consent:
         return
     connection: Any = aioice.ice.Connection  # replacing methods is what this hook is for
+    protocol: Any = aioice.ice.StunProtocol
     dtls: Any = aiortc.RTCDtlsTransport
     if policy is None:
         connection.query_consent = _STOCK_QUERY_CONSENT
-        connection.check_incoming = _STOCK_CHECK_INCOMING
+        protocol.datagram_received = _STOCK_DATAGRAM_RECEIVED
         dtls._handle_rtp_data = _STOCK_HANDLE_RTP_DATA
         dtls._handle_rtcp_data = _STOCK_HANDLE_RTCP_DATA
     else:
+        protocol._gethory_remote = None  # every socket's default: no pair selected yet
         connection.query_consent = _query_consent
-        connection.check_incoming = _check_incoming
+        protocol.datagram_received = _datagram_received
         dtls._handle_rtp_data = _handle_rtp_data
         dtls._handle_rtcp_data = _handle_rtcp_data
     _consent = policy
@@ -376,15 +397,26 @@ def active_consent() -> ConsentPolicy | None:
     return _consent
 
 
-def _check_incoming(
-    self: aioice.ice.Connection,
-    message: aioice.stun.Message,
-    addr: tuple[str, int],
-    protocol: aioice.ice.StunProtocol,
-) -> None:
-    hooked: Any = self
-    hooked._gethory_peer_alive = True
-    _STOCK_CHECK_INCOMING(self, message, addr, protocol)
+def _datagram_received(self: aioice.ice.StunProtocol, data: bytes, addr: tuple[Any, ...]) -> None:
+    """`StunProtocol.datagram_received`: STUN (and everything before a pair is selected) as
+    aioice does; anything else only from the selected pair's remote address. Per media packet:
+    one attribute load and two comparisons, no allocation (IPv6 addresses are 4-tuples, so
+    host and port are compared apart)."""
+    remote = self._gethory_remote  # type: ignore[attr-defined]
+    if remote is None or not data or data[0] < 4:
+        _STOCK_DATAGRAM_RECEIVED(self, data, addr)
+    elif addr[1] == remote[1] and addr[0] == remote[0]:
+        # What aioice does with a datagram that is not STUN, without first failing to parse it.
+        self.receiver.data_received(data, self.local_candidate.component)
+
+
+def _select_pairs(connection: aioice.ice.Connection) -> None:
+    """Take non-STUN datagrams only from the nominated pairs' remote addresses, each on its
+    own local socket."""
+    selected = {pair.protocol: pair.remote_addr for pair in connection._nominated.values()}
+    for protocol in connection._protocols:
+        hooked: Any = protocol
+        hooked._gethory_remote = selected.get(protocol, _NOWHERE)
 
 
 # Plain functions returning aiortc's own coroutine: the caller awaits it as before, so the
@@ -411,11 +443,13 @@ async def _query_consent(self: aioice.ice.Connection) -> None:
     loop = asyncio.get_running_loop()
     checks: set[asyncio.Task[None]] = set()
     hooked._gethory_peer_alive = False
+    _select_pairs(self)
     # Consent is granted when ICE concludes (RFC 7675 §5.1).
     alive_since = loop.time()
     try:
         while True:
             await asyncio.sleep(policy.interval_seconds * (0.8 + 0.4 * random.random()))
+            _select_pairs(self)  # a pair ICE moved since (new checks nominated another)
             now = loop.time()
             if hooked._gethory_peer_alive:
                 hooked._gethory_peer_alive = False
@@ -448,16 +482,18 @@ async def _consent_check(
     retransmissions: int,
 ) -> None:
     request = connection.build_request(pair, nominate=False)
+    remote = pair.remote_addr
     try:
-        await pair.protocol.request(
-            request, pair.remote_addr, integrity_key=key, retransmissions=retransmissions
+        _, source = await pair.protocol.request(
+            request, remote, integrity_key=key, retransmissions=retransmissions
         )
     except aioice.stun.TransactionError:
         return  # timed out, or an error response: no refresh, the expiry decides
     except ConnectionError:
         return  # the socket closed under the check: close() is under way
-    hooked: Any = connection
-    hooked._gethory_peer_alive = True
+    if (source[0], source[1]) == remote:  # answered from where it was sent (RFC 7675 §5.1)
+        hooked: Any = connection
+        hooked._gethory_peer_alive = True
 
 
 # --- process-wide: everything an SfuConfig asks for ---------------------------------------
@@ -601,14 +637,22 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (aioice.ice.Connection, "connect", ("asyncio.create_task(self.query_consent())",)),
     (aioice.ice.Connection, "close", ("self._query_consent_task.cancel()",)),
     (aioice.ice.Connection, "__init__", ("self._query_consent_task", "self._nominated")),
+    (aioice.ice.Connection, "__init__", ("self._protocols",)),
+    (aioice.ice.Connection, "data_received", ("self._queue.put_nowait((data, component))",)),
     (
-        aioice.ice.Connection,
-        "request_received",
-        ("check_message_integrity", "self.check_incoming(message, addr, protocol)"),
+        aioice.ice.StunProtocol,
+        "datagram_received",
+        (
+            "message = stun.parse_message(data)",
+            "self.receiver.data_received(data, self.local_candidate.component)",
+            "self.receiver.request_received(message, addr, self)",
+        ),
     ),
+    (aioice.ice.CandidatePair, "remote_addr", ("self.remote_candidate._network_host",)),
     (aioice.ice.Connection, "build_request", ("stun.Method.BINDING",)),
     (aioice.ice.StunProtocol, "request", ("retransmissions=retransmissions",)),
     (aioice.stun.Transaction, "__init__", ("self.__timeout_delay = RETRY_RTO",)),
+    (aioice.stun.Transaction, "response_received", ("self.__future.set_result((message, addr))",)),
     (aioice.stun.Transaction, "_Transaction__retry", ("self.__timeout_delay *= 2",)),
     (
         aiortc.RTCDtlsTransport,
@@ -629,7 +673,7 @@ _STOCK_METHODS: dict[tuple[type, str], Callable[..., Any]] = {
     (RTCCertificate, "_create_ssl_context"): _STOCK_CREATE_SSL_CONTEXT,
     (RTCPeerConnection, "setRemoteDescription"): _STOCK_SET_REMOTE_DESCRIPTION,
     (aioice.ice.Connection, "query_consent"): _STOCK_QUERY_CONSENT,
-    (aioice.ice.Connection, "check_incoming"): _STOCK_CHECK_INCOMING,
+    (aioice.ice.StunProtocol, "datagram_received"): _STOCK_DATAGRAM_RECEIVED,
     (aiortc.RTCDtlsTransport, "_handle_rtp_data"): _STOCK_HANDLE_RTP_DATA,
     (aiortc.RTCDtlsTransport, "_handle_rtcp_data"): _STOCK_HANDLE_RTCP_DATA,
 }
@@ -642,6 +686,8 @@ def _missing_private_names() -> list[str]:
         if function is None:
             problems.append(f"{cls.__name__}.{method} is gone")
             continue
+        if isinstance(function, property):
+            function = function.fget
         source = inspect.getsource(function)
         problems += [f"{cls.__name__}.{method} no longer has {n}" for n in names if n not in source]
     if not isinstance(getattr(aioice.stun, "RETRY_RTO", None), float):

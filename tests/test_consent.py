@@ -1,6 +1,9 @@
 """ICE consent freshness (RFC 7675) as the SFU runs it: checks are retransmitted, late
-answers count, any authenticated packet from the peer is a sign of life, and consent expires
-only after a whole expiry period without one.
+answers count, and consent expires only after a whole expiry period without a sign of life
+from the selected pair's remote address: an authenticated answer to one of our own checks, or
+SRTP/SRTCP that unprotects. The peer's own Binding requests are no sign of life (a byte copy of
+an old one passes MESSAGE-INTEGRITY), and once ICE has selected a pair nothing but STUN is
+taken from any other address.
 
 Before, each check waited 0.5 s with no retransmission and five misses in a row ended the
 connection, so a peer whose answers came 0.7 s late (a loaded machine) lost its media within
@@ -10,13 +13,18 @@ about 8 s while it was sending audio all along.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import signal
+import socket as pysocket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import aioice
+import aioice.stun
 import pytest
+from aiortc.rtp import RtpPacket
 
 from api.services import SERVICES
 from sfu.aiortc_hooks import ConsentPolicy, active_consent, use_consent
@@ -75,19 +83,88 @@ async def test_answers_late_by_more_than_a_stun_timeout_keep_consent(
     ice_pair: tuple[aioice.Connection, ...],
 ) -> None:
     checker, peer = ice_pair
-    # The peer's own checks never arrive, its answers come 0.7 s late: only the checker's
-    # retransmitted transactions, still open when the answers land, can keep consent.
-    with lag_sent_stun(peer, requests=math.inf, responses=0.7):
+    # Its answers come 0.7 s late: only the checker's retransmitted transactions, still
+    # open when the answers land, can keep consent (the peer's own checks never count).
+    with lag_sent_stun(peer, responses=0.7):
         assert not await closed_within(checker, 3 * SHORT.expiry_seconds)
 
 
-async def test_a_peer_that_only_sends_its_own_checks_keeps_consent(
+async def test_a_peer_that_only_sends_its_own_checks_loses_consent(
     ice_pair: tuple[aioice.Connection, ...],
 ) -> None:
     checker, peer = ice_pair
-    # No answers at all, but the peer's authenticated Binding requests prove it is there.
+    # No answers at all: the peer's own Binding requests prove nothing (RFC 7675 §5.1 counts
+    # responses to our checks only), so consent expires as if it were silent.
     with lag_sent_stun(peer, responses=math.inf):
-        assert not await closed_within(checker, 3 * SHORT.expiry_seconds)
+        latest = SHORT.expiry_seconds + 2.4 * SHORT.interval_seconds + 0.5
+        assert await closed_within(checker, latest)
+
+
+@contextlib.contextmanager
+def other_socket() -> Iterator[pysocket.socket]:
+    """A UDP socket on 127.0.0.1 that is no candidate of anyone."""
+    other = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.setblocking(False)
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def selected_pair(connection: aioice.Connection) -> aioice.CandidatePair:
+    pair: aioice.CandidatePair = connection._nominated[1]  # aioice's private selected pair
+    return pair
+
+
+async def test_a_replayed_binding_request_keeps_no_consent(
+    ice_pair: tuple[aioice.Connection, ...],
+) -> None:
+    checker, peer = ice_pair
+    captured: list[bytes] = []
+    one_captured = asyncio.Event()
+    protocol: Any = selected_pair(peer).protocol  # the peer's own socket: record what leaves
+    stock = protocol.send_stun
+
+    def capture(message: aioice.stun.Message, addr: tuple[str, int]) -> None:
+        if message.message_class == aioice.stun.Class.REQUEST:
+            captured.append(bytes(message))
+            one_captured.set()
+        stock(message, addr)
+
+    protocol.send_stun = capture
+    await asyncio.wait_for(one_captured.wait(), 5)
+    del protocol.send_stun
+    target = selected_pair(checker).local_addr
+    # The peer is gone; a copy of one of its checks (valid MESSAGE-INTEGRITY) keeps coming.
+    with lag_sent_stun(peer, requests=math.inf, responses=math.inf), other_socket() as other:
+
+        async def replay() -> None:
+            while True:
+                other.sendto(captured[0], target)
+                await asyncio.sleep(0.3)
+
+        replaying = asyncio.create_task(replay())
+        try:
+            latest = SHORT.expiry_seconds + 2.4 * SHORT.interval_seconds + 0.5
+            assert await closed_within(checker, latest)
+        finally:
+            replaying.cancel()
+
+
+async def test_only_stun_is_taken_from_an_address_other_than_the_selected_pair(
+    ice_pair: tuple[aioice.Connection, ...],
+) -> None:
+    checker, peer = ice_pair
+    target = selected_pair(checker).local_addr
+    with other_socket() as other:
+        # First byte 0x80: RTP by RFC 7983. From a stranger: never handed on.
+        other.sendto(b"\x80stranger", target)
+        await asyncio.sleep(0.2)
+        await peer.send(b"\x80peer")
+        assert await asyncio.wait_for(checker.recv(), 2) == b"\x80peer"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(checker.recv(), 0.3)
 
 
 async def test_a_silent_peer_loses_consent_after_the_expiry_not_before(
@@ -160,3 +237,46 @@ async def test_a_peer_frozen_for_four_seconds_keeps_its_media(
                     pass
         assert is_connected(server.app[SERVICES].sfu, room, bot_sid)
         await listener.wait_for_slot(0, 660.0)
+
+
+async def test_srtp_from_another_address_keeps_no_consent(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    """A listener vanishes from its address, while a fresh SRTP packet protected with its keys
+    arrives every 2 s from elsewhere: it unprotects, but it does not come from the selected
+    pair's remote address, so it is never taken and consent expires."""
+    someone = await person("Gone")
+    room = await someone.create_room(media="sfu", slots=1)
+    sock = await someone.socket()
+    await sock.join(room)
+    client = SfuClient(sock, loopback_only, slots=1)  # listen only
+    sfu_clients.append(client)
+    await client.join(room)
+    dtls: Any = client.pc.getTransceivers()[0].sender.transport  # aiortc's private SRTP
+    pair = selected_pair(ice_connection(client.pc))
+    server_address = pair.remote_addr
+    protocol: Any = pair.protocol
+    protocol.transport.sendto = lambda *args, **kwargs: None  # nothing leaves its socket
+    config = server.app[SERVICES].sfu.config
+    failed = None
+    with other_socket() as other:
+        started = time.monotonic()
+        for sequence_number in range(1, 1000):
+            packet = RtpPacket(
+                payload_type=111,
+                sequence_number=sequence_number,
+                timestamp=sequence_number * 960,
+                ssrc=0x1234,
+                payload=b"\xfc\xff\xfe",
+            )
+            other.sendto(dtls._tx_srtp.protect(packet.serialize()), server_address)
+            try:
+                failed = await sock.next("sfu-failed", timeout=2)
+                break
+            except TimeoutError:
+                if time.monotonic() - started > config.consent_expiry_seconds + 6:
+                    break
+    assert failed is not None
