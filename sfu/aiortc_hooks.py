@@ -682,12 +682,12 @@ _STOCK_METHODS: dict[tuple[type, str], Callable[..., Any]] = {
 def _missing_private_names() -> list[str]:
     problems = []
     for cls, method, names in _PRIVATE_NAMES:
-        function = _STOCK_METHODS.get((cls, method)) or getattr(cls, method, None)
+        function: Any = _STOCK_METHODS.get((cls, method)) or getattr(cls, method, None)
+        if isinstance(function, property):
+            function = function.fget
         if function is None:
             problems.append(f"{cls.__name__}.{method} is gone")
             continue
-        if isinstance(function, property):
-            function = function.fget
         source = inspect.getsource(function)
         problems += [f"{cls.__name__}.{method} no longer has {n}" for n in names if n not in source]
     if not isinstance(getattr(aioice.stun, "RETRY_RTO", None), float):

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aioice
+import aioice.ice
 import aioice.stun
 import pytest
 from aiortc.rtp import RtpPacket
@@ -112,8 +113,8 @@ def other_socket() -> Iterator[pysocket.socket]:
         other.close()
 
 
-def selected_pair(connection: aioice.Connection) -> aioice.CandidatePair:
-    pair: aioice.CandidatePair = connection._nominated[1]  # aioice's private selected pair
+def selected_pair(connection: aioice.Connection) -> aioice.ice.CandidatePair:
+    pair: aioice.ice.CandidatePair = connection._nominated[1]  # aioice's private selected pair
     return pair
 
 
