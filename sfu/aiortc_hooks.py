@@ -41,7 +41,10 @@ Per connection, for forwarding without transcoding:
   (`__remote_streams`, one `StreamStatistics` per SSRC), so the hook feeds them itself: with
   them, aiortc's own receiver RTCP loop sends the publisher receiver reports with real loss,
   jitter and last-SR/delay-since-last-SR (its `_handle_rtcp_packet`, not replaced, still
-  notes each sender report of the publisher).
+  notes each sender report of the publisher). One stream per receiver: a new SSRC replaces
+  the old one in `__remote_streams`, `__lsr`, `__lsr_time` and in the SSRC routing table of
+  the transport (`RTCDtlsTransport._rtp_router.ssrc_table`, which aiortc's `route_rtp` fills
+  with every new SSRC on a registered payload type).
 - `RTCRtpSender.__started`, `__mid`, `__rtp_header_extensions_map`, `_ssrc`,
   `RTCDtlsTransport._tx_srtp`, `RTCIceTransport._connection` and aioice's
   `Connection._nominated`: `RtpOutput` serializes, SRTP-protects and `sendto`s a packet in one
@@ -82,7 +85,7 @@ from aiortc import (
     clock,
     sdp,
 )
-from aiortc.rtcdtlstransport import SRTPProtectionProfile
+from aiortc.rtcdtlstransport import RtpRouter, SRTPProtectionProfile
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -578,6 +581,15 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, "_handle_rtp_packet", ("self.__remote_streams[packet.ssrc].add(packet)",)),
     (RTCRtpReceiver, "_run_rtcp", ("self.__remote_streams.items()", "self.__lsr[ssrc]")),
     (RTCRtpReceiver, "_handle_rtcp_packet", ("self.__lsr[packet.ssrc] =",)),
+    (RTCRtpReceiver, "__init__", ("self.__lsr: dict[int, int]", "self.__lsr_time: dict")),
+    (aiortc.RTCDtlsTransport, "__init__", ("self._rtp_router = RtpRouter()",)),
+    (aiortc.RTCDtlsTransport, "_handle_rtp_data", ("self._rtp_router.route_rtp(packet)",)),
+    (RtpRouter, "__init__", ("self.ssrc_table: dict[int, RtpReceiver]",)),
+    (
+        RtpRouter,
+        "route_rtp",
+        ("self.ssrc_table[packet.ssrc] = pt_receiver",),
+    ),
     (StreamStatistics, "add", ("self.packets_received += 1",)),
     (
         aiortc.RTCDtlsTransport,
@@ -723,12 +735,20 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Calla
     `StreamStatistics.add`, as the stock path does), which aiortc's receiver RTCP loop turns
     into receiver reports to the publisher and `getStats()` into inbound-rtp.
 
+    The receiver keeps one stream: its current SSRC. A packet with a new SSRC replaces it
+    (the sender restarted, RFC 3550 §8.2): the old SSRC's statistics, last sender report and
+    entry in aiortc's SSRC routing table are dropped. So a publisher cycling SSRCs grows no
+    server state, and the receiver reports aiortc sends carry one report block (the 5-bit
+    count allows 31).
+
     Returns `detach`, to call before closing the connection: aiortc's connect task may still
     reach `receive()` after `stop()` has run, and would then register the receiver and start
     an RTCP loop that nothing ever stops.
     """
     hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
     statistics: dict[int, StreamStatistics] = hooked._RTCRtpReceiver__remote_streams
+    last_reports: dict[int, int] = hooked._RTCRtpReceiver__lsr
+    last_report_times: dict[int, float] = hooked._RTCRtpReceiver__lsr_time
     clock_rates: dict[int, int] = {}  # payload type → clock rate, once negotiated
     detached = False
 
@@ -747,12 +767,24 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Calla
         hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
         hooked._RTCRtpReceiver__started = True
 
+    def replace_stream(ssrc: int, clock_rate: int) -> StreamStatistics:
+        """Forget every SSRC but `ssrc`; once per SSRC change, never per packet."""
+        routes: dict[int, Any] = hooked._RTCRtpReceiver__transport._rtp_router.ssrc_table
+        for old in [s for s, r in routes.items() if r is receiver and s != ssrc]:
+            del routes[old]
+        statistics.clear()
+        for reports in (last_reports, last_report_times):
+            for old in [s for s in reports if s != ssrc]:
+                del reports[old]
+        stream = statistics[ssrc] = StreamStatistics(clock_rate)
+        return stream
+
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         clock_rate = clock_rates.get(packet.payload_type)
         if clock_rate is not None:
             stream = statistics.get(packet.ssrc)
             if stream is None:
-                stream = statistics[packet.ssrc] = StreamStatistics(clock_rate)
+                stream = replace_stream(packet.ssrc, clock_rate)
             stream.add(packet)
         handler(packet)
 
