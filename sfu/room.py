@@ -43,7 +43,7 @@ class ForwardingSlot(Protocol):
 
     def carry(self, publisher_id: str | None) -> bool: ...
 
-    def forward(self, packet: RtpPacket, now: float) -> int: ...
+    def forward(self, publisher_id: str, packet: RtpPacket, now: float) -> int: ...
 
 
 class RoomParticipant(Protocol):
@@ -162,8 +162,9 @@ class Room:
         slots = self._routes.get(publisher.id)
         if slots is None:
             return
+        publisher_id = publisher.id
         for slot in slots:
-            sent = slot.forward(packet, now)
+            sent = slot.forward(publisher_id, packet, now)
             if sent:
                 stats.forwarded_packets += 1
                 stats.forwarded_bytes += sent

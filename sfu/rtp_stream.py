@@ -1,8 +1,9 @@
 """One outgoing RTP stream, the single owner of what it puts on the wire.
 
 After mediasoup's `RtpStreamSend` + `SeqManager` and LiveKit's `DownTrack` + `RTPMunger`. The
-stream carries one source (a publisher's SSRC) at a time and maps the source's sequence
-numbers and timestamps onto its own with two offsets, fixed when the source starts:
+stream carries one source (a publisher, named by whoever feeds it) at a time and maps the
+source's sequence numbers and timestamps onto its own with two offsets, fixed when the source
+(or its SSRC) starts:
 
 - The stream keeps the highest sequence number it sent (RFC 3550 wrap-around comparison),
   that packet's timestamp and when it went out. A new source starts right after them: the
@@ -14,10 +15,15 @@ numbers and timestamps onto its own with two offsets, fixed when the source star
 - Nothing is sent twice and nothing from before the current source began: a window of bits
   remembers which of the last `reorder_window` sequence numbers went out, and when a source
   starts every position behind its first packet counts as taken. So the new source's
-  stragglers from before the switch are dropped, and so is the previous source's SSRC once
-  the switch is made. Every sequence number on the wire is new, and each source's range
-  starts past everything sent before it.
-- A source jumping forward by `MAX_DROPOUT` or more restarts the mapping (RFC 3550 A.1).
+  stragglers from before the switch are dropped, and so is every packet of another source
+  than the one switched to (each packet comes with its source's name). Every sequence
+  number on the wire is new, and each source's range starts past everything sent before it.
+- A source jumping forward by `MAX_DROPOUT` or more restarts the mapping (RFC 3550 A.1), and
+  so does a new SSRC from the current source (its sender restarted, RFC 3550 §8.2: a new
+  random sequence base and timestamp): the output stays one continuous stream, its
+  timestamp advanced by the real time elapsed and a talkspurt marker set. (A late packet of
+  the SSRC it replaced is one more restart: a marker and at least one frame of timestamp,
+  never a repeated or backward sequence number.)
 
 A packet the sink could not send (0 bytes) changes nothing. The stream counts what it sent
 (packets, payload octets) and answers sender reports with an RTP time extrapolated from its
@@ -70,7 +76,6 @@ class OutgoingRtpStream:
         self._source: Hashable | None = None
         self._ssrc: int | None = None
         self._next_source: Hashable | None = None
-        self._retired_ssrc: int | None = None
         self._restart = False  # until the first switch, no source: every packet is dropped
         self._seq_offset = 0
         self._ts_offset = 0
@@ -79,23 +84,25 @@ class OutgoingRtpStream:
 
     def switch_to(self, source: Hashable | None) -> None:
         """The packets that follow come from `source` (e.g. a publisher id); None: from no
-        one until the next switch. Switching back to the source last forwarded does not
-        retire its SSRC."""
+        one until the next switch."""
         if source is None:
             return
-        self._retired_ssrc = self._ssrc if source != self._source else None
         self._next_source = source
         self._restart = True
 
-    def forward(self, packet: RtpPacket, now: float) -> int:
-        """Send `packet` as this stream's (now: time.monotonic()); bytes sent, 0 if dropped
-        or not sendable."""
+    def forward(self, source: Hashable, packet: RtpPacket, now: float) -> int:
+        """Send `packet` of `source` as this stream's (now: time.monotonic()); bytes sent, 0
+        if dropped (another source than the one switched to) or not sendable."""
         if self._restart:
-            if packet.ssrc == self._retired_ssrc:
-                return 0  # the previous source, after the switch
+            if source != self._next_source:
+                return 0  # the previous source after the switch, or anyone else
             return self._start(packet, now)
-        if packet.ssrc != self._ssrc:
+        if source != self._source:
             return 0
+        if packet.ssrc != self._ssrc:
+            # The source restarted its sender (RFC 3550 §8.2): a new input, mapped on right
+            # after what was sent.
+            return self._start(packet, now)
         seq = packet.sequence_number
         ahead = (seq - self._in_max) & 0xFFFF
         if ahead == 0:

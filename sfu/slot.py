@@ -16,9 +16,10 @@ from sfu.rtp_stream import OutgoingRtpStream
 
 
 class Slot:
-    forward: Callable[[RtpPacket, float], int]
-    """Send a packet of the carried publisher (now: time.monotonic()); bytes sent, 0 if
-    dropped or not connected yet. The stream's own method: no extra call per packet."""
+    forward: Callable[[str, RtpPacket, float], int]
+    """Send a packet of a publisher (its id; now: time.monotonic()); bytes sent, 0 if it is
+    not the carried publisher's, or not connected yet. The stream's own method: no extra call
+    per packet."""
 
     def __init__(self, index: int, sink: RtpSink, payload_type: int) -> None:
         """`payload_type`: the Opus payload type the listener negotiated for this slot's own

@@ -34,7 +34,7 @@ class FakeSlot:
         self.publisher_id = publisher_id
         return changed
 
-    def forward(self, packet: RtpPacket, now: float) -> int:
+    def forward(self, publisher_id: str, packet: RtpPacket, now: float) -> int:
         self.forwarded.append(packet.sequence_number)
         return len(packet.payload)
 
