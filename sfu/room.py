@@ -22,7 +22,7 @@ from aiortc.rtp import RtpPacket
 from sfu.config import SfuConfig
 from sfu.errors import AlreadyConnected, SessionClosed
 from sfu.publisher import Publisher
-from sfu.speakers import SpeakerDetector, assign_slots, listener_wanted, opus_activity_level
+from sfu.speakers import SpeakerDetector, assign_slots, listener_wanted
 from sfu.stats import SfuStats
 
 
@@ -148,7 +148,8 @@ class Room:
 
     def route(self, publisher: Publisher, packet: RtpPacket) -> None:
         """Per incoming packet: drop it if muted, note its level (RFC 6464, or else the Opus
-        payload size: sfu.speakers), send it to its slots."""
+        payload size against the publisher's noise floor: sfu.speakers), send it to the slots
+        carrying its publisher."""
         stats = self._stats
         if publisher.muted:
             stats.dropped_muted_packets += 1
@@ -158,7 +159,7 @@ class Room:
         if level is not None:
             self._detector.on_level(publisher.id, level[1], now)
         else:  # no RFC 6464 level negotiated: judge activity by the Opus payload's size
-            self._detector.on_level(publisher.id, opus_activity_level(len(packet.payload)), now)
+            self._detector.on_opus_size(publisher.id, len(packet.payload), now)
         slots = self._routes.get(publisher.id)
         if slots is None:
             return

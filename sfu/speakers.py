@@ -5,24 +5,33 @@ number is louder); nothing is decoded. Inside this module a level becomes a scor
 (`-level`: 0.0 loudest, -127.0 silence) so that "louder" is always "greater".
 
 A publisher whose packets carry no audio level (the extension not negotiated: GStreamer, Pion,
-aiortc and munged offers may leave it out) is judged by `opus_activity_level` instead: the
-size of each Opus payload says whether the encoder heard anything worth coding, without
-decoding it (RFC 6716 §2.1.9 and RFC 7587 §3.1.3, DTX). In silence an Opus encoder with DTX
-sends a 1-2 byte frame about every 400 ms instead of one per 20 ms, and one without DTX codes
-digital silence in 3-8 bytes; a voice takes 15 bytes and more per 20 ms even at 6 kbit/s. So a
-payload above `SILENT_OPUS_BYTES` counts as activity at the nominal `ACTIVITY_DBOV`, a smaller
-one as silence; the timing rules below then do the rest: DTX's one packet per 400 ms never
-makes a burst of `min_speech_seconds` (gaps longer than `speech_gap_seconds` restart it),
-while speech's 50 packets a second do within 0.2 s, and once the packets shrink or stop the
-publisher stops speaking and loses its rank after `hold_seconds`. Limits: the size does not
-measure loudness, so such a publisher ranks by the nominal level (below most measured voices,
-which displace it by being `switch_margin_db` louder); and a client sending background noise
-without DTX counts as active as long as it sends.
+aiortc and munged offers may leave it out) is judged by the size of its Opus payloads instead
+(`SpeakerDetector.on_opus_size`), without decoding them: a payload counts as activity, at the
+nominal `ACTIVITY_DBOV`, only when it is clearly larger than that publisher's own noise floor.
+- The floor is the publisher's smallest recent payload: it drops at once to any smaller
+  payload and otherwise rises slowly (`FLOOR_RISE_PER_SECOND`, about 5 % a second), so it
+  follows a room that got noisier within about ten seconds, while the short pauses of speech
+  keep pulling it back to the noise.
+- Activity is a payload above `ACTIVITY_SIZE_RATIO` × the floor and above
+  `SILENT_OPUS_BYTES`. With DTX (RFC 6716 §2.1.9, RFC 7587 §3.1.3) silence is a 1-2 byte
+  frame about every 400 ms, so the floor is tiny and every voice frame (15 bytes and more
+  even at 6 kbit/s) counts. Without DTX in VBR (GStreamer's opusenc default), a quiet
+  room's noise is coded near the target bitrate (~160 bytes per 20 ms at 64 kbit/s) and
+  speech well above it (~250 bytes and more): the floor sits at the noise, and only speech
+  counts. In CBR every payload has the same size: it says nothing, so such a publisher is
+  never active (and never takes a scarce slot; spare slots still carry it, sfu.room).
+The timing rules below then do the rest: DTX's one packet per 400 ms never makes a burst of
+`min_speech_seconds` (gaps longer than `speech_gap_seconds` restart it), while speech's 50
+packets a second do within 0.2 s, and once the packets shrink to the floor or stop, the
+publisher stops speaking and loses its rank after `hold_seconds`. The size does not measure
+loudness, so when ranks are scarce an unmeasured publisher ranks below every measured voice
+that is speaking: a measured speaker always displaces an unmeasured one, never the reverse,
+and unmeasured publishers compete among themselves as equals (the first to rank holds).
 
-`SpeakerDetector.on_level` runs once per packet and stays O(1); `ranking` applies the hysteresis
-(in the spirit of Jitsi's dominant speaker identification / mediasoup's ActiveSpeakerObserver)
-a few times a second; `assign_slots` then maps each listener's wanted speakers onto its slots
-without moving anyone who stays.
+`SpeakerDetector.on_level` (or `on_opus_size`) runs once per packet and stays O(1); `ranking`
+applies the hysteresis (in the spirit of Jitsi's dominant speaker identification /
+mediasoup's ActiveSpeakerObserver) a few times a second; `assign_slots` then maps each
+listener's wanted speakers onto its slots without moving anyone who stays.
 """
 
 from __future__ import annotations
@@ -34,9 +43,16 @@ from math import exp, inf
 SILENCE_DBOV = -127.0
 # Opus payloads this small are DTX or silence frames, never coded voice (module docstring).
 SILENT_OPUS_BYTES = 8
+# A payload this many times its publisher's noise floor is activity: VBR speech is ~1.5× and
+# more the size of VBR noise, which itself wobbles by a few percent around the floor.
+ACTIVITY_SIZE_RATIO = 1.3
+# How fast the noise floor rises while no smaller payload pulls it down: ~5 % a second, so a
+# floor of noise coded in 160 bytes reaches a speech-sized 208 only after ~5 s of speech
+# without a single pause, while a room that got noisier is followed within seconds.
+FLOOR_RISE_PER_SECOND = 0.05
 # The level an unmeasured but active publisher is taken to have: above the default speaking
-# threshold (-60), below typical browser speech (-20..-45 dBov), so measured voices outrank
-# it and it never displaces a measured voice louder than -56 dBov.
+# threshold (-60), so activity counts as speech (rings, ranks). Ranking never compares it with
+# a measured voice: unmeasured publishers rank below every measured one.
 ACTIVITY_DBOV = -50.0
 _ACTIVITY_LEVEL = int(-ACTIVITY_DBOV)
 _SILENT_LEVEL = int(-SILENCE_DBOV)
@@ -82,11 +98,13 @@ class SpeakerConfig:
 
 
 class _Publisher:
-    __slots__ = ("burst_start", "last_loud", "last_packet", "level", "voice")
+    __slots__ = ("burst_start", "floor", "last_loud", "last_packet", "level", "measured", "voice")
 
     def __init__(self, threshold: float) -> None:
         # A voice never heard is assumed barely audible: it must prove itself to win a rank.
         self.voice = threshold
+        # Whether its last packet carried an audio level; False: judged by payload size.
+        self.measured = True
         self.reset()
 
     def reset(self) -> None:
@@ -94,6 +112,7 @@ class _Publisher:
         self.last_packet = -inf
         self.last_loud = -inf
         self.burst_start = -inf
+        self.floor = inf  # the smallest recent payload, in bytes (module docstring)
 
 
 class SpeakerDetector:
@@ -136,6 +155,31 @@ class SpeakerDetector:
         p = self._publishers.get(publisher_id)
         if p is None:
             return
+        p.measured = True
+        self._account(p, level, now)
+
+    def on_opus_size(self, publisher_id: str, payload_bytes: int, now: float) -> None:
+        """Account one Opus packet without an audio level, by its payload size (module
+        docstring): activity at `ACTIVITY_DBOV` if clearly above the publisher's noise
+        floor, silence otherwise."""
+        p = self._publishers.get(publisher_id)
+        if p is None:
+            return
+        p.measured = False
+        floor = p.floor
+        if payload_bytes < floor:
+            floor = payload_bytes
+        else:
+            dt = now - p.last_packet
+            if dt > 0.0:
+                floor += floor * FLOOR_RISE_PER_SECOND * (dt if dt < 1.0 else 1.0)
+                if floor > payload_bytes:
+                    floor = payload_bytes
+        p.floor = floor
+        active = payload_bytes > SILENT_OPUS_BYTES and payload_bytes > floor * ACTIVITY_SIZE_RATIO
+        self._account(p, _ACTIVITY_LEVEL if active else _SILENT_LEVEL, now)
+
+    def _account(self, p: _Publisher, level: int, now: float) -> None:
         score = -float(level) if 0 <= level <= 127 else SILENCE_DBOV
         dt = now - p.last_packet
         if dt < 0.0:  # out of order in time: nothing sensible to learn from it
@@ -178,14 +222,16 @@ class SpeakerDetector:
                 and now - p.last_loud <= cfg.speech_gap_seconds
                 and p.last_loud - p.burst_start >= cfg.min_speech_seconds
             ),
-            key=lambda pid: -publishers[pid].voice,
+            key=lambda pid: _order(publishers[pid]),
+            reverse=True,
         )
+        margin = cfg.switch_margin_db
         for pid in candidates:
             if len(active) < self.max_active:
                 active.append(pid)
                 continue
-            quietest = min(range(len(active)), key=lambda i: publishers[active[i]].voice)
-            if publishers[pid].voice < publishers[active[quietest]].voice + cfg.switch_margin_db:
+            quietest = min(range(len(active)), key=lambda i: _order(publishers[active[i]]))
+            if not _outranks(publishers[pid], publishers[active[quietest]], margin):
                 break  # candidates are loudest first: nobody after this one wins either
             active[quietest] = pid  # takes the displaced speaker's place, then moves up if due
         # Insertion sort that only swaps neighbours clearly apart: comparable voices keep their
@@ -194,8 +240,7 @@ class SpeakerDetector:
         while swapped:
             swapped = False
             for i in range(len(active) - 1):
-                upper, lower = publishers[active[i]], publishers[active[i + 1]]
-                if lower.voice >= upper.voice + cfg.switch_margin_db:
+                if _outranks(publishers[active[i + 1]], publishers[active[i]], margin):
                     active[i], active[i + 1] = active[i + 1], active[i]
                     swapped = True
         return tuple(active)
@@ -205,11 +250,18 @@ class SpeakerDetector:
             self._active.remove(publisher_id)
 
 
-def opus_activity_level(payload_bytes: int) -> int:
-    """The RFC 6464 level (0 loudest .. 127 silence) to account for an Opus packet of
-    `payload_bytes` that carries no audio level: `ACTIVITY_DBOV` if it codes anything, silence
-    if it is a DTX or silence frame (module docstring)."""
-    return _ACTIVITY_LEVEL if payload_bytes > SILENT_OPUS_BYTES else _SILENT_LEVEL
+def _order(p: _Publisher) -> tuple[bool, float]:
+    """Loudest last: every measured voice above every unmeasured publisher."""
+    return (p.measured, p.voice)
+
+
+def _outranks(a: _Publisher, b: _Publisher, margin: float) -> bool:
+    """Whether `a` deserves a scarce rank over `b`: a measured voice over an unmeasured
+    publisher always (its size says nothing of loudness), an unmeasured one over a measured
+    one never, and otherwise by `margin` dB louder."""
+    if a.measured != b.measured:
+        return a.measured
+    return a.voice >= b.voice + margin
 
 
 def listener_wanted(ranking: Sequence[str], listener_id: str, slots: int) -> tuple[str, ...]:

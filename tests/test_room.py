@@ -191,8 +191,8 @@ async def test_the_loudest_take_scarce_slots() -> None:
 
 
 async def test_publishers_without_audio_levels_are_judged_by_opus_payload_size() -> None:
-    """No RFC 6464 level on the packets: speech-sized Opus payloads count as speaking, DTX's
-    one-byte frames as silence (sfu.speakers.opus_activity_level)."""
+    """No RFC 6464 level on the packets: Opus payloads clearly above the publisher's own
+    noise floor count as speaking, DTX's one-byte frames as silence (sfu.speakers)."""
     h = Harness(slot_count=1)
     quiet, talking = await h.join("quiet"), await h.join("talking")
     listener = await h.join("l", microphone=False)
@@ -201,6 +201,9 @@ async def test_publishers_without_audio_levels_are_judged_by_opus_payload_size()
     loop = asyncio.get_running_loop()
     started = loop.time()
     n = 0
+    talking_noise = packet(0)
+    talking_noise.payload = b"\x01" * 20  # its floor: half the size of its speech
+    h.room.route(talking.publisher, talking_noise)
     while loop.time() - started < 0.4:  # real packets at real times: 0.4 s of speech
         n += 1
         h.room.route(talking.publisher, packet(n))

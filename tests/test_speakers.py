@@ -15,7 +15,6 @@ from sfu.speakers import (
     SpeakerDetector,
     assign_slots,
     listener_wanted,
-    opus_activity_level,
 )
 
 PACKET = 0.02  # one Opus frame: ~50 packets a second per speaker
@@ -246,25 +245,32 @@ def test_by_recency_orders_publishers_by_last_speech() -> None:
 
 DTX_FRAME = 1  # bytes: a TOC byte alone, what an Opus encoder in DTX sends (RFC 6716 §3.1)
 VOICE_FRAME = 80  # bytes: 20 ms of speech at 32 kbit/s
+VBR_NOISE = 160  # bytes: GStreamer opusenc's defaults (64 kbit/s VBR, no DTX), -70 dBFS noise
+VBR_SPEECH = 250  # bytes: the same encoder coding speech
 
 
 def feed_sizes(
-    detector: SpeakerDetector, pid: str, size: int, start: float, end: float, every: float
+    detector: SpeakerDetector,
+    pid: str,
+    size: int | Callable[[int], int],
+    start: float,
+    end: float,
+    every: float,
 ) -> float:
-    """One Opus packet of `size` bytes every `every` seconds in [start, end), as the room
-    accounts a packet without an audio level; returns `end`."""
+    """One Opus packet of `size` bytes (or `size(k)` for the k-th) every `every` seconds in
+    [start, end), as the room accounts a packet without an audio level; returns `end`."""
     for k in range(round((end - start) / every)):
-        detector.on_level(pid, opus_activity_level(size), start + k * every)
+        detector.on_opus_size(pid, size(k) if callable(size) else size, start + k * every)
     return end
 
 
-def test_opus_payload_size_maps_to_activity_or_silence() -> None:
-    assert opus_activity_level(DTX_FRAME) == 127
-    assert opus_activity_level(3) == 127  # CELT's digital silence
-    assert opus_activity_level(SILENT_OPUS_BYTES) == 127
-    assert opus_activity_level(SILENT_OPUS_BYTES + 1) == -ACTIVITY_DBOV
-    assert opus_activity_level(VOICE_FRAME) == -ACTIVITY_DBOV
-    assert CFG.speaking_threshold_dbov < ACTIVITY_DBOV  # activity counts as speech
+def noise(k: int) -> int:
+    """VBR noise: the payload wobbles a few bytes around its floor."""
+    return VBR_NOISE + (k * 7) % 11
+
+
+def test_activity_counts_as_speech() -> None:
+    assert CFG.speaking_threshold_dbov < ACTIVITY_DBOV
 
 
 def test_dtx_silence_never_speaks_and_speech_takes_a_rank_then_loses_it() -> None:
@@ -285,24 +291,97 @@ def test_dtx_silence_never_speaks_and_speech_takes_a_rank_then_loses_it() -> Non
     assert d.speaking(t) == frozenset() and d.ranking(t) == ("a",)
     t = feed_sizes(d, "a", DTX_FRAME, t, silence_start + CFG.hold_seconds + 0.4, 0.4)
     assert d.ranking(t) == ()
+    # Frames of DTX's or digital silence's size never count, whatever came before.
+    t = feed_sizes(d, "a", SILENT_OPUS_BYTES, t, t + 2.0, PACKET)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
 
 
-def test_an_unmeasured_speaker_takes_a_scarce_rank_from_a_silent_one_not_from_a_loud_one() -> None:
-    d = detector_with("unmeasured", "measured", "loud", max_active=1)
-    t = feed(d, {"measured": 45}, 0.0, 1.0)  # a measured voice at -45 dBov holds the rank
-    assert d.ranking(t) == ("measured",)
-    # The unmeasured one talks too: -50 nominal is not 6 dB louder than -45.
-    for k in range(50):
-        d.on_level("unmeasured", opus_activity_level(VOICE_FRAME), t + k * PACKET)
-        d.on_level("measured", 45, t + k * PACKET)
-    t += 1.0
-    assert d.ranking(t) == ("measured",)
-    # The measured one falls silent: after the hold the unmeasured one gets the rank...
-    t = feed_sizes(d, "unmeasured", VOICE_FRAME, t, t + CFG.hold_seconds + 0.3, PACKET)
+def test_cbr_says_nothing_so_it_never_speaks() -> None:
+    d = detector_with("cbr")
+    # Every payload the same size, 20 s long, whatever the microphone hears.
+    t = feed_sizes(d, "cbr", VBR_NOISE, 0.0, 20.0, PACKET)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
+
+
+def test_vbr_noise_is_the_floor_and_speech_above_it_takes_and_loses_a_rank() -> None:
+    d = detector_with("vbr")
+    # 10 s of a quiet room without DTX: ~160-byte payloads, never speaking.
+    t = feed_sizes(d, "vbr", noise, 0.0, 10.0, PACKET)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
+
+    # Speech bursts of 250+ bytes with the short pauses of speech (noise-sized) between.
+    def talk(k: int) -> int:
+        return noise(k) if k % 25 >= 21 else VBR_SPEECH + (k * 13) % 40
+
+    t = feed_sizes(d, "vbr", talk, t, t + 6.0, PACKET)
+    assert d.speaking(t - PACKET * 5) == {"vbr"} and d.ranking(t) == ("vbr",)
+    # Silence again: the ring goes out, and the rank after hold_seconds.
+    quiet_from = t
+    t = feed_sizes(d, "vbr", noise, t, t + CFG.hold_seconds + 0.4, PACKET)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
+    # The floor followed no speech upwards: the next sentence ranks again.
+    t = feed_sizes(d, "vbr", VBR_SPEECH, t, t + 0.6, PACKET)
+    assert d.ranking(t) == ("vbr",) and t - quiet_from < 3.0
+
+
+def test_a_room_that_gets_noisier_raises_the_floor() -> None:
+    d = detector_with("vbr")
+    t = feed_sizes(d, "vbr", 100, 0.0, 3.0, PACKET)
+    # The fan comes on: noise now codes in 160 bytes. Active at first, not for long.
+    t = feed_sizes(d, "vbr", noise, t, t + 12.0, PACKET)
+    t = feed_sizes(d, "vbr", noise, t, t + CFG.hold_seconds + 0.4, PACKET)
+    assert d.speaking(t) == frozenset() and d.ranking(t) == ()
+
+
+def test_a_measured_voice_takes_the_scarce_rank_from_an_unmeasured_publisher() -> None:
+    d = detector_with("unmeasured", "measured", max_active=1)
+    # The unmeasured publisher talks (VBR speech above its noise floor) and holds the rank.
+    t = feed_sizes(d, "unmeasured", noise, 0.0, 2.0, PACKET)
+    t = feed_sizes(d, "unmeasured", VBR_SPEECH, t, t + 1.0, PACKET)
     assert d.ranking(t) == ("unmeasured",)
-    # ...and a clearly louder measured voice (-30 dBov) displaces it.
+    # A measured voice at -46 dBov speaks too: it is measured, so it takes the rank...
     for k in range(50):
-        d.on_level("unmeasured", opus_activity_level(VOICE_FRAME), t + k * PACKET)
-        d.on_level("loud", 30, t + k * PACKET)
+        d.on_opus_size("unmeasured", VBR_SPEECH, t + k * PACKET)
+        d.on_level("measured", 46, t + k * PACKET)
     t += 1.0
-    assert d.ranking(t) == ("loud",)
+    assert d.ranking(t) == ("measured",)
+    # ...and the unmeasured one, still talking, never takes it back while it speaks.
+    for k in range(250):
+        d.on_opus_size("unmeasured", VBR_SPEECH if k % 25 < 21 else VBR_NOISE, t + k * PACKET)
+        d.on_level("measured", 46, t + k * PACKET)
+    t += 5.0
+    assert d.ranking(t) == ("measured",)
+    # Once the measured voice is silent past the hold, the unmeasured one ranks again.
+    for k in range(100):
+        d.on_opus_size("unmeasured", VBR_SPEECH if k % 25 < 21 else VBR_NOISE, t + k * PACKET)
+        d.on_level("measured", 127, t + k * PACKET)
+    t += 2.0
+    assert d.ranking(t) == ("unmeasured",)
+
+
+def test_a_measured_voice_outranks_an_unmeasured_noisy_publisher_that_never_stops() -> None:
+    """The reviewer's case: GStreamer's opusenc without DTX idling at 161 bytes a packet and
+    a browser user talking at -46 dBov, one rank."""
+    d = detector_with("gstreamer", "chromium", max_active=1)
+    t = feed_sizes(d, "gstreamer", 161, 0.0, 5.0, PACKET)
+    assert d.ranking(t) == ()
+    for k in range(500):
+        d.on_opus_size("gstreamer", 161, t + k * PACKET)
+        d.on_level("chromium", 46, t + k * PACKET)
+    t += 10.0
+    assert d.ranking(t) == ("chromium",) and d.speaking(t) == {"chromium"}
+
+
+def test_two_unmeasured_publishers_compete_as_equals() -> None:
+    d = detector_with("first", "second", max_active=1)
+    t = feed_sizes(d, "first", noise, 0.0, 1.0, PACKET)
+    t = feed_sizes(d, "second", noise, 0.0, 1.0, PACKET)
+    for k in range(50):
+        d.on_opus_size("first", VBR_SPEECH, t + k * PACKET)
+    t += 1.0
+    assert d.ranking(t) == ("first",)
+    for k in range(100):  # both talk: the first keeps the rank
+        d.on_opus_size("first", VBR_SPEECH, t + k * PACKET)
+        d.on_opus_size("second", VBR_SPEECH, t + k * PACKET)
+    t += 2.0
+    assert d.ranking(t) == ("first",)
