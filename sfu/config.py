@@ -55,8 +55,10 @@ class SfuConfig:
     consent_interval_seconds, consent_expiry_seconds: ICE consent freshness (RFC 7675, run
         by `aiortc_hooks.ConsentPolicy`). A check (a STUN Binding request, retransmitted after
         0.5 s while within the interval) starts about every interval; consent expires after
-        expiry seconds with no sign of the peer, where any authenticated packet from it counts
-        (a response to a check, its own Binding request, SRTP/SRTCP that unprotects). So a
+        expiry seconds with no sign of the peer at the selected pair's remote address: an
+        authenticated response to one of our checks, or SRTP/SRTCP that unprotects, from that
+        address (never the peer's own Binding requests, which can be replayed; and once ICE
+        has selected the pair, nothing but STUN is taken from any other address). So a
         vanished peer is dropped 8-10.4 s after its last packet, while a loaded peer whose
         answers come late, or a link that loses a few seconds of packets, keeps its media.
         (aioice's own rule, one 0.5 s wait per check every 5 s and six misses in a row, keeps a
