@@ -18,10 +18,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.conftest import REPO, Site, artifact
-from tests.e2e.test_lobby import NewApi, account, enter_call, new_room, rest, sign_in
+from tests.e2e.test_lobby import NewApi, account, enter_call, new_room, sign_in
 from tests.mailbox import Mailbox, link_in
-
-__all__ = ["rest"]  # the fixture, imported for this module's tests
 
 AXE_SCRIPT = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
@@ -105,7 +103,7 @@ class Checker:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_no_serious_or_critical_axe_violation_on_any_page(
     axe_context: Callable[[Scheme], Awaitable[BrowserContext]],
-    rest: NewApi,
+    api: NewApi,
     mailbox: Mailbox,
     site: Site,
     scheme: Scheme,
@@ -141,7 +139,7 @@ async def test_no_serious_or_critical_axe_violation_on_any_page(
     await checker.check(page, "verify-email")
 
     # Signed in: the lobby (with rooms in it), profile, a room before and in its call, invites.
-    owner, _, _ = await account(rest, mailbox, "Owner")
+    owner, _, _ = await account(api, mailbox, "Owner")
     public = await new_room(owner, "Open to all")
     private = await new_room(owner, "Invited only", visibility="private", media="sfu")
     invite = (await owner.post(f"/api/rooms/{private}/invites", {})).body["url"]
