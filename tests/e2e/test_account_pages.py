@@ -68,13 +68,20 @@ async def test_invite_survives_sign_up_with_the_email_opened_in_a_new_tab(
     await bob.get_by_role("button", name="Create account").click()
     await expect(bob.get_by_role("heading", name="Check your email")).to_be_visible()
 
-    # The mail client opens the link in a new tab: nothing of the first tab's page state.
+    await expect(bob).to_have_url(re.compile(r"/check-email\?next=%2Finvite%2F"))
+    await expect(bob.get_by_text("An invite is waiting")).to_be_visible()
+
+    # The mail client opens the link in a new tab: nothing of the first tab's page state. The
+    # invite travels in the link itself, so another device would do as well.
+    link = link_in(await mailbox.next_for(email))
+    assert "next=%2Finvite%2F" in link, link
     tab = await context.new_page()
-    await tab.goto(site.local(link_in(await mailbox.next_for(email))))
+    await tab.goto(site.local(link))
     await expect(tab.get_by_role("heading", name="Email verified")).to_be_visible()
     await expect(tab.get_by_text("An invite is waiting")).to_be_visible()
     await tab.screenshot(path=artifact("verified-invite-waiting"), full_page=True)
     await tab.get_by_role("main").get_by_role("link", name="Sign in").click()
+    await expect(tab).to_have_url(re.compile(r"/signin\?next=%2Finvite%2F"))
     await expect(tab.get_by_text("An invite is waiting")).to_be_visible()
     await fill_sign_in(tab, email)
     await expect(tab).to_have_url(re.compile(rf"/rooms/{room['id']}$"))
@@ -82,13 +89,66 @@ async def test_invite_survives_sign_up_with_the_email_opened_in_a_new_tab(
     await tab.goto("/rooms")
     mine = tab.get_by_role("list", name="My rooms")
     await expect(mine.get_by_role("link", name="Quiet club")).to_be_visible()
-    # Used once: a later sign-in goes to the rooms page, not to the invite again.
+    # Nothing is kept in the browser: `next` lives only in URLs.
     assert await tab.evaluate("() => localStorage.getItem('gethory.next')") is None
+
+
+async def test_an_abandoned_invite_is_not_followed_by_the_next_sign_in(
+    new_context: NewContext, site: Site, mailbox: Mailbox
+) -> None:
+    ann = await (await new_context()).new_page()
+    await sign_up_and_in(ann, site, mailbox, "Ann")
+    room = await api_post(
+        ann, site, "/api/rooms", {"topic": "Private club", "visibility": "private", "media": "mesh"}
+    )
+    invite = await api_post(ann, site, f"/api/rooms/{room['id']}/invites", {})
+
+    # Someone opens the invite signed out and gives up (an old client kept `next` here).
+    context = await new_context()
+    visitor = await context.new_page()
+    await visitor.goto("/invite/" + invite["token"])
+    await expect(visitor.get_by_text("An invite is waiting")).to_be_visible()
+    await visitor.evaluate(
+        "t => localStorage.setItem('gethory.next',"
+        " JSON.stringify({path: '/invite/' + t, at: Date.now()}))",
+        invite["token"],
+    )
+    await visitor.close()
+
+    # Another person signs up and in, normally, in the same browser.
+    other = await (await new_context()).new_page()
+    email = await sign_up_and_in(other, site, mailbox, "Mallory")
+    await other.context.close()
+    mallory = await context.new_page()
+    await mallory.goto("/signup")
+    await expect(mallory.get_by_role("heading", name="Create your account")).to_be_visible()
+    await expect(mallory.get_by_text("An invite is waiting")).to_have_count(0)
+    assert await mallory.evaluate("() => localStorage.getItem('gethory.next')") is None
+    await mallory.goto("/signin")
+    await expect(mallory.get_by_text("An invite is waiting")).to_have_count(0)
+    await fill_sign_in(mallory, email)
+    await expect(mallory).to_have_url(re.compile(r"/rooms$"))
+    await mallory.goto("/")
+    await expect(mallory).to_have_url(re.compile(r"/rooms$"))
+    mine = mallory.get_by_role("list", name="My rooms")
+    await expect(mallory.get_by_role("heading", name="Rooms", exact=True)).to_be_visible()
+    await expect(mine.get_by_role("link", name="Private club")).to_have_count(0)
+    # The invite was not spent: its use count is untouched.
+    reply = await ann.request.get(f"/api/rooms/{room['id']}/invites")
+    assert reply.ok, reply.status
+    uses = {item["id"]: item["uses"] for item in (await reply.json())["invites"]}
+    assert uses[invite["id"]] == 0, uses
 
 
 async def test_next_is_only_ever_a_path_on_this_site(new_context: NewContext, site: Site) -> None:
     page = await (await new_context()).new_page()
-    for evil in ("https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:1"):
+    for evil in (
+        "https://evil.example/x",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:1",
+        "/..//evil.example/x",
+    ):
         await page.goto("/signin?next=" + evil)
         await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         await expect(page.get_by_text("An invite is waiting")).to_have_count(0)

@@ -16,7 +16,8 @@ import type {
 const enc = encodeURIComponent;
 
 export const auth = {
-  register: (body: { email: string; password: string; name: string }) =>
+  /** `next`: an invite path (`/invite/{token}`) the verification link leads on to. */
+  register: (body: { email: string; password: string; name: string; next?: string }) =>
     request<Accepted>("/api/auth/register", { method: "POST", body, noRefresh: true }),
   verifyEmail: (token: string) =>
     request<{ verified: boolean }>("/api/auth/verify-email", {
@@ -24,10 +25,10 @@ export const auth = {
       body: { token },
       noRefresh: true,
     }),
-  resendVerification: (email: string) =>
+  resendVerification: (email: string, next?: string) =>
     request<Accepted>("/api/auth/resend-verification", {
       method: "POST",
-      body: { email },
+      body: next ? { email, next } : { email },
       noRefresh: true,
     }),
   async login(email: string, password: string): Promise<SignedIn> {

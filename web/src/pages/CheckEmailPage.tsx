@@ -6,7 +6,7 @@ import { auth } from "../api/endpoints";
 import { ErrorText } from "../components/Status";
 import { useSubmit } from "../components/useSubmit";
 import { EmailField } from "./authFields";
-import { pendingEmail, rememberPendingEmail, useNext, withNext } from "./authShared";
+import { inviteNext, pendingEmail, rememberPendingEmail, useNext, withNext } from "./authShared";
 import { usePage } from "./page";
 import { InviteWaiting } from "./SignInPage";
 
@@ -26,7 +26,7 @@ export function CheckEmailPage() {
       return;
     }
     await run(async () => {
-      await auth.resendVerification(email.trim());
+      await auth.resendVerification(email.trim(), inviteNext(next));
       rememberPendingEmail(email.trim());
       setNotice("We sent a new link. It replaces the one before.");
     });
@@ -42,7 +42,7 @@ export function CheckEmailPage() {
         your address, then sign in. The link works for 24 hours.
       </p>
       <InviteWaiting next={next}>
-        It is kept for you, even if you open the link in another tab.
+        The link in the email leads on to it, in any tab or on another device.
       </InviteWaiting>
       <form onSubmit={resend} className="form">
         {!known && (

@@ -9,7 +9,7 @@ import { ErrorText } from "../components/Status";
 import { TextField } from "../components/TextField";
 import { useSession } from "../session/SessionContext";
 import { EmailField } from "./authFields";
-import { forgetNext, isInvite, rememberPendingEmail, useNext, withNext } from "./authShared";
+import { inviteNext, isInvite, rememberPendingEmail, useNext, withNext } from "./authShared";
 import { usePage } from "./page";
 
 /** Says why signing in (or up) matters now: an invite waits at the end of it. */
@@ -49,7 +49,6 @@ export function SignInForm() {
   const [notice, setNotice] = useState<string | null>(arrivedWith);
 
   if (status === "signed-in" && !busy) {
-    forgetNext();
     return <Navigate to={next ?? "/rooms"} replace />;
   }
 
@@ -61,7 +60,6 @@ export function SignInForm() {
     setBusy(true);
     try {
       await signIn(email.trim(), password);
-      forgetNext();
       navigate(next ?? "/rooms", { replace: true });
     } catch (failure) {
       setBusy(false);
@@ -79,7 +77,7 @@ export function SignInForm() {
   async function resend() {
     setError(null);
     try {
-      await auth.resendVerification(email.trim());
+      await auth.resendVerification(email.trim(), inviteNext(next));
       rememberPendingEmail(email.trim());
       setUnverified(false);
       setNotice(`We sent a new verification link to ${email.trim()}.`);

@@ -14,7 +14,7 @@ import {
   NewPasswordField,
   PASSWORD_TOO_SHORT,
 } from "./authFields";
-import { rememberPendingEmail, useNext, withNext } from "./authShared";
+import { inviteNext, rememberPendingEmail, useNext, withNext } from "./authShared";
 import { usePage } from "./page";
 import { InviteWaiting } from "./SignInPage";
 
@@ -42,7 +42,13 @@ export function SignUpPage() {
       return;
     }
     await run(async () => {
-      await auth.register({ name: normalizeText(name), email: email.trim(), password });
+      const invite = inviteNext(next);
+      await auth.register({
+        name: normalizeText(name),
+        email: email.trim(),
+        password,
+        ...(invite ? { next: invite } : {}),
+      });
       rememberPendingEmail(email.trim());
       navigate(withNext("/check-email", next));
     });

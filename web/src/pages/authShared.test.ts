@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { memoryStorage } from "../test-storage";
-import { forgetNext, pendingNext, rememberNext, safeNext, withNext } from "./authShared";
-
+import { forgetStoredNext, inviteNext, safeNext, withNext } from "./authShared";
 
 beforeEach(() => {
   vi.stubGlobal("window", { location: { origin: "http://localhost:8000" } });
@@ -34,32 +33,29 @@ describe("safeNext", () => {
     "/\n/evil.example",
     "javascript:alert(1)",
     " /rooms",
+    // Normalizing these yields "//evil.example/x", another host.
+    "/..//evil.example/x",
+    "/.//evil.example/x",
+    "/a/../..//evil.example/x",
+    "/%2e%2e//evil.example/x",
   ])("refuses %j", (next) => {
     expect(safeNext(next)).toBeNull();
   });
 });
 
-describe("the next kept across the sign-up", () => {
-  it("is kept, followed once, and forgotten", () => {
-    rememberNext("/invite/tok");
-    expect(pendingNext()).toBe("/invite/tok");
-    forgetNext();
-    expect(pendingNext()).toBeNull();
-  });
-
-  it("is never an unsafe path, even if storage is tampered with", () => {
-    rememberNext("//evil.example");
-    expect(pendingNext()).toBeNull();
-    localStorage.setItem("gethory.next", JSON.stringify({ path: "//evil", at: Date.now() }));
-    expect(pendingNext()).toBeNull();
+describe("the next of a sign-up", () => {
+  it("is no longer kept in storage: an old value is cleared at start-up", () => {
+    localStorage.setItem("gethory.next", JSON.stringify({ path: "/invite/x", at: Date.now() }));
+    forgetStoredNext();
     expect(localStorage.getItem("gethory.next")).toBeNull();
   });
 
-  it("goes stale after a day", () => {
-    vi.useFakeTimers();
-    rememberNext("/invite/tok");
-    vi.advanceTimersByTime(26 * 3600 * 1000);
-    expect(pendingNext()).toBeNull();
+  it("goes to the server only when it is an invite path", () => {
+    expect(inviteNext("/invite/abcdefghijklmnop_-12")).toBe("/invite/abcdefghijklmnop_-12");
+    expect(inviteNext("/invite/short")).toBeUndefined();
+    expect(inviteNext("/rooms/rm_1")).toBeUndefined();
+    expect(inviteNext("/invite/abcdefghijklmnop?x=1")).toBeUndefined();
+    expect(inviteNext(null)).toBeUndefined();
   });
 
   it("travels in links", () => {

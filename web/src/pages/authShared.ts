@@ -1,12 +1,10 @@
-import { useEffect } from "react";
 import { useSearchParams } from "react-router-dom";
 
 const PENDING_EMAIL_KEY = "gethory.pendingEmail";
-// Where to go after signing in, kept across the whole sign-up: the verification email may be
-// opened in a new tab (or after a restart), which has none of this tab's state.
-const NEXT_KEY = "gethory.next";
-// As long as the verification link works, and a little more.
-const NEXT_TTL_MS = 25 * 3600 * 1000;
+// Where to go after signing in travels only in URLs (`?next=`, and the verification email's
+// link). Earlier versions kept it in localStorage, where any later sign-in in the browser
+// followed it: `forgetStoredNext` clears that old value once at start-up.
+const OLD_NEXT_KEY = "gethory.next";
 
 export function rememberPendingEmail(email: string): void {
   try {
@@ -40,64 +38,28 @@ export function safeNext(next: string | null | undefined): string | null {
     return null;
   }
   if (url.origin !== window.location.origin) return null;
-  return url.pathname + url.search + url.hash;
-}
-
-function localStore(): Storage | null {
-  try {
-    return typeof localStorage === "undefined" ? null : localStorage;
-  } catch {
+  const path = url.pathname + url.search + url.hash;
+  // Normalizing may produce what the raw string was not: "/..//evil.example/x" becomes
+  // "//evil.example/x", another host when navigated to. Check the result again.
+  if (!path.startsWith("/") || path.startsWith("//") || /[\\\u0000-\u001f\u007f]/.test(path)) {
     return null;
   }
+  return path;
 }
 
-/** Keeps `next` (if it is safe) for after sign-in, in this tab and any other. */
-export function rememberNext(next: string | null): void {
-  const path = safeNext(next);
-  if (!path) return;
+/** Removes the `next` that earlier versions kept in localStorage (called once at start-up). */
+export function forgetStoredNext(): void {
   try {
-    localStore()?.setItem(NEXT_KEY, JSON.stringify({ path, at: Date.now() }));
+    if (typeof localStorage !== "undefined") localStorage.removeItem(OLD_NEXT_KEY);
   } catch {
-    // Without storage the `next` parameter still travels in the links of this tab.
+    // Storage unavailable: nothing was kept there either.
   }
 }
 
-/** The `next` kept by `rememberNext`, unless it is stale. */
-export function pendingNext(): string | null {
-  const store = localStore();
-  try {
-    const raw = store?.getItem(NEXT_KEY);
-    if (!raw) return null;
-    const kept = JSON.parse(raw) as { path?: unknown; at?: unknown };
-    const fresh = typeof kept.at === "number" && Date.now() - kept.at < NEXT_TTL_MS;
-    const path = fresh && typeof kept.path === "string" ? safeNext(kept.path) : null;
-    if (!path) store?.removeItem(NEXT_KEY);
-    return path;
-  } catch {
-    return null;
-  }
-}
-
-/** Called once `next` has been followed: a later sign-in goes to the rooms page again. */
-export function forgetNext(): void {
-  try {
-    localStore()?.removeItem(NEXT_KEY);
-  } catch {
-    // Nothing kept.
-  }
-}
-
-/**
- * Where this sign-in or sign-up leads: the page's own `?next=` (kept for other tabs), else one
- * kept from earlier in the sign-up. Null for the default (the rooms page).
- */
+/** Where this sign-in or sign-up leads: the page's own `?next=`, or null (the rooms page). */
 export function useNext(): string | null {
   const [params] = useSearchParams();
-  const fromUrl = safeNext(params.get("next"));
-  useEffect(() => {
-    if (fromUrl) rememberNext(fromUrl);
-  }, [fromUrl]);
-  return fromUrl ?? pendingNext();
+  return safeNext(params.get("next"));
 }
 
 /** `path` with `?next=` when there is somewhere to go afterwards. */
@@ -107,4 +69,12 @@ export function withNext(path: string, next: string | null): string {
 
 export function isInvite(next: string | null): boolean {
   return next !== null && next.startsWith("/invite/");
+}
+
+// The only `next` the server takes with a registration (it goes into the verification link).
+const INVITE_PATH = /^\/invite\/[A-Za-z0-9_-]{16,128}$/;
+
+/** `next` as the server accepts it in register / resend-verification, else undefined. */
+export function inviteNext(next: string | null): string | undefined {
+  return next !== null && INVITE_PATH.test(next) ? next : undefined;
 }
