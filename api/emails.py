@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from html import escape
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -14,9 +15,14 @@ class Email:
     link: str
 
 
-def verification_email(sender: str, to: str, app_origin: str, token: str) -> Email:
-    """To an address nobody has proved yet: no name in it (see `_compose`)."""
+def verification_email(
+    sender: str, to: str, app_origin: str, token: str, next_path: str | None = None
+) -> Email:
+    """To an address nobody has proved yet: no name in it (see `_compose`). `next_path` (an
+    invite path) goes into the link, for the app to follow after signing in."""
     link = f"{app_origin}/verify-email?token={token}"
+    if next_path is not None:
+        link += "&next=" + quote(next_path, safe="")
     return _compose(
         sender,
         to,

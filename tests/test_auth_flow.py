@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from api.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from tests.client import PASSWORD, ApiClient
@@ -200,3 +201,26 @@ async def test_logout_with_only_the_refresh_cookie_ends_the_session(
     assert reply.status == 204
     reply = await browser.get("/api/users/me", headers={"Authorization": f"Bearer {access_token}"})
     assert (reply.status, reply.error_code) == (401, "session_expired")
+
+
+async def test_an_invite_rides_in_the_verification_link_and_nothing_else_does(
+    client: ApiClient, mailbox: Mailbox
+) -> None:
+    """A sign-up that started from an invite gets it back in its email link (opened in
+    another tab or device, the app still lands in the room); only an invite path is taken."""
+    invite = "/invite/" + "A1b2_C3d4-E5f6G7h8"
+    email = "invited@example.com"
+    body = {"email": email, "password": PASSWORD, "name": "Invited", "next": invite}
+    assert (await client.post("/api/auth/register", body)).status == 202
+    link = urlsplit(link_in(await mailbox.next_for(email)))
+    assert parse_qs(link.query)["next"] == [invite]
+    resend = {"email": email, "next": invite}
+    assert (await client.post("/api/auth/resend-verification", resend)).status == 202
+    assert parse_qs(urlsplit(link_in(await mailbox.next_for(email))).query)["next"] == [invite]
+    # Without one, the link carries none.
+    assert (await client.post("/api/auth/resend-verification", {"email": email})).status == 202
+    assert "next" not in parse_qs(urlsplit(link_in(await mailbox.next_for(email))).query)
+
+    for elsewhere in ("https://evil.example/invite/x", "//evil.example/x", "/rooms", "/invite/"):
+        refused = await client.post("/api/auth/register", {**body, "next": elsewhere})
+        assert (refused.status, refused.error_code) == (422, "validation_failed"), elsewhere

@@ -24,10 +24,22 @@ AnyPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH,
 EmailLinkToken = Annotated[str, Field(min_length=1, max_length=200, repr=False)]
 
 
+# Where the app goes after the sign-up that started from an invite: carried in the
+# verification link, so the invite survives the email being opened in another tab or device.
+# Only an invite path, never an address elsewhere (no open redirect through our emails).
+InviteNext = Annotated[str, Field(pattern=r"^/invite/[A-Za-z0-9_-]{16,128}$")]
+
+
 class RegisterRequest(RequestModel):
     email: Email
     password: NewPassword
     name: DisplayName
+    next: InviteNext | None = None
+
+
+class ResendVerificationRequest(RequestModel):
+    email: Email
+    next: InviteNext | None = None
 
 
 class LoginRequest(RequestModel):

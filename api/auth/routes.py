@@ -16,6 +16,7 @@ from api.auth.models import (
     EmailRequest,
     LoginRequest,
     RegisterRequest,
+    ResendVerificationRequest,
     ResetPasswordRequest,
     RevokedResponse,
     SessionListResponse,
@@ -99,7 +100,7 @@ def _signed_in_response(request: web.Request, signed_in: SignedIn) -> web.Respon
 )
 async def register(request: web.Request, body: RegisterRequest) -> AcceptedResponse:
     _limit(request, "register", body.email)
-    await request.app[SERVICES].auth.register(body.email, body.password, body.name)
+    await request.app[SERVICES].auth.register(body.email, body.password, body.name, body.next)
     return AcceptedResponse(message=MAIL_ON_ITS_WAY)
 
 
@@ -122,15 +123,17 @@ async def verify_email(request: web.Request, body: TokenRequest) -> VerifiedResp
     "POST",
     "/api/auth/resend-verification",
     summary="Email a new verification link (voids the previous one)",
-    body=EmailRequest,
+    body=ResendVerificationRequest,
     response=AcceptedResponse,
     status=202,
     auth=False,
     errors=(RateLimited,),
 )
-async def resend_verification(request: web.Request, body: EmailRequest) -> AcceptedResponse:
+async def resend_verification(
+    request: web.Request, body: ResendVerificationRequest
+) -> AcceptedResponse:
     _limit(request, "resend-verification", body.email)
-    request.app[SERVICES].auth.resend_verification(body.email)
+    request.app[SERVICES].auth.resend_verification(body.email, body.next)
     return AcceptedResponse(message=MAIL_ON_ITS_WAY)
 
 

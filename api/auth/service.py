@@ -43,6 +43,8 @@ from api.store.users import EmailTaken, User
 log = logging.getLogger(__name__)
 
 VERIFY_EMAIL_TTL = timedelta(hours=24)
+# How long a spent verification link still answers "already verified" (then: invalid).
+USED_VERIFY_LINK_KEPT = timedelta(days=30)
 # Work that depends on whether an email has an account starts this long after the answer,
 # drawn uniformly: a request sent right after (to any endpoint) cannot be aligned with it.
 AFTER_ANSWER_DELAY_SECONDS = (0.2, 2.0)
@@ -118,7 +120,9 @@ class AuthService:
 
     # --- accounts -----------------------------------------------------------------------
 
-    async def register(self, email: str, password: str, name: str) -> None:
+    async def register(
+        self, email: str, password: str, name: str, next_path: str | None = None
+    ) -> None:
         """Start a sign-up. Returns after the same work for every email (hashing the password);
         whether the address is new, unverified or taken is only looked at after the answer, so
         neither the answer nor its timing tells which. The mailbox then gets exactly one of:
@@ -127,9 +131,10 @@ class AuthService:
           earlier verification links stop working, and the link sent makes the mailbox owner
           choose the password (the address is contested: see `_contest`);
         - a verified address: a notice that it already has an account (nothing changes).
+        `next_path` (an invite path, checked by the API model) rides in the verification link.
         """
         password_hash = await self._passwords.hash(password)
-        self._after_answer(self._register(email, password_hash, name), "register")
+        self._after_answer(self._register(email, password_hash, name, next_path), "register")
 
     async def verify_email(self, token: str) -> None:
         """Activate the account only with the password and name of the sign-up that produced
@@ -146,7 +151,12 @@ class AuthService:
             raise InvalidToken()
         # The token is spent; its hash stays, under a purpose that verifies nothing, so that
         # opening the link again (another tab, another device) can say the address is verified.
-        used = replace(email_token, purpose="verify_email_used", registration=None)
+        used = replace(
+            email_token,
+            purpose="verify_email_used",
+            registration=None,
+            expires_at=self._clock() + USED_VERIFY_LINK_KEPT,
+        )
         await self._stores.email_tokens.replace_for_user(used, created_at=self._clock())
 
     async def _verify_email_reused(self, token: str) -> None:
@@ -160,11 +170,11 @@ class AuthService:
         if user is not None and user.email_verified:
             raise InvalidToken(ALREADY_VERIFIED, details={"emailVerified": True})
 
-    def resend_verification(self, email: str) -> None:
+    def resend_verification(self, email: str, next_path: str | None = None) -> None:
         """Answers at once, alike for every email; an unverified account then gets a new link
         (voiding the previous one): a verification link while one sign-up claims the address,
         a choose-your-password link once it is contested."""
-        self._after_answer(self._resend_verification(email), "resend-verification")
+        self._after_answer(self._resend_verification(email, next_path), "resend-verification")
 
     def forgot_password(self, email: str) -> None:
         """Answers at once, alike for every email; an account then gets a reset link."""
@@ -191,7 +201,9 @@ class AuthService:
 
     # --- accounts, after the answer -------------------------------------------------------
 
-    async def _register(self, email: str, password_hash: str, name: str) -> None:
+    async def _register(
+        self, email: str, password_hash: str, name: str, next_path: str | None
+    ) -> None:
         registration = new_id("reg")
         user = User(
             id=new_id("usr"),
@@ -207,7 +219,7 @@ class AuthService:
         except EmailTaken:
             await self._register_taken(email, password_hash, name, registration)
             return
-        await self._send_verification(user)
+        await self._send_verification(user, next_path)
 
     async def _register_taken(
         self, email: str, password_hash: str, name: str, registration: str
@@ -238,7 +250,7 @@ class AuthService:
         token = await self._new_email_token(user.id, "reset_password", VERIFY_EMAIL_TTL)
         await self._send(finish_sign_up_email(self._sender, user.email, self._origin, token))
 
-    async def _resend_verification(self, email: str) -> None:
+    async def _resend_verification(self, email: str, next_path: str | None) -> None:
         user = await self._stores.users.by_email(email)
         if user is None or user.email_verified:
             await self._decoy_mail_work(email)
@@ -246,7 +258,7 @@ class AuthService:
         if user.contested:
             await self._contest(user)
         else:
-            await self._send_verification(user)
+            await self._send_verification(user, next_path)
 
     async def _forgot_password(self, email: str) -> None:
         user = await self._stores.users.by_email(email)
@@ -392,8 +404,9 @@ class AuthService:
         log.warning("refresh token reuse: revoked session %s of %s", session.id, session.user_id)
         raise RefreshTokenReused()
 
-    async def _send_verification(self, user: User) -> None:
-        """Email a verification link bound to the account's current registration."""
+    async def _send_verification(self, user: User, next_path: str | None = None) -> None:
+        """Email a verification link bound to the account's current registration, carrying
+        `next_path` (where the app goes after signing in) if the sign-up gave one."""
         registration = user.registration or await self._stores.users.ensure_registration(
             user.id, new_id("reg")
         )
@@ -402,7 +415,9 @@ class AuthService:
         token = await self._new_email_token(
             user.id, "verify_email", VERIFY_EMAIL_TTL, registration=registration
         )
-        await self._send(verification_email(self._sender, user.email, self._origin, token))
+        await self._send(
+            verification_email(self._sender, user.email, self._origin, token, next_path)
+        )
 
     async def _new_email_token(
         self, user_id: str, purpose: Purpose, ttl: timedelta, registration: str | None = None
