@@ -28,6 +28,8 @@ REQUIRED_IN_PRODUCTION = (
 )
 MIN_SECRET_LENGTH = 32
 DEFAULT_ROOM_IDLE_HIDE_MINUTES = 30
+# A year: "never hide" in practice, and far below what datetime arithmetic can hold.
+MAX_ROOM_IDLE_HIDE_MINUTES = 525_600
 # The spellings of this machine a browser may use for a development server.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 TlsMode = Literal["none", "starttls", "tls"]
@@ -173,8 +175,11 @@ def _room_idle_hide_minutes(given: str | None) -> int:
     if given is None:
         return DEFAULT_ROOM_IDLE_HIDE_MINUTES
     minutes = _int(given, "ROOM_IDLE_HIDE_MINUTES")
-    if minutes < 1:
-        raise SettingsError(f"ROOM_IDLE_HIDE_MINUTES must be at least 1, not {minutes}")
+    if not 1 <= minutes <= MAX_ROOM_IDLE_HIDE_MINUTES:
+        raise SettingsError(
+            f"ROOM_IDLE_HIDE_MINUTES must be 1 to {MAX_ROOM_IDLE_HIDE_MINUTES} (a year),"
+            f" not {minutes}"
+        )
     return minutes
 
 
