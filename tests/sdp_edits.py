@@ -40,6 +40,11 @@ def edit_sections(sdp: str, edit: Callable[[int, Section], Section]) -> str:
     return join_sdp(session, [edit(index, section) for index, section in enumerate(sections)])
 
 
+def with_lines(sdp: str, index: int, extra: list[str]) -> str:
+    """`extra` lines appended to m-section `index` (0-based)."""
+    return edit_sections(sdp, lambda i, section: section + extra if i == index else section)
+
+
 def without_lines(sdp: str, prefix: str) -> str:
     """Every line starting with `prefix` removed, at session and media level."""
     return "\r\n".join(x for x in sdp.splitlines() if not x.startswith(prefix)) + "\r\n"
