@@ -38,6 +38,8 @@ interface CallContextValue {
   // The room changed (the owner edited its topic).
   updateRoom(room: Room): void;
   toggleMute(): void;
+  // The person's own Mute/Unmute: applied to the call and remembered for this room.
+  setMuted(muted: boolean): Promise<void>;
 }
 
 const CallContext = createContext<CallContextValue | null>(null);
@@ -123,12 +125,10 @@ export function CallProvider({ children }: { children: ReactNode }) {
       const entry: ActiveCall = { serial: serialRef.current, room, call, state: call.state, choices };
       activeRef.current = entry;
       setActive(entry);
-      let lastMuted: boolean | null = null;
+      // Remembered from the person's own choices only (the "Join muted" box here, Mute and
+      // Unmute in setMuted), never from a mute forced on them (a blocked microphone, the owner).
+      rememberMute(room.id, choices.muted);
       unsubscribeRef.current = call.subscribe((state) => {
-        if (state.status !== "ended" && state.selfPeerId && state.muted !== lastMuted) {
-          lastMuted = state.muted;
-          rememberMute(room.id, state.muted);
-        }
         setActive((current) => {
           if (!current || current.call !== call) return current;
           // The owner edited the topic: everyone's room page and call bar show the new one.
@@ -148,10 +148,17 @@ export function CallProvider({ children }: { children: ReactNode }) {
     setActive((current) => (current && current.room.id === room.id ? { ...current, room } : current));
   }, []);
 
+  const setMuted = useCallback(async (muted: boolean) => {
+    const current = activeRef.current;
+    if (!current || current.call.state.ended) return;
+    rememberMute(current.room.id, muted);
+    await current.call.setMuted(muted);
+  }, []);
+
   const toggleMute = useCallback(() => {
     const call = activeRef.current?.call;
-    if (call) void call.setMuted(!call.state.muted);
-  }, []);
+    if (call) void setMuted(!call.state.muted).catch(() => undefined);
+  }, [setMuted]);
 
   // Signed out (here or in another tab): the call goes with the session.
   useEffect(() => {
@@ -162,8 +169,8 @@ export function CallProvider({ children }: { children: ReactNode }) {
   useEffect(() => () => void stop(), [stop]);
 
   const value = useMemo(
-    () => ({ active, join, leave: stop, dismiss, updateRoom, toggleMute }),
-    [active, join, stop, dismiss, updateRoom, toggleMute],
+    () => ({ active, join, leave: stop, dismiss, updateRoom, toggleMute, setMuted }),
+    [active, join, stop, dismiss, updateRoom, toggleMute, setMuted],
   );
   return (
     <CallContext.Provider value={value}>

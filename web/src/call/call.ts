@@ -62,12 +62,18 @@ export class CallEngine implements Call {
   private joining: Promise<void> | null = null;
   private meter: LevelMeter | null = null;
   private meterTrack: MediaStreamTrack | null = null;
+  // Counts setMuted calls: one that waited for the microphone knows whether it is still the
+  // latest choice once the browser answers.
+  private muteChoice = 0;
 
   constructor(
     private readonly options: CallOptions,
     engine: EngineOptions = {},
   ) {
+    // The desired mute state from the start ("Join muted"): the page shows it at once, and the
+    // microphone opens in it, whenever the browser hands it over.
     this.current = initialState(options.roomId, options.media);
+    if (options.startMuted) this.current = reduce(this.current, { type: "self-muted", muted: true });
     this.sink = new AudioSink(options.audioContainer, (blocked) =>
       this.dispatch({ type: "audio-blocked", blocked }),
     );
@@ -105,11 +111,24 @@ export class CallEngine implements Call {
     return this.starting;
   }
 
+  // `state.muted` is the desired state: the track follows it now if it is open, else when it
+  // opens (the first opening in run() may still be waiting for the browser).
   async setMuted(muted: boolean): Promise<void> {
     if (this.ended) return;
-    if (!muted && !this.mic.track) {
+    const choice = ++this.muteChoice;
+    if (!muted && !this.mic.track && this.micSettled) {
       // Listening only so far (denied or no device): asking again is the only way to speak.
-      if (!(await this.openMicrophone(this.options.microphoneId))) return;
+      const opened = await this.openMicrophone(this.options.microphoneId, () => choice === this.muteChoice);
+      if (choice !== this.muteChoice) {
+        // Muted again while the browser was asking: that later choice stands.
+        this.mic.setEnabled(!this.current.muted);
+        if (opened) {
+          await this.media()?.setMicTrack(this.mic.track);
+          this.watchSelf();
+        }
+        return;
+      }
+      if (!opened) return;
       await this.media()?.setMicTrack(this.mic.track);
       this.watchSelf();
     }
@@ -130,7 +149,7 @@ export class CallEngine implements Call {
   async setMicrophone(deviceId: string): Promise<void> {
     if (this.ended) return;
     const hadTrack = this.mic.track !== null;
-    if (!(await this.openMicrophone(deviceId, !this.current.muted || !hadTrack))) return;
+    if (!(await this.openMicrophone(deviceId, () => !this.current.muted || !hadTrack))) return;
     if (!hadTrack && this.current.muted) {
       // Granted at last: speak, as a user picking a microphone expects.
       this.dispatch({ type: "self-muted", muted: false });
@@ -186,13 +205,15 @@ export class CallEngine implements Call {
     this.signaling.connect();
     // The microphone must be ready before `join`: the server sends add-peer right away and
     // the offers we then make must carry it.
-    const startMuted = this.options.startMuted === true;
-    await this.openMicrophone(this.options.microphoneId, !startMuted);
+    // Opens in the mute state desired when the track arrives (Mute may be pressed meanwhile).
+    await this.openMicrophone(this.options.microphoneId, () => !this.current.muted);
     if (this.ended) {
       this.mic.stop(); // left while the browser was still asking for the microphone
       return;
     }
-    if (!this.mic.track || startMuted) this.dispatch({ type: "self-muted", muted: true });
+    // No microphone: muted by force (not a choice the page remembers).
+    if (!this.mic.track) this.dispatch({ type: "self-muted", muted: true });
+    else this.mic.setEnabled(!this.current.muted);
     this.watchSelf();
     if (this.signaling.connected) await this.join();
     // Otherwise onSocketConnect joins once the socket is up.
@@ -383,7 +404,10 @@ export class CallEngine implements Call {
   }
 
   // Returns whether a microphone is open; a failure is reported and the call goes on, listening.
-  private async openMicrophone(deviceId: string | undefined, enabled = true): Promise<boolean> {
+  private async openMicrophone(
+    deviceId: string | undefined,
+    enabled: boolean | (() => boolean) = true,
+  ): Promise<boolean> {
     try {
       await this.mic.open(deviceId, enabled);
       if (this.current.errorCode?.startsWith("microphone_")) {

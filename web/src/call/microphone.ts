@@ -57,7 +57,10 @@ export class Microphone {
   }
 
   // Opens a new stream, replacing (and stopping) the previous one only once the new one works.
-  async open(deviceId?: string, enabled = true): Promise<MediaStreamTrack> {
+  // `enabled` is read once the browser hands over the track, not before asking: the person
+  // may mute or unmute while the browser is still asking (or slow), and the track must carry
+  // the state they see, not the one of a moment ago.
+  async open(deviceId?: string, enabled: boolean | (() => boolean) = true): Promise<MediaStreamTrack> {
     let stream: MediaStream;
     try {
       stream = await navigator.mediaDevices.getUserMedia(microphoneConstraints(deviceId));
@@ -72,7 +75,7 @@ export class Microphone {
       stream.getTracks().forEach((t) => t.stop());
       throw new DOMException("No audio track", "NotFoundError");
     }
-    track.enabled = enabled;
+    track.enabled = typeof enabled === "function" ? enabled() : enabled;
     this.stop();
     this.current = stream;
     return track;

@@ -35,7 +35,7 @@ const MUTED_SPEECH_HOLD_MS = 2_500;
 
 export function CallView({ active }: { active: ActiveCall }) {
   const { room, call, state } = active;
-  const { leave, dismiss, join, updateRoom } = useCall();
+  const { leave, dismiss, join, updateRoom, setMuted } = useCall();
   const navigate = useNavigate();
   const headingRef = useRef<HTMLHeadingElement>(null);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -66,7 +66,7 @@ export function CallView({ active }: { active: ActiveCall }) {
   const toggleMute = useCallback(() => {
     setActionError(null);
     const wantUnmute = call.state.muted;
-    call.setMuted(!call.state.muted).then(
+    setMuted(!call.state.muted).then(
       () => {
         if (wantUnmute && call.state.muted && call.state.errorCode?.startsWith("microphone_")) {
           setUnmuteRefused((n) => n + 1);
@@ -76,7 +76,7 @@ export function CallView({ active }: { active: ActiveCall }) {
       },
       (error: unknown) => setActionError(describeError(error)),
     );
-  }, [call]);
+  }, [call, setMuted]);
 
   // `m` mutes and unmutes, unless the person is typing somewhere.
   useEffect(() => {
