@@ -395,3 +395,109 @@ async def test_listeners_set_each_persons_volume_and_owner_edits_the_topic(
     ).to_be_visible()
     await expect(bob.page).to_have_title("Renamed on the stage · Gethory")
     await ann.page.screenshot(path=artifact("room-topic-edited"), full_page=True)
+
+
+# The browser takes 2 s to hand over the microphone (a slow device, or a slow "Allow").
+SLOW_MICROPHONE = """
+(() => {
+  const media = navigator.mediaDevices;
+  const open = media.getUserMedia.bind(media);
+  media.getUserMedia = (constraints) =>
+    new Promise((resolve) => setTimeout(resolve, 2000)).then(() => open(constraints));
+})();
+"""
+
+TRACK_ENABLED = "() => window.gethoryCall?.mic?.track?.enabled ?? null"
+
+
+async def test_mute_follows_the_choice_while_the_microphone_is_still_opening(
+    new_context: NewContext, api: Api, mailbox: Mailbox
+) -> None:
+    ann = await signed_in(new_context, api, mailbox, "Ann")
+    page = ann.page
+    await page.add_init_script(SLOW_MICROPHONE)
+    room = await ann.create_room("Slow microphone")
+    await page.goto(f"/rooms/{room}")
+    await expect(page.get_by_role("heading", name="Slow microphone", level=1)).to_be_visible()
+
+    # Joined live, then Mute at once, before the browser hands over the microphone.
+    await page.get_by_role("checkbox", name="Join muted").set_checked(False)
+    await page.get_by_role("button", name="Join", exact=True).click()
+    await page.get_by_role("button", name="Mute", exact=True).click()
+    await expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_visible()
+    await page.wait_for_function("() => window.gethoryCall?.state.status === 'connected'")
+    await page.wait_for_function("() => window.gethoryCall?.mic?.track != null")
+    # What the page says is what the track does: nothing goes out.
+    assert await page.evaluate(TRACK_ENABLED) is False
+    await expect(participants(page).locator("[data-muted=true]")).to_have_count(1)
+    await page.get_by_role("button", name="Unmute", exact=True).click()
+    await expect(page.get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    assert await page.evaluate(TRACK_ENABLED) is True
+
+    # "Join muted": the page says muted from the first moment, not "Mute" until the
+    # microphone opens; the track opens muted.
+    await page.get_by_role("button", name="Leave", exact=True).click()
+    await page.goto(f"/rooms/{room}")
+    await page.get_by_role("checkbox", name="Join muted").set_checked(True)
+    await page.get_by_role("button", name="Join", exact=True).click()
+    await expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_visible(
+        timeout=1_000
+    )
+    await expect(page.get_by_role("button", name="Mute", exact=True)).to_have_count(0)
+    await page.wait_for_function("() => window.gethoryCall?.mic?.track != null")
+    assert await page.evaluate(TRACK_ENABLED) is False
+
+
+async def test_a_blocked_microphone_is_no_mute_choice_and_the_pre_join_recovers(
+    new_asking_context: NewContext, api: Api, mailbox: Mailbox
+) -> None:
+    ann = await signed_in(new_asking_context, api, mailbox, "Ann")
+    page = ann.page
+    room = await ann.create_room("Blocked at first")
+    await page.goto(f"/rooms/{room}")
+    help_box = page.get_by_role("region", name="Your browser blocks the microphone")
+    await expect(help_box).to_be_visible()
+    # The pre-join has no Unmute button: its help does not send people looking for one.
+    await expect(help_box).to_contain_text("the microphone check starts by itself")
+    await expect(help_box).not_to_contain_text("Unmute")
+
+    # Joined with "Join muted" off; the blocked microphone mutes by force.
+    await join(page, muted=False)
+    await expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_visible()
+    # That was not the person's choice: the next visit does not start muted for it.
+    await page.reload()
+    await expect(page.get_by_role("checkbox", name="Join muted")).not_to_be_checked()
+
+    # Allowed in the site settings while the pre-join is open: it recovers by itself.
+    await page.context.grant_permissions(["microphone"])
+    await expect(page.get_by_role("meter", name="Microphone level")).to_be_visible()
+    await expect(help_box).to_have_count(0)
+    await expect(page.get_by_label("Microphone", exact=True)).to_be_visible()
+    await page.screenshot(path=artifact("pre-join-microphone-allowed"), full_page=True)
+
+
+async def test_the_pre_join_keeps_who_is_there_up_to_date(
+    new_context: NewContext, api: Api, mailbox: Mailbox, site: Site, people: list[Person]
+) -> None:
+    ann = await signed_in(new_context, api, mailbox, "Ann")
+    page = ann.page
+    room = await ann.create_room("Filling up")
+    await page.goto(f"/rooms/{room}")
+    await expect(page.get_by_text("Nobody is here yet")).to_be_visible()
+    join_muted = page.get_by_role("checkbox", name="Join muted")
+    await expect(join_muted).not_to_be_checked()
+
+    for n in range(5):
+        someone = await sign_up(f"Guest{n}", api, mailbox, site.base_url)
+        people.append(someone)
+        await (await someone.socket()).join(room)
+    # Without a reload: the list and the "Join muted" default follow the room.
+    await expect(page.get_by_role("heading", name="5 people are here")).to_be_visible(
+        timeout=10_000
+    )
+    await expect(join_muted).to_be_checked()
+
+    # The person's own choice is not overridden by the next refresh.
+    await join_muted.set_checked(False)
+    await asyncio.sleep(4)
+    await expect(join_muted).not_to_be_checked()

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 
+import { rooms as roomsApi } from "../api/endpoints";
 import type { Room } from "../api/types";
 import { rememberedMicrophone, rememberedMute, rememberMicrophone, useCall } from "../call/CallContext";
 import { LevelMeter as Meter } from "../call/level";
@@ -12,26 +13,75 @@ import { LevelMeter } from "./LevelMeter";
 import { MicrophoneHelp } from "./MicrophoneHelp";
 import { MicrophoneSelect } from "./MicrophoneSelect";
 import { RoomBadges } from "./RoomBadges";
-import { useMicrophones } from "./useMicrophones";
+import { useMicrophonePermission, useMicrophones } from "./useMicrophones";
 
 // Above this many people present, joining muted is the default: a surprise open microphone
 // in a big room is worse than a moment's "unmute".
 export const MUTED_BY_DEFAULT_ABOVE = 4;
+// How often the open pre-join asks who is there (only while the page is visible).
+export const PRESENCE_REFRESH_MS = 3_000;
 
-export function PreJoin({ room }: { room: Room }) {
+/** The room as the server sees it now, refreshed while the page is visible. */
+function useFreshRoom(initial: Room): Room {
+  const [room, setRoom] = useState(initial);
+  useEffect(() => {
+    let current = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const schedule = () => {
+      clearTimeout(timer);
+      if (current && document.visibilityState === "visible") timer = setTimeout(refresh, PRESENCE_REFRESH_MS);
+    };
+    const refresh = () => {
+      roomsApi.get(initial.id).then(
+        (answer) => {
+          if (current) setRoom(answer);
+          schedule();
+        },
+        // A blip (or the room gone): keep what we know; Join says what is wrong.
+        () => schedule(),
+      );
+    };
+    const onVisibility = () => {
+      if (document.visibilityState === "visible") refresh();
+      else clearTimeout(timer);
+    };
+    schedule();
+    document.addEventListener("visibilitychange", onVisibility);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+      document.removeEventListener("visibilitychange", onVisibility);
+    };
+  }, [initial.id]);
+  return room;
+}
+
+export function PreJoin({ room: initialRoom }: { room: Room }) {
   const { active, join } = useCall();
+  const room = useFreshRoom(initialRoom);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const meterRef = useRef<Meter | null>(null);
   const [microphoneId, setMicrophoneId] = useState(rememberedMicrophone);
   const [granted, setGranted] = useState(false);
   const [problem, setProblem] = useState<{ code: string; message: string } | null>(null);
-  const [muted, setMuted] = useState(
-    () => rememberedMute(room.id) ?? room.participantCount > MUTED_BY_DEFAULT_ABOVE,
-  );
+  // The person's own choice (now, or the last time in this room) wins; otherwise the default
+  // follows how many people are there right now.
+  const [mutedChoice, setMutedChoice] = useState<boolean | null>(() => rememberedMute(room.id));
+  const muted = mutedChoice ?? room.participantCount > MUTED_BY_DEFAULT_ABOVE;
   const microphones = useMicrophones(granted);
+  const permission = useMicrophonePermission();
+  // Bumped when the browser starts allowing the microphone: the preview opens again.
+  const [attempt, setAttempt] = useState(0);
   usePageTitle(room.topic);
 
   useEffect(() => headingRef.current?.focus(), []);
+
+  // Allowed in the site settings while this page is open: try the preview again, no reload.
+  const problemRef = useRef(problem);
+  problemRef.current = problem;
+  useEffect(() => {
+    if (permission === "granted" && problemRef.current) setAttempt((n) => n + 1);
+  }, [permission]);
 
   // The preview stream: for the level meter and the device labels; stopped before joining.
   useEffect(() => {
@@ -71,7 +121,7 @@ export function PreJoin({ room }: { room: Room }) {
       meterRef.current?.close();
       meterRef.current = null;
     };
-  }, [microphoneId]);
+  }, [microphoneId, attempt]);
 
   const readLevel = useCallback(() => meterRef.current?.level() ?? 0, []);
   const others = room.participants;
@@ -116,7 +166,7 @@ export function PreJoin({ room }: { room: Room }) {
 
         {problem ? (
           problem.code === "microphone_denied" ? (
-            <MicrophoneHelp insistent={false} />
+            <MicrophoneHelp insistent={false} place="prejoin" />
           ) : (
             <p className="notice warning">{problem.message}</p>
           )
@@ -134,7 +184,7 @@ export function PreJoin({ room }: { room: Room }) {
         )}
 
         <label className="check">
-          <input type="checkbox" checked={muted} onChange={(e) => setMuted(e.target.checked)} />
+          <input type="checkbox" checked={muted} onChange={(e) => setMutedChoice(e.target.checked)} />
           Join muted
         </label>
         {otherCall && (
