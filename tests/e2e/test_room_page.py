@@ -501,3 +501,38 @@ async def test_the_pre_join_keeps_who_is_there_up_to_date(
     await join_muted.set_checked(False)
     await asyncio.sleep(4)
     await expect(join_muted).not_to_be_checked()
+
+
+async def test_announcements_insert_one_node_per_message_and_coalesce_mute_toggles(
+    new_context: NewContext, api: Api, mailbox: Mailbox
+) -> None:
+    ann = await signed_in(new_context, api, mailbox, "Ann")
+    bob = await signed_in(new_context, api, mailbox, "Bob")
+    room = await ann.create_room("Toggles")
+    await enter(ann.page, room, "Toggles")
+    await enter(bob.page, room, "Toggles")
+    announcements = ann.page.locator("#room-announcements")
+    await expect(announcements).to_contain_text("Bob joined")
+    await ann.page.evaluate(
+        """() => {
+          window.inserted = [];
+          new MutationObserver((records) => {
+            for (const r of records) for (const n of r.addedNodes) window.inserted.push(n.textContent);
+          }).observe(document.getElementById('room-announcements'),
+                     { childList: true, subtree: true, characterData: true });
+        }"""
+    )
+    bob_item = participants(ann.page).get_by_role("listitem", name=re.compile(r"^Bob, "))
+    # Bob toggles his microphone ten times in a row (muted, unmuted, …, unmuted).
+    for n in range(10):
+        await bob.page.keyboard.press("m")
+        wanted = "Unmute" if n % 2 == 0 else "Mute"
+        await expect(bob.page.get_by_role("button", name=wanted, exact=True)).to_be_visible()
+        await expect(bob_item).to_have_attribute(
+            "aria-label", re.compile(r"^Bob, muted" if n % 2 == 0 else r"microphone on")
+        )
+    # Said once at once, and once more with where he ended up; never the whole list again.
+    await expect(announcements).to_contain_text("Bob unmuted", timeout=10_000)
+    await asyncio.sleep(1)
+    inserted = await ann.page.evaluate("() => window.inserted")
+    assert inserted == ["Bob muted", "Bob unmuted"], inserted

@@ -212,8 +212,8 @@ export function CallView({ active }: { active: ActiveCall }) {
         {problem && <span className="call-problem">{problem}</span>}
       </div>
       <div className="visually-hidden" aria-live="polite" id="room-announcements">
-        {announcements.map((message, index) => (
-          <p key={`${index}-${message}`}>{message}</p>
+        {announcements.map((message) => (
+          <p key={message.id}>{message.text}</p>
         ))}
       </div>
 

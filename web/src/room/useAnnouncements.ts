@@ -5,37 +5,179 @@ import type { Participant } from "../call/types";
 // At most one "X started speaking" per person in this long, so a screen reader is told who
 // took the floor without hearing it at every breath.
 export const SPEAKING_ANNOUNCE_MS = 8_000;
+// At most one "X muted" / "X unmuted" per person in this long: quick toggles are coalesced
+// into the state the person ends up in (nothing at all if it is the one last announced).
+export const MUTE_ANNOUNCE_MS = 4_000;
+// Joins and leaves are gathered this long and said together ("3 people joined" in a busy room).
+export const PRESENCE_BATCH_MS = 2_000;
+// Named one by one up to this many; beyond, counted.
+const NAMED_AT_MOST = 2;
 const KEEP = 6;
 
-/** Polite announcements of others starting to speak, joining and leaving. */
-export function useAnnouncements(participants: Participant[], active: boolean): string[] {
-  const [messages, setMessages] = useState<string[]>([]);
-  const previous = useRef<Map<string, Participant> | null>(null);
-  const lastSpoke = useRef(new Map<string, number>());
-  useEffect(() => {
-    const before = previous.current;
-    const now = new Map(participants.map((p) => [p.peerId, p]));
-    previous.current = now;
-    if (!before || !active) return;
+export interface Announcement {
+  // Increases with every message: the live region's elements keep their identity, so a new
+  // message inserts one node (a screen reader reads each inserted node).
+  id: number;
+  text: string;
+}
+
+interface MuteTrack {
+  name: string;
+  said: boolean;
+  at: number;
+  want: boolean;
+}
+
+function together(names: string[], verb: string): string {
+  if (names.length > NAMED_AT_MOST) return `${names.length} people ${verb}`;
+  return `${names.join(" and ")} ${verb}`;
+}
+
+/**
+ * What the room's live region says, from successive snapshots of the participants: pure apart
+ * from the clock it is given, so tests drive it with their own.
+ */
+export class AnnouncementQueue {
+  messages: Announcement[] = [];
+  private serial = 0;
+  private joined = new Map<string, string>();
+  private left = new Map<string, string>();
+  private presenceDue: number | null = null;
+  private readonly mutes = new Map<string, MuteTrack>();
+  private readonly spoke = new Map<string, number>();
+  private present = new Set<string>();
+
+  /** Notes what changed between two snapshots; returns whether `messages` changed. */
+  observe(before: Participant[], after: Participant[], clock: number): boolean {
     const said: string[] = [];
-    const clock = performance.now();
-    for (const p of participants) {
-      if (p.isSelf) continue;
-      const was = before.get(p.peerId);
-      if (!was) said.push(`${p.user.name} joined`);
-      else if (p.speaking && !was.speaking) {
-        const last = lastSpoke.current.get(p.user.id) ?? -Infinity;
+    const was = new Map(before.filter((p) => !p.isSelf).map((p) => [p.user.id, p]));
+    const now = new Map(after.filter((p) => !p.isSelf).map((p) => [p.user.id, p]));
+    this.present = new Set(now.keys());
+    for (const [userId, p] of now) {
+      const old = was.get(userId);
+      if (!old) {
+        this.arrive(userId, p.user.name, clock);
+        continue;
+      }
+      if (p.speaking && !old.speaking) {
+        const last = this.spoke.get(userId) ?? -Infinity;
         if (clock - last >= SPEAKING_ANNOUNCE_MS) {
-          lastSpoke.current.set(p.user.id, clock);
+          this.spoke.set(userId, clock);
           said.push(`${p.user.name} started speaking`);
         }
       }
-      if (was && was.muted !== p.muted) said.push(`${p.user.name} ${p.muted ? "muted" : "unmuted"}`);
+      if (p.muted !== old.muted) {
+        const text = this.muteChanged(userId, p.user.name, p.muted, clock);
+        if (text) said.push(text);
+      }
     }
-    for (const [peerId, p] of before) {
-      if (!p.isSelf && !now.has(peerId)) said.push(`${p.user.name} left`);
+    for (const [userId, p] of was) if (!now.has(userId)) this.depart(userId, p.user.name, clock);
+    const flushed = this.collect(clock);
+    return this.say([...said, ...flushed]);
+  }
+
+  /** Says what has become due (coalesced mute states, a batch of joins and leaves). */
+  flush(clock: number): boolean {
+    return this.say(this.collect(clock));
+  }
+
+  /** When `flush` next has something to say, or null. */
+  nextDue(): number | null {
+    let due = this.presenceDue;
+    for (const track of this.mutes.values()) {
+      if (track.want === track.said) continue;
+      const at = track.at + MUTE_ANNOUNCE_MS;
+      due = due === null ? at : Math.min(due, at);
     }
-    if (said.length > 0) setMessages((old) => [...old, ...said].slice(-KEEP));
+    return due;
+  }
+
+  private arrive(userId: string, name: string, clock: number): void {
+    // Left and back within the batch (a reconnection): nothing to say.
+    if (this.left.delete(userId)) return;
+    this.joined.set(userId, name);
+    this.presenceDue ??= clock + PRESENCE_BATCH_MS;
+  }
+
+  private depart(userId: string, name: string, clock: number): void {
+    this.mutes.delete(userId);
+    if (this.joined.delete(userId)) return;
+    this.left.set(userId, name);
+    this.presenceDue ??= clock + PRESENCE_BATCH_MS;
+  }
+
+  private muteChanged(userId: string, name: string, muted: boolean, clock: number): string | null {
+    const track = this.mutes.get(userId);
+    if (!track || (track.want === track.said && clock - track.at >= MUTE_ANNOUNCE_MS)) {
+      this.mutes.set(userId, { name, said: muted, at: clock, want: muted });
+      return `${name} ${muted ? "muted" : "unmuted"}`;
+    }
+    track.want = muted;
+    track.name = name;
+    return null;
+  }
+
+  private collect(clock: number): string[] {
+    const said: string[] = [];
+    for (const [userId, track] of this.mutes) {
+      if (track.want === track.said || clock < track.at + MUTE_ANNOUNCE_MS) continue;
+      if (!this.present.has(userId)) {
+        this.mutes.delete(userId);
+        continue;
+      }
+      track.said = track.want;
+      track.at = clock;
+      said.push(`${track.name} ${track.want ? "muted" : "unmuted"}`);
+    }
+    if (this.presenceDue !== null && clock >= this.presenceDue) {
+      if (this.joined.size > 0) said.push(together([...this.joined.values()], "joined"));
+      if (this.left.size > 0) said.push(together([...this.left.values()], "left"));
+      this.joined = new Map();
+      this.left = new Map();
+      this.presenceDue = null;
+    }
+    return said;
+  }
+
+  private say(texts: string[]): boolean {
+    if (texts.length === 0) return false;
+    const added = texts.map((text) => ({ id: ++this.serial, text }));
+    this.messages = [...this.messages, ...added].slice(-KEEP);
+    return true;
+  }
+}
+
+/** Polite announcements of others starting to speak, muting, joining and leaving. */
+export function useAnnouncements(participants: Participant[], active: boolean): Announcement[] {
+  const [messages, setMessages] = useState<Announcement[]>([]);
+  const queue = useRef<AnnouncementQueue | null>(null);
+  const previous = useRef<Participant[] | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  useEffect(() => () => clearTimeout(timer.current), []);
+
+  useEffect(() => {
+    const before = previous.current;
+    previous.current = participants;
+    if (!before || !active) {
+      clearTimeout(timer.current);
+      return;
+    }
+    const q = (queue.current ??= new AnnouncementQueue());
+    const schedule = () => {
+      clearTimeout(timer.current);
+      const due = q.nextDue();
+      if (due === null) return;
+      timer.current = setTimeout(
+        () => {
+          if (q.flush(performance.now())) setMessages(q.messages);
+          schedule();
+        },
+        Math.max(0, due - performance.now()),
+      );
+    };
+    if (q.observe(before, participants, performance.now())) setMessages(q.messages);
+    schedule();
   }, [participants, active]);
   return messages;
 }
