@@ -32,9 +32,9 @@ Accepted (what docs/protocol.md's "SFU rooms" section lists):
   slots), at most `max_slots` of them (`TooManySlots`). Data channels (`m=application`),
   video, `sendrecv`/`inactive` sections are refused with `InvalidOffer` (`invalid_offer`).
 - Every section: a unique `a=mid` of 1-32 token characters (RFC 8843), `a=extmap` ids 1-255
-  (RFC 8285), `a=rtcp-mux` (RFC 5761), ICE credentials
-  (`a=ice-ufrag` 4-256 and `a=ice-pwd` 22-256 ice-chars, RFC 8839 §5.4), one to
-  `MAX_FINGERPRINTS` `a=fingerprint` with sha-256/384/512 (RFC 8122), and `a=setup`
+  (RFC 8285; the mid and audio-level extensions on distinct ids), `a=rtcp-mux` (RFC 5761),
+  ICE credentials (`a=ice-ufrag` 4-256 and `a=ice-pwd` 22-256 ice-chars, RFC 8839 §5.4), one
+  to `MAX_FINGERPRINTS` `a=fingerprint` with sha-256/384/512 (RFC 8122), and `a=setup`
   actpass/active/passive (RFC 4145/5763), each at session or media level. The server carries
   every section on one ICE/DTLS transport (RFC 8843 §7: the transport attributes of a BUNDLE
   are its tagged section's; aiortc's answerer shares one transport among all audio sections
