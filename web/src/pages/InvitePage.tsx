@@ -6,10 +6,16 @@ import { rooms } from "../api/endpoints";
 import { describeError } from "../api/messages";
 import type { Room } from "../api/types";
 import { Loading } from "../components/Status";
+import { useSession } from "../session/SessionContext";
 import { usePage } from "./page";
 
-// Accepting is idempotent, but one request per token is enough however often we mount.
+// Accepting is idempotent, but one request per person and token is enough however often we
+// mount. Keyed by the user too: someone else signing in in this tab accepts for themselves.
 const acceptances = new Map<string, Promise<Room>>();
+
+export function acceptanceKey(userId: string, token: string): string {
+  return `${userId} ${token}`;
+}
 
 function inviteMessage(error: unknown): string {
   if (error instanceof ApiError) {
@@ -30,17 +36,22 @@ function inviteMessage(error: unknown): string {
 export function InvitePage() {
   const { token = "" } = useParams();
   const navigate = useNavigate();
+  const { user } = useSession();
+  const userId = user?.id ?? "";
   const [error, setError] = useState<string | null>(null);
   const heading = usePage(error ? "Invite cannot be used" : "Opening the invite");
 
   useEffect(() => {
     let current = true;
-    let acceptance = acceptances.get(token);
+    setError(null);
+    const key = acceptanceKey(userId, token);
+    let acceptance = acceptances.get(key);
     if (!acceptance) {
       acceptance = rooms.acceptInvite(token);
-      acceptances.set(token, acceptance);
-      // A failure may be temporary (network): let a later visit try again.
-      acceptance.catch(() => acceptances.delete(token));
+      acceptances.set(key, acceptance);
+      // A failure may be temporary (network) or the person's (signed out meanwhile): let a
+      // later visit try again.
+      acceptance.catch(() => acceptances.delete(key));
     }
     acceptance.then(
       (room) => {
@@ -53,7 +64,7 @@ export function InvitePage() {
     return () => {
       current = false;
     };
-  }, [token, navigate]);
+  }, [token, userId, navigate]);
 
   if (!error) return <Loading label="Opening the invite…" />;
   return (
