@@ -175,6 +175,11 @@ async def test_pages_have_their_own_titles_and_focus_their_heading(
     await page.screenshot(path=artifact("not-found-focused"), full_page=True)
 
     await sign_up_and_in(page, site, mailbox, "Tia")
+    # Signed in: the rooms page takes the focus like every other page.
+    await expect(page.get_by_role("heading", name="Rooms", exact=True)).to_be_focused()
+    # A room that cannot be opened: its error page focuses its heading too.
+    await page.goto("/rooms/rm_does_not_exist")
+    await expect(page.get_by_role("heading", name="Cannot open this room")).to_be_focused()
     # Moving between pages in the app moves the focus too.
     await page.get_by_role("link", name="Profile").click()
     await expect(page).to_have_title("Profile · Gethory")
@@ -342,3 +347,40 @@ async def test_landing_page_for_visitors_and_rooms_for_members(
     await expect(page).to_have_url(re.compile(r"/rooms$"))
     await page.goto("/")
     await expect(page).to_have_url(re.compile(r"/rooms$"))
+
+
+async def spa_visit(page: Page, path: str) -> None:
+    """Opens `path` inside the running app (as a link would), keeping the page's memory."""
+    await page.evaluate(
+        "p => { history.pushState({}, '', p); dispatchEvent(new PopStateEvent('popstate')); }",
+        path,
+    )
+
+
+async def test_an_invite_accepted_in_a_tab_works_for_the_next_person_in_it(
+    new_context: NewContext, site: Site, mailbox: Mailbox
+) -> None:
+    ann = await (await new_context()).new_page()
+    await sign_up_and_in(ann, site, mailbox, "Ann")
+    room = await api_post(
+        ann, site, "/api/rooms", {"topic": "Shared desk", "visibility": "private", "media": "mesh"}
+    )
+    invite = await api_post(ann, site, f"/api/rooms/{room['id']}/invites", {})
+    invite_path = "/invite/" + invite["token"]
+    dora_page = await (await new_context()).new_page()
+    dora = await sign_up_and_in(dora_page, site, mailbox, "Dora")
+    await dora_page.context.close()
+
+    tab = await (await new_context()).new_page()
+    await sign_up_and_in(tab, site, mailbox, "Carl")
+    await spa_visit(tab, invite_path)
+    await expect(tab.get_by_role("heading", name="Shared desk", level=1)).to_be_visible()
+    await tab.get_by_role("button", name="Sign out").click()
+    await expect(tab.get_by_role("button", name="Sign out")).to_have_count(0)
+    await spa_visit(tab, "/signin")
+    await fill_sign_in(tab, dora)
+    await expect(tab).to_have_url(re.compile(r"/rooms$"))
+    # The same link in the same tab, without a reload: accepted for Dora this time.
+    await spa_visit(tab, invite_path)
+    await expect(tab.get_by_role("heading", name="Shared desk", level=1)).to_be_visible()
+    await expect(tab.get_by_role("button", name="Join", exact=True)).to_be_visible()

@@ -180,6 +180,15 @@ async def test_closing_a_room_asks_first_and_names_the_consequence(
     await ann.page.screenshot(path=artifact("close-room-confirm"), full_page=True)
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_have_count(0)
+    # The focus goes back to the button that opened the dialog, not to <body>.
+    close_button = ann.page.get_by_role("button", name="Close room", exact=True)
+    await expect(close_button).to_be_focused()
+    # Escape likewise.
+    await close_button.click()
+    await expect(dialog).to_be_visible()
+    await ann.page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await expect(close_button).to_be_focused()
     # Cancel sends nothing: the room is still open for everyone.
     assert (await ann.http.get(f"/api/rooms/{room}")).status == 200
     await expect(bob.page.get_by_text("This room was closed")).to_have_count(0)

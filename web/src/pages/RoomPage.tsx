@@ -7,10 +7,10 @@ import { describeError } from "../api/messages";
 import type { Room } from "../api/types";
 import { useCall } from "../call/CallContext";
 import { Loading } from "../components/Status";
-import { usePageTitle } from "../components/usePageTitle";
 import { CallView } from "../room/CallView";
 import { PreJoin } from "../room/PreJoin";
 import { ROOM_CLOSED, ROOM_MISSING } from "../room/words";
+import { usePage } from "./page";
 
 export { ROOM_CLOSED, ROOM_MISSING } from "../room/words";
 
@@ -61,10 +61,12 @@ function RoomFailure({
 }) {
   const recoverable = !failure.closed && failure.message !== ROOM_MISSING;
   const title = failure.closed ? "Room closed" : "Cannot open this room";
-  usePageTitle(title);
+  const heading = usePage(title);
   return (
     <section className="card narrow">
-      <h1>{title}</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        {title}
+      </h1>
       <p className="error" role="alert">
         {failure.message}
       </p>

@@ -8,8 +8,8 @@ import type { Media, Room, Visibility } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { ErrorText, Loading } from "../components/Status";
 import { TextField } from "../components/TextField";
-import { usePageTitle } from "../components/usePageTitle";
 import { TOPIC_RULE, checkTexts, normalizeText, textProblem } from "../text";
+import { usePage } from "./page";
 import "./rooms.css";
 
 const REFRESH_EVERY_MS = 5_000;
@@ -22,7 +22,7 @@ interface Lobby {
 }
 
 export function RoomsPage() {
-  usePageTitle("Rooms");
+  const heading = usePage("Rooms");
   const [version, setVersion] = useState(0);
   const [closing, setClosing] = useState<Room | null>(null);
   const [closed, setClosed] = useState<string | null>(null);
@@ -30,7 +30,9 @@ export function RoomsPage() {
 
   return (
     <div className="stack">
-      <h1>Rooms</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Rooms
+      </h1>
       <p className="lobby-notice" role="status">
         {closed ? `“${closed}” is closed.` : ""}
       </p>

@@ -21,11 +21,17 @@ export function ConfirmDialog({
   const cancelRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     const dialog = ref.current;
+    // The button that opened the dialog, to take the focus back when it goes (Escape or
+    // Cancel): the dialog leaves the page with React, and the focus would fall to <body>.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (dialog && !dialog.open) dialog.showModal?.();
     // showModal focuses the first button, the destructive one; a slip of Enter must not
     // close the room, so Cancel takes the focus (React's autoFocus runs before showModal).
     cancelRef.current?.focus();
-    return () => dialog?.close?.();
+    return () => {
+      dialog?.close?.();
+      if (opener?.isConnected && !dialog?.contains(opener)) opener.focus();
+    };
   }, []);
   return (
     <dialog
