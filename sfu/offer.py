@@ -48,13 +48,14 @@ Accepted (what docs/protocol.md's "SFU rooms" section lists):
   listener that cannot take Opus never gets Opus bytes. Each section keeps its own payload
   type: the first one of its `m=` line (the offerer's preference, RFC 3264 §5.1) whose first
   `a=rtpmap` is Opus.
-- ICE candidates (RFC 8839 §5.1): only well-formed UDP candidates of component 1 at an IP
-  literal or an mDNS `.local` name are kept; the other lines are dropped, not refused. Per
-  m-section at most `MAX_CANDIDATES_PER_SECTION` are kept, the highest priority first, with
-  duplicates of one address dropped (RFC 8445 §5.1.3). The rest are dropped, not refused, so
-  a client with many interfaces still connects: RFC 8445 §6.1.2.5 bounds the checklist (100
-  pairs by default) against floods of connectivity checks (§19.5.1), and this keeps ours at
-  10 remote × the server's few local candidates.
+- ICE candidates (RFC 8839 §5.1): only well-formed UDP candidates of component 1 at a
+  unicast IP literal (no IPv6 scope) or an mDNS `.local` name are kept; the other lines are
+  dropped, not refused. Per m-section at most `MAX_CANDIDATES_PER_SECTION` are kept, the
+  highest priority first, with duplicates of one address dropped (RFC 8445 §5.1.3). The rest
+  are dropped, not refused, so a client with many interfaces still connects: RFC 8445
+  §6.1.2.5 bounds the checklist (100 pairs by default) against floods of connectivity checks
+  (§19.5.1), and this keeps ours at 10 remote × the server's few local candidates. A kept
+  candidate is shown to aiortc without its extensions (generation, network-id, raddr...).
 
 Opus parameters in the answer (RFC 7587 §6.1, per transceiver, see `opus_answer_parameters`):
 `useinbandfec=1` always (in-band FEC lets a browser conceal the loss we report to it);
@@ -422,11 +423,8 @@ def _candidate(value: str) -> _Candidate | None:
         or not 0 < int(port) < 65536
     ):
         return None
-    if not _MDNS_NAME.fullmatch(host):
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return None
+    if not _MDNS_NAME.fullmatch(host) and not _unicast_address(host):
+        return None
     extensions = bits[8:]
     if len(extensions) % 2:
         return None
@@ -436,6 +434,23 @@ def _candidate(value: str) -> _Candidate | None:
     # The extensions (raddr/rport, generation, network-id…) mean nothing to the server.
     text = "a=candidate:" + " ".join(bits[:8])
     return _Candidate(text, int(priority), (host.lower(), port))
+
+
+def _unicast_address(host: str) -> bool:
+    """An IP literal the server may send connectivity checks to: not a name, not an IPv6
+    scope (`fe80::1%eth0` names an interface of the client's), not unspecified, multicast or
+    broadcast (checks would go to a whole network of the server's)."""
+    if "%" in host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not (
+        address.is_unspecified
+        or address.is_multicast
+        or address == ipaddress.IPv4Address("255.255.255.255")
+    )
 
 
 # --- checking -----------------------------------------------------------------------------

@@ -598,6 +598,13 @@ def test_unusable_candidate_lines_are_dropped_not_refused() -> None:
         "a=candidate:5 1 udp 2122260223 192.168.1.5 70000 typ host",
         "a=candidate:6 1 udp 2122260223 192.168.1.5 54403 typ host raddr",
         "a=candidate:7 1 udp 2122260223 192.168.1.5 54404 typ host rport x",
+        # Not a unicast address of the client's: the server would check a whole network.
+        "a=candidate:9 1 udp 2122260223 224.0.0.1 54406 typ host",
+        "a=candidate:10 1 udp 2122260223 255.255.255.255 54407 typ host",
+        "a=candidate:11 1 udp 2122260223 0.0.0.0 54408 typ host",
+        "a=candidate:12 1 udp 2122260223 :: 54409 typ host",
+        "a=candidate:13 1 udp 2122260223 ff02::1 54410 typ host",
+        "a=candidate:14 1 udp 2122260223 fe80::1%<x>\x1b 54411 typ host",
     ]
     good = "a=candidate:8 1 UDP 2122260223 192.168.1.5 54405 typ host"
     offer = check_offer(chromium_offer(slots=1, candidates=[*junk, good]), max_slots=1)
