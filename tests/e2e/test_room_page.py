@@ -449,9 +449,7 @@ async def test_mute_follows_the_choice_while_the_microphone_is_still_opening(
     await page.goto(f"/rooms/{room}")
     await page.get_by_role("checkbox", name="Join muted").set_checked(True)
     await page.get_by_role("button", name="Join", exact=True).click()
-    await expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_visible(
-        timeout=1_000
-    )
+    await expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_visible(timeout=1_000)
     await expect(page.get_by_role("button", name="Mute", exact=True)).to_have_count(0)
     await page.wait_for_function("() => window.gethoryCall?.mic?.track != null")
     assert await page.evaluate(TRACK_ENABLED) is False
@@ -526,7 +524,8 @@ async def test_announcements_insert_one_node_per_message_and_coalesce_mute_toggl
         """() => {
           window.inserted = [];
           new MutationObserver((records) => {
-            for (const r of records) for (const n of r.addedNodes) window.inserted.push(n.textContent);
+            for (const r of records)
+              for (const n of r.addedNodes) window.inserted.push(n.textContent);
           }).observe(document.getElementById('room-announcements'),
                      { childList: true, subtree: true, characterData: true });
         }"""
