@@ -13,9 +13,8 @@ from aiortc.sdp import SessionDescription
 from sfu.config import RtcConfig
 from tests.people import Person
 from tests.rtc_probes import observe_received_rtp
-from tests.sdp_edits import edit_sections, join_with, opus_on, without_lines
+from tests.sdp_edits import edit_sections, join_with, opus_on
 from tests.sfu_client import SfuClient
-from tests.test_sfu import next_speakers
 
 MakePerson = Callable[[str], Awaitable[Person]]
 AUDIO_LEVEL = "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -102,29 +101,3 @@ async def test_the_answer_honours_stereo_and_dtx_per_transceiver_and_forces_fec(
         {"useinbandfec": "1"},
         {"useinbandfec": "1"},
     ], answered
-
-
-async def test_publishers_without_audio_levels_take_and_lose_slots(
-    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
-) -> None:
-    """Without the RFC 6464 extension negotiated, aiortc (like GStreamer or Pion by default)
-    sends no audio level: activity then comes from the Opus packets themselves."""
-    owner, first, second = await person("Owner"), await person("First"), await person("Second")
-    room = await owner.create_room(media="sfu", slots=1)
-
-    def no_levels(sdp: str) -> str:
-        return without_lines(sdp, AUDIO_LEVEL)
-
-    early, ack = await entering(first, room, loopback_only, sfu_clients, 1, 440.0, no_levels)
-    assert "ssrc-audio-level" not in ack["sdp"]
-    listener, _ = await entering(owner, room, loopback_only, sfu_clients, 1, None, lambda s: s)
-    update = await next_speakers(listener, lambda u: first.user_id in u["speaking"])
-    assert update["slots"] == [first.user_id]
-    await listener.wait_for_slot(0, 440.0)
-
-    await entering(second, room, loopback_only, sfu_clients, 1, 880.0, no_levels)
-    assert early.tone is not None
-    early.tone.stop()  # the first falls silent: the second takes the only slot
-    update = await next_speakers(listener, lambda u: u["slots"] == [second.user_id])
-    assert first.user_id not in update["speaking"] and second.user_id in update["speaking"]
-    await listener.wait_for_slot(0, 880.0)
