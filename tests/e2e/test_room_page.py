@@ -474,6 +474,7 @@ async def test_a_blocked_microphone_is_no_mute_choice_and_the_pre_join_recovers(
     # That was not the person's choice: the next visit does not start muted for it.
     await page.reload()
     await expect(page.get_by_role("checkbox", name="Join muted")).not_to_be_checked()
+    await expect(help_box).to_be_visible()
 
     # Allowed in the site settings while the pre-join is open: it recovers by itself.
     await page.context.grant_permissions(["microphone"])

@@ -77,11 +77,20 @@ export function PreJoin({ room: initialRoom }: { room: Room }) {
   useEffect(() => headingRef.current?.focus(), []);
 
   // Allowed in the site settings while this page is open: try the preview again, no reload.
-  const problemRef = useRef(problem);
-  problemRef.current = problem;
+  // Once per "granted" (a refusal after it, whatever its cause, does not loop), and whichever
+  // comes first: the permission change or the preview's refusal that was already on its way.
+  const retried = useRef(false);
+  const blocked = problem?.code === "microphone_denied";
   useEffect(() => {
-    if (permission === "granted" && problemRef.current) setAttempt((n) => n + 1);
-  }, [permission]);
+    if (permission !== "granted") {
+      retried.current = false;
+      return;
+    }
+    if (blocked && !retried.current) {
+      retried.current = true;
+      setAttempt((n) => n + 1);
+    }
+  }, [permission, blocked]);
 
   // The preview stream: for the level meter and the device labels; stopped before joining.
   useEffect(() => {
