@@ -14,6 +14,7 @@ from api.settings import Settings
 from tests.client import ApiClient
 from tests.conftest import RunningServer
 from tests.mailbox import Mailbox
+from tests.store_edits import age_room
 
 SignedUp = Callable[[str], Awaitable[ApiClient]]
 
@@ -127,22 +128,6 @@ async def test_listing_shows_live_participants(signed_up: SignedUp, server: Runn
         "_id",
         "avatar",
     }
-
-
-async def age_room(settings: Settings, room_id: str, by: timedelta) -> None:
-    """Pretend the room was created `by` ago (its listing key moves with it)."""
-    assert settings.database_url is not None
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.database_url, tz_aware=True)
-    rooms = mongo.get_default_database()["rooms"]
-    record = await rooms.find_one({"_id": room_id})
-    assert record is not None
-    created = record["created_at"] - by
-    record |= {
-        "created_at": created,
-        "sort_key": f"{int(created.timestamp() * 1000):015d}_{room_id}",
-    }
-    await rooms.replace_one({"_id": room_id}, record)
-    await mongo.close()
 
 
 async def test_lobby_lists_busy_rooms_first_and_leaves_idle_ones_out(

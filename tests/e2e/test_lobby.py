@@ -11,13 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import BrowserContext, Page, expect
-from pymongo import AsyncMongoClient
 
 from api.services import SERVICES
 from api.settings import Settings
 from tests.client import PASSWORD, ApiClient
 from tests.e2e.conftest import Site, artifact
 from tests.mailbox import Mailbox
+from tests.store_edits import age_room
 
 NewContext = Callable[[], Awaitable[BrowserContext]]
 NewApi = Callable[[], ApiClient]
@@ -54,22 +54,6 @@ async def enter_call(page: Page) -> None:
     if await join.is_visible():
         await join.click()
     await expect(leave).to_be_visible()
-
-
-async def age_room(settings: Settings, room_id: str, by: timedelta) -> None:
-    """Pretend the room was created `by` ago."""
-    assert settings.database_url is not None
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.database_url, tz_aware=True)
-    rooms = mongo.get_default_database()["rooms"]
-    record = await rooms.find_one({"_id": room_id})
-    assert record is not None
-    created = record["created_at"] - by
-    record |= {
-        "created_at": created,
-        "sort_key": f"{int(created.timestamp() * 1000):015d}_{room_id}",
-    }
-    await rooms.replace_one({"_id": room_id}, record)
-    await mongo.close()
 
 
 def topics(page: Page, list_name: str) -> Any:
