@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import type { FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
@@ -8,6 +8,7 @@ import type { Media, Room, Visibility } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { ErrorText, Loading } from "../components/Status";
 import { TextField } from "../components/TextField";
+import { ConfirmDialog } from "../room/ConfirmDialog";
 import { TOPIC_RULE, checkTexts, normalizeText, textProblem } from "../text";
 import { usePage } from "./page";
 import "./rooms.css";
@@ -68,18 +69,8 @@ function CloseRoomDialog({
   onCancel: () => void;
   onClosed: () => void;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const cancel = useRef<HTMLButtonElement>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal?.();
-    // showModal focuses the first button, the destructive one (React keeps `autoFocus` to
-    // itself, so the dialog never sees the attribute): the safe answer takes the focus.
-    cancel.current?.focus();
-    return () => dialog?.close?.();
-  }, []);
 
   async function close() {
     setBusy(true);
@@ -95,37 +86,22 @@ function CloseRoomDialog({
 
   const count = room.participantCount;
   return (
-    <dialog
-      ref={ref}
-      className="lobby-confirm card"
-      aria-labelledby="close-room-title"
-      aria-describedby="close-room-body"
-      onCancel={(event) => {
-        event.preventDefault();
-        onCancel();
-      }}
+    <ConfirmDialog
+      title={`Close “${room.topic}”?`}
+      confirmLabel={busy ? "Closing…" : "Close the room"}
+      busy={busy}
+      onConfirm={() => void close()}
+      onCancel={onCancel}
     >
-      <h2 id="close-room-title">Close “{room.topic}”?</h2>
-      <div id="close-room-body">
-        <p>
-          {count > 0
-            ? `The call ends for the ${count === 1 ? "person" : `${count} people`} in it now. `
-            : ""}
-          Nobody can enter the room again and its invite links stop working. This cannot be
-          undone.
-        </p>
-      </div>
+      <p>
+        {count > 0
+          ? `The call ends for the ${count === 1 ? "person" : `${count} people`} in it now. `
+          : ""}
+        Nobody can enter the room again and its invite links stop working. This cannot be
+        undone.
+      </p>
       <ErrorText message={error} />
-      <div className="actions">
-        <button type="button" className="button danger" disabled={busy} onClick={close}>
-          {busy ? "Closing…" : "Close the room"}
-        </button>
-        {/* Focused first (above), so Enter never closes a room by accident. */}
-        <button type="button" className="button secondary" ref={cancel} onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-    </dialog>
+    </ConfirmDialog>
   );
 }
 
