@@ -22,6 +22,7 @@ from sfu.config import RtcConfig
 from tests.people import Person
 from tests.sfu_client import SfuClient
 from tests.sockets import SocketClient
+from tests.test_sfu import enter
 
 MakePerson = Callable[[str], Awaitable[Person]]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -152,17 +153,6 @@ async def gst_join(
     return peer, str(ack["sdp"])
 
 
-async def listen_with_aiortc(
-    someone: Person, room: str, rtc: RtcConfig, clients: list[SfuClient], frequency: float | None
-) -> SfuClient:
-    socket = await someone.socket()
-    await socket.join(room)
-    client = SfuClient(socket, rtc, 3, frequency)
-    clients.append(client)
-    await client.join(room)
-    return client
-
-
 async def slot_of(listener: SfuClient, user_id: str) -> int:
     """The slot the server put `user_id` on, from the listener's `speakers` updates."""
     async with asyncio.timeout(10):
@@ -184,7 +174,7 @@ async def test_gstreamer_publishes_a_tone_that_an_aiortc_listener_hears(
     # The server is the DTLS server, so webrtcbin's RSA certificate never limits the suites.
     assert setup_of(answer) == {"passive"}, answer
     await peer.wait_connected()
-    listener = await listen_with_aiortc(owner, room, loopback_only, sfu_clients, None)
+    listener = await enter(owner, room, loopback_only, sfu_clients)
     await listener.wait_for_slot(await slot_of(listener, singer.user_id), 440.0, timeout=15)
 
 
@@ -196,7 +186,7 @@ async def test_gstreamer_listens_on_a_slot_and_hears_an_aiortc_speaker(
 ) -> None:
     speaker, listener = await person("Speaker"), await person("GstListener")
     room = await speaker.create_room(media="sfu")
-    await listen_with_aiortc(speaker, room, loopback_only, sfu_clients, 523.0)
+    await enter(speaker, room, loopback_only, sfu_clients, frequency=523.0)
     peer, answer = await gst_join(listener, room, "listen", 523.0, gst_peers)
     assert setup_of(answer) == {"passive"}, answer
     await peer.wait_connected()
@@ -224,5 +214,5 @@ async def test_gstreamer_offering_passive_makes_the_server_a_dtls_client_with_rs
     )
     assert setup_of(answer) == {"active"}, answer
     await peer.wait_connected()
-    listener = await listen_with_aiortc(owner, room, loopback_only, sfu_clients, None)
+    listener = await enter(owner, room, loopback_only, sfu_clients)
     await listener.wait_for_slot(await slot_of(listener, singer.user_id), 660.0, timeout=15)

@@ -24,19 +24,9 @@ from tests.people import Person, invite
 from tests.sfu_client import SfuClient
 from tests.sfu_state import is_connected
 from tests.sockets import SocketClient
+from tests.test_sfu import enter
 
 MakePerson = Callable[[str], Awaitable[Person]]
-
-
-async def listening(
-    someone: Person, room: str, rtc: RtcConfig, clients: list[SfuClient], tone: float | None
-) -> SfuClient:
-    socket = await someone.socket()
-    await socket.join(room)
-    client = SfuClient(socket, rtc, 3, tone)
-    clients.append(client)
-    await client.join(room)
-    return client
 
 
 def received(client: SfuClient) -> int:
@@ -71,9 +61,9 @@ async def test_reserved_event_names_change_nothing_and_a_removed_member_hears_no
     room = await ann.create_room(media="sfu", visibility="private")
     await invite(ann, room, bob)
     await invite(ann, room, cat)
-    await listening(ann, room, loopback_only, sfu_clients, tone=440.0)
-    control = await listening(cat, room, loopback_only, sfu_clients, tone=None)
-    removed = await listening(bob, room, loopback_only, sfu_clients, tone=None)
+    await enter(ann, room, loopback_only, sfu_clients, frequency=440.0)
+    control = await enter(cat, room, loopback_only, sfu_clients)
+    removed = await enter(bob, room, loopback_only, sfu_clients)
     await until_received(removed, 25)
 
     fake_environ = {"aiohttp.request": 1}
