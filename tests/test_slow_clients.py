@@ -105,6 +105,21 @@ async def test_slow_and_silent_header_senders_are_dropped_while_sockets_stay(
 AIOHTTP_LINGERING_SECONDS = 10.0
 
 
+async def dribble_until_answered(
+    writer: asyncio.StreamWriter, answer: asyncio.Future[bytes], byte: bytes, until: float
+) -> bytes:
+    """Sends `byte` every half second until the server answers (or `until`, monotonic time,
+    passes); the answer's status line."""
+    while not answer.done() and time.monotonic() < until:
+        try:
+            writer.write(byte)
+            await writer.drain()
+        except ConnectionError:
+            break
+        await asyncio.wait([answer], timeout=0.5)
+    return await asyncio.wait_for(answer, SLACK_SECONDS)
+
+
 async def dribbled_avatar_upload(
     port: int, token: str, started: float, bound: float
 ) -> tuple[bytes, float]:
@@ -123,14 +138,7 @@ async def dribbled_avatar_upload(
     )
     answer = asyncio.ensure_future(reader.readline())
     try:
-        while not answer.done() and time.monotonic() - started < bound:
-            try:
-                writer.write(b"\x89")
-                await writer.drain()
-            except ConnectionError:
-                break
-            await asyncio.wait([answer], timeout=0.5)
-        status = await asyncio.wait_for(answer, SLACK_SECONDS)
+        status = await dribble_until_answered(writer, answer, b"\x89", started + bound)
         answered = time.monotonic() - started
         closed = asyncio.ensure_future(_drain_until_eof(reader))
         await asyncio.wait_for(closed, AIOHTTP_LINGERING_SECONDS + SLACK_SECONDS)
@@ -192,14 +200,8 @@ async def test_a_dribbled_json_body_is_answered_408_at_its_deadline(settings: Se
             b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
         )
-        while not answer.done() and time.monotonic() - started < deadline + SLACK_SECONDS:
-            try:
-                writer.write(b" ")
-                await writer.drain()
-            except ConnectionError:
-                break
-            await asyncio.wait([answer], timeout=0.5)
-        status = await asyncio.wait_for(answer, SLACK_SECONDS)
+        ends = started + deadline + SLACK_SECONDS
+        status = await dribble_until_answered(writer, answer, b" ", ends)
         assert status.startswith(b"HTTP/1.1 408"), status
         assert deadline - 0.5 <= time.monotonic() - started <= deadline + SLACK_SECONDS
     finally:
