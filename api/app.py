@@ -29,6 +29,7 @@ from api.rooms.presence import RoomPresence
 from api.rooms.presenter import RoomPresenter
 from api.rooms.routes import api as rooms_api
 from api.rooms.service import RoomService
+from api.rtc.routes import api as rtc_api
 from api.services import SERVICES, Services
 from api.settings import Settings
 from api.signaling.client_fault_log import ClientFaultLog, LineBudget
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 SFU_STATS = web.AppKey("sfu_stats", SfuStats)
 METRICS = web.AppKey("metrics", Metrics)
-FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api)
+FEATURES: tuple[Api, ...] = (auth_api, users_api, rooms_api, rtc_api)
 # Room for an avatar upload (issue 3); JSON bodies have their own, much smaller limit.
 CLIENT_MAX_SIZE = 6 * 1024 * 1024
 # An SDP offer is a few kilobytes; nothing legitimate on the socket comes near this.

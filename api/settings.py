@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -28,6 +29,12 @@ REQUIRED_IN_PRODUCTION = (
 )
 MIN_SECRET_LENGTH = 32
 DEFAULT_ROOM_IDLE_HIDE_MINUTES = 30
+DEFAULT_TURN_CREDENTIAL_SECONDS = 24 * 3600
+DEFAULT_DRAIN_SECONDS = 30.0
+MAX_DRAIN_SECONDS = 3600.0
+TURN_SCHEMES = ("turn:", "turns:")
+LogFormat = Literal["json", "text"]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A year: "never hide" in practice, and far below what datetime arithmetic can hold.
 MAX_ROOM_IDLE_HIDE_MINUTES = 525_600
 # The spellings of this machine a browser may use for a development server.
@@ -62,6 +69,18 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class TurnSettings:
+    """TURN servers handed to signed-in clients with time-limited credentials (coturn's REST
+    API scheme, `use-auth-secret`): `urls` are `turn:`/`turns:` URLs (TURN_URLS), `secret` the
+    shared secret (TURN_SECRET), `credential_seconds` how long a credential stays valid
+    (TURN_CREDENTIAL_SECONDS, default 24 h)."""
+
+    urls: tuple[str, ...]
+    secret: str
+    credential_seconds: int = DEFAULT_TURN_CREDENTIAL_SECONDS
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Environment
     host: str
@@ -79,6 +98,16 @@ class Settings:
     room_idle_hide: timedelta = timedelta(minutes=DEFAULT_ROOM_IDLE_HIDE_MINUTES)
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # None: no TURN servers are handed out (TURN_URLS unset).
+    turn: TurnSettings | None = None
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (TRUSTED_PROXIES, CIDRs).
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    # After SIGTERM: how long rooms may take to empty before every call is closed.
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    # Bearer token for /metrics (METRICS_TOKEN); in production /metrics needs it.
+    metrics_token: str | None = None
+    # One JSON object per line in production, readable lines in development (LOG_FORMAT).
+    log_format: LogFormat = "text"
 
     @property
     def rtc(self) -> RtcConfig:
@@ -152,6 +181,12 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         raise SettingsError("RATE_LIMITS=off is for development and load tests only")
     mail_from = get("SMTP_FROM") or "Gethory <no-reply@localhost>"
     port = _int(get("PORT") or "8000", "PORT")
+    log_format = (get("LOG_FORMAT") or ("json" if production else "text")).lower()
+    if log_format not in ("json", "text"):
+        raise SettingsError(f"LOG_FORMAT must be json or text, not {log_format!r}")
+    metrics_token = get("METRICS_TOKEN")
+    if production and metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
     return Settings(
         environment="production" if production else "development",
         # Containers need every interface; a development machine keeps to loopback.
@@ -168,7 +203,57 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         sfu=SfuConfig(rtc=RtcConfig.from_env(values)),
         rate_limits=rate_limits == "on",
         room_idle_hide=timedelta(minutes=_room_idle_hide_minutes(get("ROOM_IDLE_HIDE_MINUTES"))),
+        turn=_turn(get, production),
+        trusted_proxies=_trusted_proxies(get("TRUSTED_PROXIES")),
+        drain_seconds=_drain_seconds(get("DRAIN_SECONDS")),
+        metrics_token=metrics_token,
+        log_format="json" if log_format == "json" else "text",
     )
+
+
+def _turn(get: Callable[[str], str | None], production: bool) -> TurnSettings | None:
+    urls = tuple(u.strip() for u in (get("TURN_URLS") or "").split(",") if u.strip())
+    secret = get("TURN_SECRET")
+    if not urls:
+        return None
+    for url in urls:
+        if not url.startswith(TURN_SCHEMES) or len(url) > 512:
+            raise SettingsError(f"TURN_URLS: {url[:80]!r} is not a turn: or turns: URL")
+    if secret is None:
+        raise SettingsError("TURN_URLS is set but TURN_SECRET is not (coturn's use-auth-secret)")
+    if production and len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"TURN_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+    seconds = _int(
+        get("TURN_CREDENTIAL_SECONDS") or str(DEFAULT_TURN_CREDENTIAL_SECONDS),
+        "TURN_CREDENTIAL_SECONDS",
+    )
+    if not 60 <= seconds <= 7 * 24 * 3600:
+        raise SettingsError(f"TURN_CREDENTIAL_SECONDS must be 60 to 604800, not {seconds}")
+    return TurnSettings(urls=urls, secret=secret, credential_seconds=seconds)
+
+
+def _trusted_proxies(given: str | None) -> tuple[IpNetwork, ...]:
+    networks: list[IpNetwork] = []
+    for part in (given or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(f"TRUSTED_PROXIES: {part.strip()!r} is not a CIDR") from None
+    return tuple(networks)
+
+
+def _drain_seconds(given: str | None) -> float:
+    if given is None:
+        return DEFAULT_DRAIN_SECONDS
+    try:
+        seconds = float(given)
+    except ValueError:
+        raise SettingsError(f"DRAIN_SECONDS must be a number, not {given!r}") from None
+    if not 0 <= seconds <= MAX_DRAIN_SECONDS:
+        raise SettingsError(f"DRAIN_SECONDS must be 0 to {MAX_DRAIN_SECONDS:.0f}, not {given}")
+    return seconds
 
 
 def _room_idle_hide_minutes(given: str | None) -> int:

@@ -65,6 +65,11 @@ class RoomManager:
             raise SfuStartError(str(error)) from None
         self._restore = aiortc_hooks.install(self.config)
 
+    def media_ready(self) -> bool:
+        """Whether new media sessions can be set up: started, and the shared media port bound
+        when one is configured (RTC_UDP_PORT)."""
+        return self._restore is not None
+
     async def stop(self) -> None:
         """Close every room, wait for their connections to close, restore the hooks."""
         for room_id in list(self.rooms):

@@ -1,0 +1,1 @@
+"""`/api/rtc/*`: what browsers need to set up WebRTC (ICE servers with TURN credentials)."""
