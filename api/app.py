@@ -17,6 +17,7 @@ from api.auth.service import AuthService, utc_now
 from api.auth.tokens import Tokens
 from api.background import BackgroundTasks
 from api.endpoints import Api
+from api.forwarded import forwarded_middleware
 from api.hardening import origin_check, security_headers, server_handler_args
 from api.health import DATABASE, add_health_routes
 from api.mail import Mailer
@@ -72,6 +73,8 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
         middlewares=[
             # Outermost, so it records the status the client really got.
             metrics.middleware(),
+            # Before anything reads request.remote or request.secure.
+            forwarded_middleware(settings),
             request_id_middleware,
             error_middleware(settings),
             origin_check(settings),
