@@ -125,3 +125,71 @@ def test_development_accepts_both_loopback_spellings(tmp_path: Path) -> None:
         PRODUCTION | {"APP_ORIGIN": "http://localhost:8000"}, env_file=tmp_path / "none"
     )
     assert production.allowed_origins == ("http://localhost:8000",)
+
+
+NO_FILE = Path("/nonexistent")
+
+
+def test_turn_needs_its_secret_and_production_needs_a_strong_one(tmp_path: Path) -> None:
+    turn = {"TURN_URLS": "turn:turn.example.com:3478?transport=udp, turns:turn.example.com:5349"}
+    with pytest.raises(SettingsError, match="TURN_SECRET"):
+        load_settings(PRODUCTION | turn, env_file=NO_FILE)
+    with pytest.raises(SettingsError, match="TURN_SECRET"):
+        load_settings({"DATA_DIR": str(tmp_path)} | turn, env_file=NO_FILE)
+    with pytest.raises(SettingsError, match="TURN_SECRET must be at least 32"):
+        load_settings(PRODUCTION | turn | {"TURN_SECRET": "weak"}, env_file=NO_FILE)
+    settings = load_settings(PRODUCTION | turn | {"TURN_SECRET": STRONG}, env_file=NO_FILE)
+    assert settings.turn is not None
+    assert settings.turn.urls == (
+        "turn:turn.example.com:3478?transport=udp",
+        "turns:turn.example.com:5349",
+    )
+    assert settings.turn.credential_seconds == 24 * 3600
+    assert load_settings(PRODUCTION | {"TURN_SECRET": STRONG}, env_file=NO_FILE).turn is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TURN_URLS", "stun:stun.example.com"),
+        ("TURN_URLS", "https://turn.example.com"),
+        ("TURN_CREDENTIAL_SECONDS", "59"),
+        ("TURN_CREDENTIAL_SECONDS", "a day"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, caddy"),
+        ("TRUSTED_PROXIES", "300.1.1.1"),
+        ("DRAIN_SECONDS", "-1"),
+        ("DRAIN_SECONDS", "nan"),
+        ("DRAIN_SECONDS", "soon"),
+        ("LOG_FORMAT", "xml"),
+    ],
+)
+def test_bad_deployment_values_are_named(name: str, value: str) -> None:
+    environ = PRODUCTION | {"TURN_URLS": "turn:t.example.com", "TURN_SECRET": STRONG, name: value}
+    with pytest.raises(SettingsError, match=name):
+        load_settings(environ, env_file=NO_FILE)
+
+
+def test_deployment_defaults_and_values(tmp_path: Path) -> None:
+    development = load_settings({"DATA_DIR": str(tmp_path)}, env_file=NO_FILE)
+    assert development.log_format == "text"
+    assert development.trusted_proxies == ()
+    assert development.drain_seconds == 30
+    production = load_settings(
+        PRODUCTION
+        | {
+            "TRUSTED_PROXIES": "10.0.0.0/8, 172.16.0.1, ::1",
+            "DRAIN_SECONDS": "0",
+            "METRICS_TOKEN": "m" * 40,
+        },
+        env_file=NO_FILE,
+    )
+    assert production.log_format == "json"
+    assert [str(n) for n in production.trusted_proxies] == [
+        "10.0.0.0/8",
+        "172.16.0.1/32",
+        "::1/128",
+    ]
+    assert production.drain_seconds == 0
+    assert production.metrics_token == "m" * 40
+    with pytest.raises(SettingsError, match="METRICS_TOKEN must be at least 32"):
+        load_settings(PRODUCTION | {"METRICS_TOKEN": "short"}, env_file=NO_FILE)
