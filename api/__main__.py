@@ -1,16 +1,33 @@
-"""`gethory` / `python -m api`: run the server (uvloop, embedded database in development)."""
+"""`gethory` / `python -m api`: run the server (uvloop, embedded database in development).
+
+Our own runner rather than `web.run_app`, for the order of shutdown (api.drain): run_app turns
+SIGTERM into GracefulExit, which closes the listening port at once and then waits up to its
+shutdown timeout for open websockets, while the calls on them are cut without a word. Here
+SIGTERM/SIGINT start the drain; the site stays up (REST answers, `/readyz` says 503) until
+every room emptied or DRAIN_SECONDS passed, then the calls are closed, the site stops, and the
+services' `cleanup_ctx` ends them (background tasks, database client, embedded database).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 
 import uvloop
 from aiohttp import web
 
 from api.app import create_app
+from api.drain import DRAIN
 from api.logs import configure_logging
-from api.settings import SettingsError, load_settings
+from api.settings import Settings, SettingsError, load_settings
+from api.signaling.hub import SIGNALING
 from sfu import SfuStartError
+
+# After the drain closed every Engine.IO transport, open HTTP requests (a long poll, a slow
+# upload) get this long to finish before aiohttp cancels them.
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def main() -> None:
@@ -21,15 +38,36 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging(settings)
     # create_app carries the server's hardening (api.hardening): security headers, and the
-    # header/idle timeout in `handler_args`, which wins over run_app's own keepalive_timeout.
+    # header/idle timeout in `handler_args`, which wins over the runner's keepalive_timeout.
     app = create_app(settings)
     try:
-        web.run_app(
-            app, host=settings.host, port=settings.port, loop=uvloop.new_event_loop(), print=None
-        )
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(app, settings))
     except SfuStartError as error:
         print(f"gethory: the media server cannot start: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+async def serve(app: web.Application, settings: Settings) -> None:
+    """Start the app, wait for SIGTERM/SIGINT, drain, stop. Returns (exit status 0) once
+    everything the app started has ended."""
+    drain = app[DRAIN]
+    loop = asyncio.get_running_loop()
+    for signum in SIGNALS:
+        # Installed before start-up: a signal during start-up drains right after it.
+        loop.add_signal_handler(signum, drain.on_signal)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        await drain.requested()
+        await drain.run(app[SIGNALING])
+    finally:
+        # Stops the site (no new connections), waits for open requests, then runs the
+        # cleanup_ctx teardowns in reverse: SFU, background tasks, database, embedded database.
+        await runner.cleanup()
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 if __name__ == "__main__":

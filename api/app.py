@@ -16,6 +16,7 @@ from api.auth.routes import api as auth_api
 from api.auth.service import AuthService, utc_now
 from api.auth.tokens import Tokens
 from api.background import BackgroundTasks
+from api.drain import DRAIN, Drain
 from api.endpoints import Api
 from api.forwarded import forwarded_middleware
 from api.hardening import origin_check, security_headers, server_handler_args
@@ -100,7 +101,9 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
         engineio_logger=ClientFaultLog("engineio.server", client_faults),
         json=SafeJson,
     )
-    hub = SignalingHub(sio)
+    drain = Drain(settings.drain_seconds)
+    app[DRAIN] = drain
+    hub = SignalingHub(sio, join_refusal=drain.join_refusal)
     hub.register()
     SocketIoEndpoint(sio, ClientFaultLog("api.signaling.wire", client_faults)).attach(app)
     app[SIGNALING] = hub

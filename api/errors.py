@@ -238,3 +238,15 @@ class AlreadyConnected(Conflict):
 class TryAgain(AppError):
     code = "try_again"
     message = "The room changed while you were joining; try again."
+
+
+class ServerDraining(AppError):
+    """The server is shutting down (SIGTERM; api.drain): no new joins; a restarted server will
+    take them. `details.retryAfter` is a hint in seconds."""
+
+    code = "server_draining"
+    message = "The server is restarting; you will be reconnected in a moment."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(details={"retryAfter": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds

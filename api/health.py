@@ -3,7 +3,12 @@
 - `GET /healthz`: liveness — the process is up and its event loop answers; never touches the
   database, so an orchestrator does not restart the app because the database is down.
 - `GET /readyz`: readiness — the database answers a `ping` within READY_DEADLINE_SECONDS and
-  its indexes exist; 503 `{"status": "unavailable", "checks": {...}}` otherwise.
+  its indexes exist, the media server is started (and its shared UDP port bound when
+  RTC_UDP_PORT is set: `RoomManager.media_ready`), and the server is not draining; 503
+  `{"status": "unavailable", "checks": {...}}` otherwise, and 503 `{"status": "draining",
+  "checks": {..., "drain": {"status": "draining", "remainingSeconds": s}}}` from the first
+  SIGTERM on (api.drain), whatever the other checks say, so a load balancer stops sending
+  new people to a process that is about to end. `/healthz` stays 200 while draining.
 - `GET /api/health`: the readiness answer, kept for existing clients and probes.
 """
 
@@ -14,6 +19,8 @@ from typing import Any
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
+from api.drain import DRAIN
+from api.services import SERVICES, Services
 from api.store.database import Database
 
 DATABASE = web.AppKey("database", Database)
@@ -33,16 +40,37 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    database = await database_check(request.app.get(DATABASE))
-    if database["status"] == "ok":
-        return web.json_response(
-            {"status": "ok", "checks": {"database": database}}, headers=NO_STORE
-        )
+    app = request.app
+    checks: dict[str, Any] = {
+        "database": await database_check(app.get(DATABASE)),
+        "media": media_check(app.get(SERVICES)),
+    }
+    drain = app.get(DRAIN)
+    if drain is not None and drain.draining:
+        checks["drain"] = {
+            "status": "draining",
+            "remainingSeconds": round(drain.remaining_seconds(), 1),
+        }
+        return _unready("draining", checks, RETRY_AFTER_SECONDS)
+    if all(check["status"] == "ok" for check in checks.values()):
+        return web.json_response({"status": "ok", "checks": checks}, headers=NO_STORE)
+    return _unready("unavailable", checks, RETRY_AFTER_SECONDS)
+
+
+def _unready(status: str, checks: dict[str, Any], retry_after: int) -> web.Response:
     return web.json_response(
-        {"status": "unavailable", "checks": {"database": database}},
+        {"status": status, "checks": checks},
         status=503,
-        headers={**NO_STORE, "Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers={**NO_STORE, "Retry-After": str(retry_after)},
     )
+
+
+def media_check(services: Services | None) -> dict[str, Any]:
+    if services is None:
+        return {"status": "unavailable", "reason": "starting"}
+    if not services.sfu.media_ready():
+        return {"status": "unavailable", "reason": "media server not started"}
+    return {"status": "ok"}
 
 
 async def database_check(database: Database | None) -> dict[str, Any]:

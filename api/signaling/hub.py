@@ -82,8 +82,15 @@ class SignalingHub:
     """Owns the Socket.IO handlers. Built with the app; `bind` builds the jobs once the
     services exist (the SFU, built before them, is given `sfu_bridge` as its listener)."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        join_refusal: Callable[[], AppError | None] = lambda: None,
+    ) -> None:
+        """`join_refusal`: asked before each `join` and `sfu-join`; the error it returns (the
+        drain's `ServerDraining`, api.drain) is the ack instead."""
         self.sio = sio
+        self._join_refusal = join_refusal
         self._sockets = Sockets(sio)
         self.sfu_bridge = SfuBridge(self._sockets)
         self._services: Services | None = None
@@ -97,7 +104,7 @@ class SignalingHub:
         self.sio.on("*", self.on_unknown_event)
         # Looked up per event: the jobs are built by `bind`, at start-up.
         handlers: dict[str, tuple[type[BaseModel], Callable[[], Handler]]] = {
-            "join": (JoinPayload, lambda: self.presence.join),
+            "join": (JoinPayload, lambda: self._unless_refused(self.presence.join)),
             "leave": (RoomPayload, lambda: self.presence.leave),
             "relay-ice": (RelayIcePayload, lambda: self.mesh.relay_ice),
             "relay-sdp": (RelaySdpPayload, lambda: self.mesh.relay_sdp),
@@ -110,7 +117,7 @@ class SignalingHub:
                 MuteParticipantPayload,
                 lambda: self.mute.unmute_participant,
             ),
-            "sfu-join": (SfuJoinPayload, lambda: self.sfu_bridge.join),
+            "sfu-join": (SfuJoinPayload, lambda: self._unless_refused(self.sfu_bridge.join)),
             "sfu-leave": (RoomPayload, lambda: self.sfu_bridge.leave),
         }
         for event, (model, handler) in handlers.items():
@@ -154,6 +161,15 @@ class SignalingHub:
     def _bound(self) -> _Jobs:
         assert self._jobs is not None, "the hub is bound at start-up"
         return self._jobs
+
+    def _unless_refused(self, handler: Handler) -> Handler:
+        async def entry(connection: Connection, payload: Any) -> Ack:
+            refusal = self._join_refusal()
+            if refusal is not None:
+                raise refusal
+            return await handler(connection, payload)
+
+        return entry
 
     def _guarded(
         self, model: type[PayloadT], handler: Callable[[], Handler]

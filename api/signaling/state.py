@@ -14,6 +14,7 @@ removes exactly what that connection holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,8 @@ class SignalingState:
         # Who lost which right when (room closed, member removed, session ended): a coroutine
         # that checked a right before an await checks it again if that right was lost.
         self.rights = RightsLog()
+        # Called (synchronously) each time the last occupied room empties (api.drain waits on it).
+        self._emptied: list[Callable[[], None]] = []
 
     # --- connections ----------------------------------------------------------------------
 
@@ -216,6 +219,10 @@ class SignalingState:
         connection.muted = muted
         connection.muted_by_owner = muted and by_owner
 
+    def on_all_rooms_empty(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs each time a departure leaves no room occupied."""
+        self._emptied.append(listener)
+
     def connection_count(self) -> int:
         return len(self._connections)
 
@@ -236,4 +243,7 @@ class SignalingState:
             self._presence.leave(stay.room_id, connection.user_id)
         if not occupants.connections:
             del self._rooms[stay.room_id]
+            if not self._rooms:
+                for listener in self._emptied:
+                    listener()
         return Departure(connection, occupants.room, self._serial, replaced)
