@@ -187,6 +187,10 @@ def _from_values(values: Mapping[str, str]) -> Settings:
     metrics_token = get("METRICS_TOKEN")
     if production and metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
         raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+    try:
+        rtc = RtcConfig.from_env(values)
+    except ValueError as error:  # e.g. an RTC_UDP_PORT that is no port number
+        raise SettingsError(str(error)) from None
     return Settings(
         environment="production" if production else "development",
         # Containers need every interface; a development machine keeps to loopback.
@@ -200,7 +204,7 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         jwt_refresh_secret=refresh_secret,
         smtp=_smtp(get, mail_from),
         mail_from=mail_from,
-        sfu=SfuConfig(rtc=RtcConfig.from_env(values)),
+        sfu=SfuConfig(rtc=rtc),
         rate_limits=rate_limits == "on",
         room_idle_hide=timedelta(minutes=_room_idle_hide_minutes(get("ROOM_IDLE_HIDE_MINUTES"))),
         turn=_turn(get, production),

@@ -21,6 +21,14 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _port(value: str) -> int | None:
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 5):
+        raise ValueError(f"RTC_UDP_PORT must be a port number 1-65535, not {value[:20]!r}")
+    return int(value)  # the range is RtcConfig's check
+
+
 @dataclass(frozen=True)
 class RtcConfig:
     """Where ICE gathers and which STUN/TURN servers it may use.
@@ -29,18 +37,28 @@ class RtcConfig:
         aioice's own gathering, which skips loopback.
     ice_servers: STUN/TURN URLs (ICE_SERVERS); empty means none at all, never Google's STUN.
     announced_address: public IP advertised instead of the bound one (RTC_ANNOUNCED_ADDRESS).
+    udp_port: one UDP port (1-65535) for the media of every SFU connection (RTC_UDP_PORT),
+        bound on each host address at start-up (`sfu.media_port`); None gives each
+        connection sockets of its own on random ports.
     """
 
     host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
     announced_address: str | None = None
+    udp_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.udp_port is not None and not 1 <= self.udp_port <= 65535:
+            raise ValueError(f"RTC_UDP_PORT must be a port number 1-65535, not {self.udp_port}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RtcConfig:
+        """Raises ValueError, naming the variable, for an RTC_UDP_PORT that is not 1-65535."""
         return cls(
             host_addresses=_split(environ.get("RTC_HOST_ADDRESSES")),
             ice_servers=_split(environ.get("ICE_SERVERS")),
             announced_address=environ.get("RTC_ANNOUNCED_ADDRESS", "").strip() or None,
+            udp_port=_port(environ.get("RTC_UDP_PORT", "").strip()),
         )
 
     def rtc_configuration(self) -> RTCConfiguration:
