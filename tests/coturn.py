@@ -1,0 +1,186 @@
+"""A real coturn (Debian's `/usr/bin/turnserver`) on loopback, for TURN tests.
+
+It runs with the production authentication (`use-auth-secret`: coturn's REST API scheme, the
+shared secret the app signs credentials with), but on 127.0.0.1 only: listening and relaying on
+loopback, loopback peers allowed (production denies them, see `PRODUCTION_DENIED_PEERS`), no
+TLS/DTLS listeners, no CLI, no config file, a bounded relay port range and its own user
+database, so nothing outside its temporary directory is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from aioice import stun
+
+TURNSERVER = "/usr/bin/turnserver"
+REALM = "gethory.test"
+READY_SECONDS = 10.0
+STOP_SECONDS = 5.0
+PROBE_SECONDS = 0.2
+RELAY_PORTS = 200
+# Relay ports below Linux's ephemeral range (32768-60999), where other sockets of the test run
+# do not land.
+RELAY_RANGE = (20000, 30000)
+# What a production coturn refuses to relay to (coturn's docs and turnserver.conf: loopback,
+# RFC 1918, CGNAT, link-local, multicast and reserved ranges, so a TURN credential cannot reach
+# the cloud metadata service or the private network). The tests allow loopback instead.
+PRODUCTION_DENIED_PEERS = (
+    "0.0.0.0-0.255.255.255",
+    "10.0.0.0-10.255.255.255",
+    "100.64.0.0-100.127.255.255",
+    "127.0.0.0-127.255.255.255",
+    "169.254.0.0-169.254.255.255",
+    "172.16.0.0-172.31.255.255",
+    "192.0.0.0-192.0.0.255",
+    "192.0.2.0-192.0.2.255",
+    "192.88.99.0-192.88.99.255",
+    "192.168.0.0-192.168.255.255",
+    "198.18.0.0-198.19.255.255",
+    "198.51.100.0-198.51.100.255",
+    "203.0.113.0-203.0.113.255",
+    "240.0.0.0-255.255.255.255",
+    "::1",
+    "64:ff9b::-64:ff9b::ffff:ffff",
+    "::ffff:0.0.0.0-::ffff:255.255.255.255",
+    "100::-100::ffff:ffff:ffff:ffff",
+    "2001::-2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "2002::-2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+)
+
+
+class CoturnError(Exception):
+    """coturn did not start (the message ends with its log)."""
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+
+
+class Coturn:
+    """One turnserver process. `start()` returns once it answers a STUN Binding request on its
+    port; `stop()` ends it (SIGTERM, then SIGKILL after 5 s)."""
+
+    def __init__(self, directory: Path, secret: str | None = None) -> None:
+        self.directory = directory
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.port = free_port()
+        low = random.randrange(RELAY_RANGE[0], RELAY_RANGE[1] - RELAY_PORTS)
+        self.relay_ports = (low, low + RELAY_PORTS - 1)
+        self.log = directory / "turnserver.log"
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """TURN over UDP first (aiortc uses only the first TURN URL it can), then over TCP."""
+        return (
+            f"turn:127.0.0.1:{self.port}?transport=udp",
+            f"turn:127.0.0.1:{self.port}?transport=tcp",
+        )
+
+    def command(self) -> list[str]:
+        """The exact command line (the report and the deployment docs quote it)."""
+        return [
+            TURNSERVER,
+            "-n",  # no configuration file: everything is on this line
+            "--no-cli",
+            "--listening-ip=127.0.0.1",
+            f"--listening-port={self.port}",
+            "--relay-ip=127.0.0.1",
+            f"--min-port={self.relay_ports[0]}",
+            f"--max-port={self.relay_ports[1]}",
+            "--use-auth-secret",
+            f"--static-auth-secret={self.secret}",
+            f"--realm={REALM}",
+            "--fingerprint",
+            "--no-tls",
+            "--no-dtls",
+            "--no-multicast-peers",
+            "--allow-loopback-peers",
+            f"--userdb={self.directory / 'turndb'}",
+            f"--pidfile={self.directory / 'turnserver.pid'}",
+            f"--log-file={self.log}",
+            "--simple-log",
+            "--no-stdout-log",
+        ]
+
+    async def start(self) -> None:
+        if shutil.which(TURNSERVER) is None:
+            raise CoturnError(f"{TURNSERVER} is missing: apt-get install coturn")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._process = await asyncio.create_subprocess_exec(
+            *self.command(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_ready(self) -> None:
+        """Until a Binding request to the port is answered: coturn has opened its listener
+        (its log line says so too, but an answer is the state a client depends on)."""
+        deadline = time.monotonic() + READY_SECONDS
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.setblocking(False)
+            probe.connect(self.address)
+            while True:
+                process = self._process
+                if process is None or process.returncode is not None:
+                    raise CoturnError(f"turnserver exited at start-up:\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise CoturnError(f"turnserver did not answer in time:\n{self.log_tail()}")
+                request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+                with contextlib.suppress(ConnectionRefusedError, TimeoutError, ValueError):
+                    await loop.sock_sendall(probe, bytes(request))
+                    async with asyncio.timeout(PROBE_SECONDS):
+                        answer = stun.parse_message(await loop.sock_recv(probe, 2048))
+                    if answer.transaction_id == request.transaction_id:
+                        return
+                # Refused (nothing listens yet), unanswered or not STUN: ask again shortly.
+                await asyncio.sleep(0.05)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
