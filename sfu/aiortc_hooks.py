@@ -74,7 +74,9 @@ from typing import Any, Protocol
 
 import aioice.ice
 import aioice.stun
+import aioice.utils
 import aiortc.rtcpeerconnection
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import (
     RTCCertificate,
     RTCPeerConnection,
@@ -93,6 +95,7 @@ from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPack
 from OpenSSL import SSL
 
 from sfu.config import SfuConfig
+from sfu.media_port import MediaPort, MediaPortUnavailable
 from sfu.rtp_sink import SenderReportSource
 
 log = logging.getLogger(__name__)
@@ -499,15 +502,182 @@ async def _consent_check(
         hooked._gethory_peer_alive = True
 
 
+# --- process-wide: one UDP port for all media (RTC_UDP_PORT) -------------------------------
+
+ComponentCandidatesFn = Callable[..., Awaitable[list[Candidate]]]
+_STOCK_GET_COMPONENT_CANDIDATES: ComponentCandidatesFn = (
+    aioice.ice.Connection.get_component_candidates
+)
+UFRAG_LENGTH = 8  # a replacement ufrag's length, only when aioice's 4 random chars collide
+
+_media_ports: dict[str, MediaPort] = {}  # host address (normalized) → its shared port
+
+
+def open_media_ports(port: int, addresses: Sequence[str]) -> tuple[MediaPort, ...]:
+    """Bind UDP `port` on each of `addresses`, or on every address aioice's own gathering
+    would use (`get_host_addresses`, which skips loopback) when empty; needs the running
+    event loop, which will serve them. Raises MediaPortUnavailable (nothing stays bound) for
+    a port in use, an address not on this host, or no address at all."""
+    loop = asyncio.get_running_loop()
+    hosts = [str(ipaddress.ip_address(a)) for a in addresses] or _STOCK_GET_HOST_ADDRESSES(
+        use_ipv4=True, use_ipv6=True
+    )
+    if not hosts:
+        raise MediaPortUnavailable(
+            f"RTC_UDP_PORT {port}: no host address to bind it on (set RTC_HOST_ADDRESSES)"
+        )
+    opened: list[MediaPort] = []
+    try:
+        for host in dict.fromkeys(hosts):
+            opened.append(MediaPort.open(host, port, loop))
+    except MediaPortUnavailable:
+        for media_port in opened:
+            media_port.close()
+        raise
+    return tuple(opened)
+
+
+def use_media_ports(ports: Sequence[MediaPort]) -> tuple[MediaPort, ...]:
+    """Give every answering ICE connection that gathers after the call its host candidate on
+    each of `ports` (one per host address) instead of a socket of its own; returns the ports
+    in force before. Empty restores aioice's own gathering. Does not close anything.
+
+    Which connections: those gathering as ICE controlled (an answerer, such as every SFU
+    connection) and only for component 1 (aiortc always multiplexes RTCP). An offerer in the
+    same process (a test client, a bot) keeps its own sockets: two ends of one call on one
+    socket could not be told apart by address. Host addresses without a shared port, and
+    TURN relays, still get their own sockets; server-reflexive candidates (a STUN server in
+    ICE_SERVERS) are not gathered for shared ports (announce the public address instead).
+
+    aioice behaviour relied on: `gather_candidates` calls `get_component_candidates(component,
+    addresses)` per component with the host addresses, whose host protocols end up in
+    `_protocols` and whose candidates it returns; `local_username` is read from
+    `_local_username`, which aiortc reads for the SDP only after gathering; `StunProtocol`
+    uses `transport.sendto`/`close` only, is closed by `Connection.close` (waiting for
+    `connection_lost`), keeps open client transactions in `transactions` (set, deleted), and
+    `Connection.request_received` sends a Binding success response (through `send_stun`) only
+    for a request whose USERNAME and MESSAGE-INTEGRITY it verified.
+    """
+    global _media_ports
+    before = tuple(_media_ports.values())
+    _media_ports = {str(ipaddress.ip_address(p.host)): p for p in ports}
+    connection: Any = aioice.ice.Connection  # replacing methods is what this hook is for
+    connection.get_component_candidates = (
+        _get_component_candidates if ports else _STOCK_GET_COMPONENT_CANDIDATES
+    )
+    return before
+
+
+def active_media_ports() -> tuple[MediaPort, ...]:
+    """The ports set by `use_media_ports`, or () while each connection has its own."""
+    return tuple(_media_ports.values())
+
+
+def media_ports_bound() -> bool:
+    """Whether shared media ports are in use and all still open."""
+    return bool(_media_ports) and not any(p.closed for p in _media_ports.values())
+
+
+async def _get_component_candidates(
+    self: aioice.ice.Connection,
+    component: int,
+    addresses: list[str],
+    timeout: int = 5,  # noqa: ASYNC109 - aioice's own signature, passed on unchanged
+) -> list[Candidate]:
+    """`Connection.get_component_candidates`: host candidates on the shared ports for an
+    answering connection's component 1, aioice's own gathering for everything else."""
+    ports = _media_ports
+    if component != 1 or self.ice_controlling or not ports:
+        return await _STOCK_GET_COMPONENT_CANDIDATES(self, component, addresses, timeout)
+    shared = [ports[a] for a in map(_normalized, addresses) if a in ports]
+    own = [a for a in addresses if _normalized(a) not in ports]
+    candidates = []
+    if shared:
+        hooked: Any = self  # aioice's private `_local_username`, before anyone has read it
+        while any(port.has_ufrag(self.local_username) for port in shared):
+            hooked._local_username = aioice.utils.random_string(UFRAG_LENGTH)
+        for port in shared:
+            protocol = SharedPortProtocol(self, port)
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", port.host),
+                component=component,
+                transport="udp",
+                priority=candidate_priority(component, "host"),
+                host=port.host,
+                port=port.port,
+                type="host",
+            )
+            self._protocols.append(protocol)
+            candidates.append(protocol.local_candidate)
+    return candidates + await _STOCK_GET_COMPONENT_CANDIDATES(self, component, own, timeout)
+
+
+def _normalized(address: str) -> str:
+    return str(ipaddress.ip_address(address))
+
+
+class SharedPortProtocol(aioice.ice.StunProtocol):
+    """One connection's local candidate on a shared `MediaPort` (an `Endpoint` of it).
+
+    To aioice it is a `StunProtocol` like any other (its hooked `datagram_received`
+    included, so consent's address check applies as on an own socket). To the port it
+    offers `stun_request_received`, which says whether aioice authenticated a request, and
+    it keeps the port's transaction index (`_PortTransactions`) in step with its own.
+    """
+
+    def __init__(self, connection: aioice.ice.Connection, port: MediaPort) -> None:
+        super().__init__(connection)
+        self.transactions = _PortTransactions(port, self)
+        self._answered = False
+        port.attach(self, connection.local_username)
+        self.connection_made(port.transport(self))
+
+    def stun_request_received(self, data: bytes, addr: tuple[Any, ...]) -> bool:
+        self._answered = False
+        self.datagram_received(data, addr)
+        return self._answered
+
+    def send_stun(self, message: aioice.stun.Message, addr: tuple[str, int]) -> None:
+        # aioice answers a request with a Binding success only once it has verified the
+        # request's USERNAME and MESSAGE-INTEGRITY (Connection.request_received).
+        if (
+            message.message_class == aioice.stun.Class.RESPONSE
+            and message.message_method == aioice.stun.Method.BINDING
+        ):
+            self._answered = True
+        super().send_stun(message, addr)
+
+
+class _PortTransactions(dict[bytes, aioice.stun.Transaction]):
+    """A `StunProtocol.transactions` that also tells the shared port which transaction ids
+    are this protocol's, so responses reach it before its peer's address is learned."""
+
+    def __init__(self, port: MediaPort, endpoint: SharedPortProtocol) -> None:
+        super().__init__()
+        self._port = port
+        self._endpoint = endpoint
+
+    def __setitem__(self, key: bytes, value: aioice.stun.Transaction) -> None:
+        super().__setitem__(key, value)
+        self._port.track_transaction(key, self._endpoint)
+
+    def __delitem__(self, key: bytes) -> None:
+        super().__delitem__(key)
+        self._port.untrack_transaction(key)
+
+
 # --- process-wide: everything an SfuConfig asks for ---------------------------------------
 
 
 def install(config: SfuConfig) -> Callable[[], None]:
     """Apply every process-wide hook `config` asks for (ICE host and announced addresses,
-    consent policy, DTLS interoperability); returns a function restoring what was in force
-    before, for the caller to run when it stops (nested installs restore in reverse order).
+    consent policy, DTLS interoperability, the shared media port when `rtc.udp_port` is
+    set); returns a function restoring what was in force before and closing the ports, for
+    the caller to run when it stops (nested installs restore in reverse order).
 
-    Raises ValueError on an address that is not a literal IP (nothing is changed then)."""
+    With `rtc.udp_port`, it must run on the event loop that will serve the connections.
+    Raises ValueError on an address that is not a literal IP, MediaPortUnavailable if the
+    port cannot be bound (nothing is changed then)."""
     before = (
         active_host_addresses(),
         active_announced_address(),
@@ -517,10 +687,12 @@ def install(config: SfuConfig) -> Callable[[], None]:
     rtc = config.rtc
     for address in (*rtc.host_addresses, *filter(None, [rtc.announced_address])):
         ipaddress.ip_address(address)
+    ports = () if rtc.udp_port is None else open_media_ports(rtc.udp_port, rtc.host_addresses)
     use_host_addresses(rtc.host_addresses)
     use_announced_address(rtc.announced_address)
     use_consent(ConsentPolicy(config.consent_interval_seconds, config.consent_expiry_seconds))
     use_dtls_interop(True)
+    ports_before = use_media_ports(ports)
 
     def restore() -> None:
         hosts, announced, consent, dtls = before
@@ -528,6 +700,9 @@ def install(config: SfuConfig) -> Callable[[], None]:
         use_announced_address(announced)
         use_consent(consent)
         use_dtls_interop(dtls)
+        use_media_ports(ports_before)
+        for port in ports:
+            port.close()
 
     return restore
 
@@ -666,6 +841,32 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (aioice.stun.Transaction, "__init__", ("self.__timeout_delay = RETRY_RTO",)),
     (aioice.stun.Transaction, "response_received", ("self.__future.set_result((message, addr))",)),
     (aioice.stun.Transaction, "_Transaction__retry", ("self.__timeout_delay *= 2",)),
+    # One UDP port for media (use_media_ports).
+    (
+        aioice.ice.Connection,
+        "gather_candidates",
+        ("self.get_component_candidates(component=component, addresses=addresses)",),
+    ),
+    (
+        aioice.ice.Connection,
+        "get_component_candidates",
+        ("self._protocols += host_protocols", "return candidates"),
+    ),
+    (aioice.ice.Connection, "__init__", ("self._local_username = local_username",)),
+    (aioice.ice.Connection, "local_username", ("return self._local_username",)),
+    (aioice.ice.Connection, "close", ("await protocol.close()",)),
+    (aioice.ice.StunProtocol, "__init__", ("self.transactions: dict[bytes, stun.Transaction]",)),
+    (
+        aioice.ice.StunProtocol,
+        "request",
+        (
+            "self.transactions[request.transaction_id] = transaction",
+            "del self.transactions[request.transaction_id]",
+        ),
+    ),
+    (aioice.ice.StunProtocol, "close", ("self.transport.close()", "await self.__closed")),
+    (aioice.ice.StunProtocol, "connection_lost", ("self.__closed.set_result(True)",)),
+    (aioice.ice.StunProtocol, "send_stun", ("self.transport.sendto(bytes(message), addr)",)),
     (
         aiortc.RTCDtlsTransport,
         "_recv_next",
@@ -688,7 +889,21 @@ _STOCK_METHODS: dict[tuple[type, str], Callable[..., Any]] = {
     (aioice.ice.StunProtocol, "datagram_received"): _STOCK_DATAGRAM_RECEIVED,
     (aiortc.RTCDtlsTransport, "_handle_rtp_data"): _STOCK_HANDLE_RTP_DATA,
     (aiortc.RTCDtlsTransport, "_handle_rtcp_data"): _STOCK_HANDLE_RTCP_DATA,
+    (aioice.ice.Connection, "get_component_candidates"): _STOCK_GET_COMPONENT_CANDIDATES,
 }
+
+# Statements that must come in this order in aiortc/aioice's source (first before second).
+_ORDERED: tuple[tuple[Callable[..., Any], str, str], ...] = (
+    # A Binding success response only after USERNAME and MESSAGE-INTEGRITY were verified:
+    # the shared media port learns a peer's address from it.
+    (
+        aioice.ice.Connection.request_received,
+        "message.check_message_integrity(self.local_password",
+        "protocol.send_stun(response, addr)",
+    ),
+    # The SDP's ufrag is read after gathering, which may replace a colliding one.
+    (RTCPeerConnection.setLocalDescription, "await self.__gather()", "add_transport_description("),
+)
 
 
 def _missing_private_names() -> list[str]:
@@ -704,6 +919,12 @@ def _missing_private_names() -> list[str]:
         problems += [f"{cls.__name__}.{method} no longer has {n}" for n in names if n not in source]
     if not isinstance(getattr(aioice.stun, "RETRY_RTO", None), float):
         problems.append("aioice.stun.RETRY_RTO is gone")
+    if not callable(getattr(aioice.utils, "random_string", None)):
+        problems.append("aioice.utils.random_string is gone")
+    for function, first, second in _ORDERED:
+        source = inspect.getsource(function)
+        if not 0 <= source.find(first) < source.find(second):
+            problems.append(f"{function.__qualname__} no longer has {first} before {second}")
     return problems
 
 

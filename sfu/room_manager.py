@@ -39,7 +39,9 @@ class SfuListener(Protocol):
 
 
 class SfuStartError(RuntimeError):
-    """The media plane cannot run on the installed aiortc/aioice (their internals moved)."""
+    """The media plane cannot run: the installed aiortc/aioice moved internals it relies on,
+    a configured address is no IP, or RTC_UDP_PORT cannot be bound (the message says which,
+    e.g. "RTC_UDP_PORT 40000 is in use on 127.0.0.1")."""
 
 
 class RoomManager:
@@ -57,18 +59,23 @@ class RoomManager:
 
     def start(self) -> None:
         """Check aiortc's internals and apply this config's process-wide hooks (ICE host
-        addresses, announced address, consent policy, DTLS interoperability). Raises
-        SfuStartError with what moved."""
+        addresses, announced address, consent policy, DTLS interoperability) and, with
+        `rtc.udp_port`, bind the shared media port on each host address (`sfu.media_port`;
+        call it on the event loop that serves the media). Raises SfuStartError saying what
+        moved, which address is no IP, or which port cannot be bound where; nothing is
+        installed or bound then."""
         try:
             aiortc_hooks.check_internals()
-        except RuntimeError as error:
+            self._restore = aiortc_hooks.install(self.config)
+        except (RuntimeError, ValueError) as error:  # MediaPortUnavailable is a RuntimeError
             raise SfuStartError(str(error)) from None
-        self._restore = aiortc_hooks.install(self.config)
 
     def media_ready(self) -> bool:
         """Whether new media sessions can be set up: started, and the shared media port bound
-        when one is configured (RTC_UDP_PORT)."""
-        return self._restore is not None
+        on every host address when one is configured (RTC_UDP_PORT)."""
+        if self._restore is None:
+            return False
+        return self.config.rtc.udp_port is None or aiortc_hooks.media_ports_bound()
 
     async def stop(self) -> None:
         """Close every room, wait for their connections to close, restore the hooks."""
