@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from api.auth.cookies import access_token_of
 from api.errors import AppError, NotAuthenticated
+from api.log_context import bind_user
 from api.request_body import read_json_body, validate
 from api.services import SERVICES
 
@@ -98,6 +99,7 @@ def _serve(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
             if token is None:
                 raise NotAuthenticated()
             parts["principal"] = await request.app[SERVICES].auth.authenticate(token)
+            bind_user(parts["principal"].user.id)  # the request's log lines name the user
         if endpoint.query is not None:
             parts["query"] = validate(endpoint.query, dict(request.query))
         if endpoint.body is not None:

@@ -7,16 +7,16 @@ Both are wired in `api.app.create_app`, so `python -m api` (`web.run_app`) and t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
-from aiohttp.web_log import AccessLogger
 
 from api import errors
+from api.access_log import AccessLog
 from api.log_text import printable
 from api.middlewares import SAFE_METHODS
 from api.settings import Settings
@@ -38,7 +38,7 @@ def server_handler_args() -> dict[str, Any]:
     """`web.Application(handler_args=…)`: they apply however the app is served."""
     return {
         "keepalive_timeout": HEADER_TIMEOUT_SECONDS,
-        "access_log_class": EscapingAccessLogger,
+        "access_log_class": AccessLog,
         "logger": SERVER_LOG,
     }
 
@@ -76,20 +76,6 @@ class ClientFaultFilter(logging.Filter):
 SERVER_LOG = logging.getLogger("aiohttp.server")
 if not any(isinstance(f, ClientFaultFilter) for f in SERVER_LOG.filters):
     SERVER_LOG.addFilter(ClientFaultFilter())
-
-
-class EscapingAccessLogger(AccessLogger):
-    """aiohttp's access log with every field escaped by `printable`: the request line,
-    Referer and User-Agent are the client's, and would otherwise be written verbatim (bidi
-    overrides and zero-width characters survive aiohttp's header parser)."""
-
-    def _format_line(
-        self, request: web.BaseRequest, response: web.StreamResponse, time: float
-    ) -> Iterable[tuple[str | tuple[str, str], str]]:
-        return [
-            (key, printable(value) if isinstance(value, str) else value)
-            for key, value in super()._format_line(request, response, time)
-        ]
 
 
 def content_security_policy(settings: Settings) -> str:

@@ -12,8 +12,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from api import errors
-from api.auth.cookies import clear_token_cookies
-from api.log_text import printable
+from api.access_log import loggable_path
+from api.auth.cookies import clear_token_cookies, cookies_secure
+from api.log_context import bind_request_id
 from api.models import ErrorBody, ErrorResponse
 from api.settings import Settings
 from api.store.database import DATABASE_UNREACHABLE, outage_summary
@@ -84,6 +85,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
+    # Every line logged for this request from here on carries it (api/log_context.py).
+    bind_request_id(request_id)
     response = await handler(request)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
@@ -95,7 +98,7 @@ def error_middleware(settings: Settings) -> Middleware:
         try:
             return await handler(request)
         except errors.AppError as error:
-            return _app_error_response(error, settings)
+            return _app_error_response(error, request, settings)
         except web.HTTPException as http_error:
             if http_error.status < 400:
                 raise
@@ -107,11 +110,11 @@ def error_middleware(settings: Settings) -> Middleware:
             log.info(
                 "unreadable body in %s %s [%s]: %s",
                 request.method,
-                printable(request.path),
+                loggable_path(request),
                 request.get(REQUEST_ID),
                 type(failure.__cause__ or failure).__name__,
             )
-            response = _app_error_response(errors.MalformedBody(), settings)
+            response = _app_error_response(errors.MalformedBody(), request, settings)
             # The rest of the body cannot be read either: close rather than drain it.
             response.force_close()
             return response
@@ -120,16 +123,16 @@ def error_middleware(settings: Settings) -> Middleware:
             log.warning(
                 "database unavailable in %s %s [%s]: %s",
                 request.method,
-                printable(request.path),
+                loggable_path(request),
                 request.get(REQUEST_ID),
                 outage_summary(failure),
             )
-            return _app_error_response(errors.DatabaseUnavailable(), settings)
+            return _app_error_response(errors.DatabaseUnavailable(), request, settings)
         except Exception:
             log.exception(
                 "unhandled error in %s %s [%s]",
                 request.method,
-                printable(request.path),
+                loggable_path(request),
                 request.get(REQUEST_ID),
             )
             return error_response(
@@ -142,8 +145,16 @@ def error_middleware(settings: Settings) -> Middleware:
     return answer_errors
 
 
-def _app_error_response(error: errors.AppError, settings: Settings) -> web.Response:
-    response = error_response(status_of(type(error)), error.code, error.text, error.details)
+def _app_error_response(
+    error: errors.AppError, request: web.Request, settings: Settings
+) -> web.Response:
+    status = status_of(type(error))
+    response = error_response(status, error.code, error.text, error.details)
+    if status == 401:
+        # RFC 9110 §15.5.2: a 401 names the scheme that would do; ours is a bearer token
+        # (RFC 6750), in the Authorization header or the access cookie. Browsers show no
+        # dialog for it.
+        response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, errors.RateLimited | errors.DatabaseUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, errors.BodyTimeout):
@@ -151,5 +162,5 @@ def _app_error_response(error: errors.AppError, settings: Settings) -> web.Respo
         response.force_close()
     if isinstance(error, errors.SessionExpired | errors.RefreshTokenReused):
         # The browser should stop presenting tokens of a session that is gone.
-        clear_token_cookies(response, settings)
+        clear_token_cookies(response, cookies_secure(request, settings))
     return response

@@ -7,6 +7,7 @@ from aiohttp import web
 from api.auth.cookies import (
     access_token_of,
     clear_token_cookies,
+    cookies_secure,
     refresh_token_of,
     set_token_cookies,
 )
@@ -68,8 +69,9 @@ def _limit(request: web.Request, action: str, email: str | None = None) -> None:
 
 
 def _client_ip(request: web.Request) -> str:
-    # The peer address: no proxy's forwarding header is trusted (none is configured), so a
-    # client cannot pick the IP its sign-in failures are counted under.
+    # The peer address, or the client behind a trusted proxy (TRUSTED_PROXIES) as
+    # api/forwarded.py found it from the right of X-Forwarded-For: a client cannot pick the
+    # IP its requests and sign-in failures are counted under.
     return request.remote or ""
 
 
@@ -82,9 +84,10 @@ def _signed_in_response(request: web.Request, signed_in: SignedIn) -> web.Respon
     )
     response = json_response(body)
     settings = request.app[SERVICES].settings
-    set_token_cookies(response, settings, signed_in.access, signed_in.refresh)
+    secure = cookies_secure(request, settings)
+    set_token_cookies(response, settings, signed_in.access, signed_in.refresh, secure)
     if signed_in.device is not None:
-        set_device_cookie(response, signed_in.device, settings.secure_cookies)
+        set_device_cookie(response, signed_in.device, secure)
     return response
 
 
@@ -183,7 +186,7 @@ async def logout(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     await services.auth.logout(access_token_of(request), refresh_token_of(request))
     response = web.Response(status=204)
-    clear_token_cookies(response, services.settings)
+    clear_token_cookies(response, cookies_secure(request, services.settings))
     return response
 
 
