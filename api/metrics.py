@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -22,6 +23,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from api.errors import NotAuthenticated, NotFound
+from api.services import SERVICES
+from api.settings import Settings
 from sfu.stats import SfuStats
 
 # WebRTC negotiation ranges from a few milliseconds on a LAN to seconds with slow ICE.
@@ -29,6 +33,25 @@ JOIN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LAG_INTERVAL = 0.5
 UNMATCHED = "unmatched"
+
+
+def check_metrics_access(request: web.BaseRequest, settings: Settings) -> None:
+    """Raises NotFound (production without METRICS_TOKEN: scraping is off) or
+    NotAuthenticated (production, and no `Authorization: Bearer` with the token).
+
+    The token is compared in constant time (`hmac.compare_digest`), so its bytes cannot be
+    guessed one at a time from response times. A bearer header rather than a separate
+    internal port: one published port, and Prometheus' `authorization` scrape option
+    (`credentials_file`) sends it.
+    """
+    if not settings.is_production:
+        return
+    if settings.metrics_token is None:
+        raise NotFound("Metrics are off: set METRICS_TOKEN to scrape them.")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.metrics_token.encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise NotAuthenticated("Metrics need Authorization: Bearer with METRICS_TOKEN.")
 
 
 class SfuCollector:
@@ -137,6 +160,12 @@ class Metrics:
         return metrics_middleware
 
     async def handle(self, request: web.Request) -> web.Response:
+        """`GET /metrics`: Prometheus' text format. In production only for a scraper with
+        `Authorization: Bearer <METRICS_TOKEN>` (401 `not_authenticated` otherwise), and
+        disabled (404) when METRICS_TOKEN is unset; open in development."""
+        services = request.app.get(SERVICES)
+        if services is not None:
+            check_metrics_access(request, services.settings)
         return web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
