@@ -3,6 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import type { ReactNode } from "react";
 
+import { iceServers } from "../api/rtc";
 import type { Me, Room } from "../api/types";
 import { useSession } from "../session/SessionContext";
 import { createCall } from "./index";
@@ -92,9 +93,13 @@ export function CallProvider({ children }: { children: ReactNode }) {
   const activeRef = useRef<ActiveCall | null>(null);
   const unsubscribeRef = useRef<(() => void) | null>(null);
   const serialRef = useRef(0);
+  // Counts joins and leaves: a join still fetching its ICE servers when another join or a
+  // leave comes (a second click, sign-out, closing the page) creates no call.
+  const attemptRef = useRef(0);
   activeRef.current = active;
 
   const stop = useCallback(async () => {
+    attemptRef.current += 1;
     const current = activeRef.current;
     unsubscribeRef.current?.();
     unsubscribeRef.current = null;
@@ -106,8 +111,8 @@ export function CallProvider({ children }: { children: ReactNode }) {
     }
   }, []);
 
-  const join = useCallback(
-    (room: Room, choices: JoinChoices) => {
+  const begin = useCallback(
+    (room: Room, choices: JoinChoices, servers: RTCIceServer[]) => {
       const container = audioRef.current;
       if (!user || !container) return;
       void stop();
@@ -119,6 +124,7 @@ export function CallProvider({ children }: { children: ReactNode }) {
         audioContainer: container,
         microphoneId: choices.microphoneId || undefined,
         startMuted: choices.muted,
+        iceServers: servers,
       });
       window.gethoryCall = call;
       serialRef.current += 1;
@@ -142,6 +148,19 @@ export function CallProvider({ children }: { children: ReactNode }) {
     [stop, user],
   );
 
+  const join = useCallback(
+    (room: Room, choices: JoinChoices) => {
+      if (!user || !audioRef.current) return;
+      const attempt = ++attemptRef.current;
+      // STUN, and TURN with this user's credentials, for mesh and sfu rooms alike. Never
+      // rejects: without them ([], logged) a call on one network still connects.
+      void iceServers.forCall(user.id).then((servers) => {
+        if (attempt === attemptRef.current) begin(room, choices, servers);
+      });
+    },
+    [begin, user],
+  );
+
   const dismiss = useCallback(() => void stop(), [stop]);
 
   const updateRoom = useCallback((room: Room) => {
@@ -160,9 +179,13 @@ export function CallProvider({ children }: { children: ReactNode }) {
     if (call) void setMuted(!call.state.muted).catch(() => undefined);
   }, [setMuted]);
 
-  // Signed out (here or in another tab): the call goes with the session.
+  // Signed out (here or in another tab): the call goes with the session, and so do the TURN
+  // credentials, which name the user.
   useEffect(() => {
-    if (!user && activeRef.current) void stop();
+    if (user) return;
+    iceServers.forget();
+    attemptRef.current += 1;
+    if (activeRef.current) void stop();
   }, [user, stop]);
 
   // Leaving the app (closing the tab) ends the call like "Leave".
