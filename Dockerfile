@@ -34,10 +34,12 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
 # The server serves the client from `api/../web/dist` next to its package (api.app.WEB_DIST),
 # which for an installed package is inside site-packages: put the build exactly there.
 COPY --from=web /src/web/dist /tmp/web-dist
-RUN dist="$(/opt/venv/bin/python -c 'import api.app; print(api.app.WEB_DIST)')" \
+# -I: import the installed package, not the sources in the working directory.
+RUN dist="$(/opt/venv/bin/python -I -c 'import api.app; print(api.app.WEB_DIST)')" \
     && mkdir -p "$(dirname "$dist")" \
     && mv /tmp/web-dist "$dist" \
-    && test -f "$dist/index.html"
+    && test -f "$dist/index.html" \
+    && /opt/venv/bin/python -m pip uninstall --quiet --yes pip setuptools
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
