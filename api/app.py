@@ -103,6 +103,7 @@ def create_app(settings: Settings, web_dist: Path = WEB_DIST) -> web.Application
     )
     drain = Drain(settings.drain_seconds)
     app[DRAIN] = drain
+    app.on_response_prepare.append(drain.track_websocket)
     hub = SignalingHub(sio, join_refusal=drain.join_refusal)
     hub.register()
     SocketIoEndpoint(sio, ClientFaultLog("api.signaling.wire", client_faults)).attach(app)

@@ -24,10 +24,11 @@ import contextlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from api.errors import ServerDraining
 
@@ -43,6 +44,9 @@ RESTART_HINT_SECONDS = 5
 # and on a second signal; this re-check only covers an SFU session still being set up when its
 # presence left (it is dropped when its negotiation returns).
 RECHECK_SECONDS = 1.0
+# How long the closing handshake of each websocket may take (they run side by side). A client
+# that vanished does not answer; aiohttp then cancels its handler at the runner's shutdown.
+WEBSOCKET_CLOSE_SECONDS = 2.0
 
 
 class Drain:
@@ -61,6 +65,8 @@ class Drain:
         self._requested = asyncio.Event()
         self._wake = asyncio.Event()
         self._hurry = False
+        # Open websockets (Engine.IO's transports), seen as their responses are prepared.
+        self._websockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     @property
     def draining(self) -> bool:
@@ -85,6 +91,16 @@ class Drain:
             log.info("drain: second signal; closing the remaining calls now")
         self._hurry = True
         self._wake.set()
+
+    async def track_websocket(self, request: web.Request, response: web.StreamResponse) -> None:
+        """An `on_response_prepare` handler: remembers each websocket, to close it at the end.
+
+        Why: Engine.IO's `disconnect` only sends its CLOSE packet; the websocket ends when the
+        client answers, and once aiohttp's runner starts its shutdown it no longer reads what
+        clients send, so a close that had not come back yet held the handler (and the
+        process) until the runner's shutdown timeout cancelled it."""
+        if isinstance(response, web.WebSocketResponse):
+            self._websockets.add(response)
 
     async def requested(self) -> None:
         """Returns once the drain has been asked for (the first signal)."""
@@ -151,8 +167,20 @@ class Drain:
             # Closes each transport: the disconnect handlers take the connection out of its
             # room; socket.io-client sees its transport close and reconnects by itself.
             await engine.disconnect()
+        await self._close_websockets()
         # Stops Engine.IO's ping task, which would otherwise outlive the web server.
         await hub.sio.shutdown()
+
+    async def _close_websockets(self) -> None:
+        closes = [
+            asyncio.create_task(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server restarting"))
+            for ws in list(self._websockets)
+            if not ws.closed
+        ]
+        if closes:
+            _, late = await asyncio.wait(closes, timeout=WEBSOCKET_CLOSE_SECONDS)
+            for close in late:
+                close.cancel()
 
 
 DRAIN = web.AppKey("drain", Drain)
