@@ -8,6 +8,8 @@ with `forward_received_rtp`, so it runs no jitter buffer and no decoder thread, 
 
 Everything stays on 127.0.0.1: host candidates come from `use_host_addresses` and the
 RTCConfiguration has an explicit, empty list of ICE servers (never aiortc's default STUN).
+Pointed at a deployment, bots take their ICE servers from it instead (`deployment_rtc`: STUN
+and TURN with credentials from `GET /api/rtc/ice-servers`), as its browsers do.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_hooks import forward_received_rtp, use_host_addresses
@@ -43,6 +46,30 @@ def loopback_rtc() -> RTCConfiguration:
     """Gather on 127.0.0.1 only, with no STUN/TURN server at all, for this whole process."""
     use_host_addresses([LOOPBACK])
     return RtcConfig(host_addresses=(LOOPBACK,)).rtc_configuration()
+
+
+async def deployment_rtc(
+    http: aiohttp.ClientSession, token: str, *, relay_only: bool = False
+) -> RTCConfiguration:
+    """The RTCConfiguration a signed-in bot gets from the server `http` points at: the ICE
+    servers of `GET /api/rtc/ice-servers` (STUN URLs, and TURN URLs with a credential for this
+    account, valid TURN_CREDENTIAL_SECONDS). `relay_only`: gather TURN relay candidates only
+    (`iceTransportPolicy: "relay"`), to load the TURN server or check that it works.
+
+    aiortc uses the first STUN and the first TURN URL it can (UDP or TCP `turn:`, TCP `turns:`).
+    Raises RuntimeError when the server refuses (401 without a valid token)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.get("/api/rtc/ice-servers", headers=headers) as response:
+        body = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"/api/rtc/ice-servers answered {response.status}: {body}")
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in body["iceServers"]
+    ]
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    # An explicit list, even empty: aiortc substitutes Google's STUN only for None.
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 
 class Bot:

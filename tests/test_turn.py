@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aioice import stun
 from aioice.turn import create_turn_endpoint
@@ -21,8 +22,11 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from api.settings import Settings, TurnSettings
+from benchmarks.accounts import SfuMember
+from benchmarks.bots import Bot, deployment_rtc
 from sfu.config import RtcConfig
 from tests.client import ApiClient
+from tests.conftest import RunningServer
 from tests.coturn import Coturn
 from tests.mesh_peer import MeshPeer
 from tests.people import Person
@@ -310,3 +314,30 @@ class TestCallsThroughTheRelay:
         # The clients relay; the server answers from its own host candidate (it needs no TURN).
         assert selected_pair(speaker.pc) == ("relay", "host")
         assert selected_pair(listener.pc) == ("relay", "host")
+
+    async def test_benchmark_bots_pointed_at_a_server_relay_through_its_turn(
+        self, person: MakePerson, loopback_only: RtcConfig, server: RunningServer
+    ) -> None:
+        ann, bob = await person("Ann"), await person("Bob")
+        room = await ann.create_room(media="sfu")
+        members: list[SfuMember] = []
+        async with aiohttp.ClientSession(base_url=server.base_url) as http:
+            with pytest.raises(RuntimeError, match="401"):
+                await deployment_rtc(http, "not a token")
+            try:
+                for someone, speaks in ((ann, True), (bob, False)):
+                    rtc = await deployment_rtc(http, someone.access_token, relay_only=True)
+                    bot = Bot(someone.name, rtc, speaks=speaks, slots=0 if speaks else 1)
+                    members.append(SfuMember(bot))
+                    await members[-1].enter(server.base_url, someone.access_token, room)
+                listener = members[1].bot
+                async with asyncio.timeout(10):
+                    while True:
+                        if listener.received >= 50:
+                            break
+                        await asyncio.sleep(0.05)  # the bot counts packets; no event to await
+                for member in members:
+                    assert selected_pair(member.bot.pc) == ("relay", "host")
+            finally:
+                for member in members:
+                    await member.close()
