@@ -10,9 +10,11 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.client import ApiClient
 from tests.docker.conftest import COTURN_IMAGE, BuiltImage
@@ -21,6 +23,7 @@ from tests.docker.engine import DockerEngine
 from tests.mailbox import Mailbox
 
 pytestmark = pytest.mark.timeout(1800)
+RESOLVED = "compose.resolved.yml"
 
 
 @dataclass
@@ -40,11 +43,27 @@ def env_for_test(example: str, values: dict[str, str]) -> str:
     return "\n".join([*lines, *(f"{k}={v}" for k, v in values.items())]) + "\n"
 
 
-def compose(stack_dir: Path, project: str) -> list[str]:
+def compose(stack_dir: Path, project: str, *files: str) -> list[str]:
+    chosen = files or (RESOLVED,)
     return [
         "docker-compose", "--project-name", project, "--project-directory", str(stack_dir),
-        "-f", str(stack_dir / "docker-compose.yml"), "-f", str(stack_dir / "deploy" / "compose.test.yml"),
+        *(item for name in chosen for item in ("-f", str(stack_dir / name))),
     ]  # fmt: skip
+
+
+async def resolve(engine: DockerEngine, stack_dir: Path) -> None:
+    """docker-compose.yml + deploy/compose.test.yml, merged by Compose, into RESOLVED, minus
+    `ports:` of the host-network services: Compose 1.29 has no `!reset` to drop them in the
+    override, and Docker refuses published ports with host networking (they would be
+    meaningless: the services bind the host's ports themselves)."""
+    merged = await engine.arun(
+        *compose(stack_dir, "resolve", "docker-compose.yml", "deploy/compose.test.yml"), "config"
+    )
+    config: dict[str, Any] = yaml.safe_load(merged)
+    for service in config["services"].values():
+        if service.get("network_mode") == "host":
+            service.pop("ports", None)
+    (stack_dir / RESOLVED).write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +76,7 @@ async def stack(
     turn_secret = secrets.token_urlsafe(32)
     mongo_password = secrets.token_urlsafe(16)
     (directory / ".env").write_text(
-        test_env(
+        env_for_test(
             (directory / ".env.example").read_text(),
             {
                 "HOST": "127.0.0.1",
@@ -87,6 +106,7 @@ async def stack(
         )
     )
     project = f"gethorytest{secrets.token_hex(4)}"
+    await resolve(engine, directory)
     command = compose(directory, project)
     try:
         await engine.arun(*command, "up", "--detach", "--no-build", timeout=300)
