@@ -13,6 +13,7 @@ container listens on 127.0.0.1 (HOST, TURN_LISTENING_IP, nx-27017 --host) and IC
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -54,9 +55,20 @@ def require_tools() -> None:
         )  # fmt: skip
 
 
+def require_network() -> None:
+    """Fail inside scripts/isolated (only loopback): the builds need the package registries."""
+    if {name for _, name in socket.if_nameindex()} <= {"lo"}:
+        pytest.fail(
+            "tests/docker builds images with network access and cannot run inside "
+            "scripts/isolated: run them on their own (`make dockertest`; `make test` does)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[DockerEngine]:
     require_tools()
+    require_network()
     running = DockerEngine(ARTIFACTS)
     running.start()
     yield running

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML (via schemathesis), no stubs
 
 from tests.client import ApiClient
 from tests.docker.conftest import COTURN_IMAGE, BuiltImage
@@ -68,7 +68,10 @@ async def resolve(engine: DockerEngine, stack_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 async def stack(
-    engine: DockerEngine, app_image: BuiltImage, mailbox: Mailbox, tmp_path_factory: pytest.TempPathFactory
+    engine: DockerEngine,
+    app_image: BuiltImage,
+    mailbox: Mailbox,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     directory = tmp_path_factory.mktemp("stack") / "gethory"
     shutil.copytree(app_image.checkout, directory)

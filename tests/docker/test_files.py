@@ -20,7 +20,10 @@ def compose_commands() -> list[list[str]]:
     """Debian's docker-compose 1.29, and the `docker compose` plugin when one is installed."""
     commands = [["docker-compose"]]
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
         commands.append([docker, "compose"])
     return commands
 
@@ -67,7 +70,9 @@ def test_compose_refuses_a_stack_without_the_database_password(project: Path) ->
     require_tools()
     env = (project / ".env").read_text().replace("MONGO_ROOT_PASSWORD=", "# MONGO_ROOT_PASSWORD=")
     (project / ".env").write_text(env)
-    checked = subprocess.run(["docker-compose", "config"], cwd=project, capture_output=True, text=True)
+    checked = subprocess.run(
+        ["docker-compose", "config"], cwd=project, capture_output=True, text=True
+    )
     assert checked.returncode != 0 and "MONGO_ROOT_PASSWORD" in checked.stderr
 
 

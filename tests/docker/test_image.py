@@ -5,7 +5,7 @@ real clients: an account flow over HTTP and an SFU call between two aiortc bots.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -67,7 +67,7 @@ async def container(
 async def test_the_image_runs_as_non_root_without_build_tools(
     engine: DockerEngine, app_image: BuiltImage
 ) -> None:
-    user = (await engine.adocker("image", "inspect", "--format", "{{.Config.User}}", app_image.tag))
+    user = await engine.adocker("image", "inspect", "--format", "{{.Config.User}}", app_image.tag)
     assert user.strip() not in ("", "0", "root", "0:0"), user
     inside = await engine.adocker(
         "run", "--rm", "--network", "none", "--entrypoint", "sh", app_image.tag, "-c",
@@ -92,7 +92,7 @@ async def test_healthcheck_passes_and_serves_probes_and_the_client(
             assert response.status == 200, await response.text()
             assert (await response.json())["status"] == "ok"
         async with session.get("/") as response:
-            assert response.status == 200 and "<div id=\"root\"" in await response.text()
+            assert response.status == 200 and '<div id="root"' in await response.text()
 
 
 async def people(
@@ -145,4 +145,3 @@ def test_the_image_refuses_to_start_without_its_secrets(
     with a clear message instead of running insecurely."""
     with pytest.raises(EngineError, match="refusing to start in production: missing"):
         engine.docker("run", "--rm", "--network", "none", app_image.tag)
-
