@@ -12,7 +12,8 @@ not fit: it needs the exact number of hops and answers 400 when they differ or t
 not trusted, where an untrusted peer must simply have its headers ignored.
 
 - The scheme is the right-most `X-Forwarded-Proto` entry (the one our own proxy wrote, as
-  `ProxyFix(x_proto=1)` reads it), and only `http` or `https`.
+  `ProxyFix(x_proto=1)` reads it), and only `http` or `https`; it counts with or without an
+  `X-Forwarded-For`.
 - Without `X-Forwarded-For`, the standard `Forwarded` header (RFC 7239) is read the same way,
   its elements (aiohttp's parser, `BaseRequest.forwarded`) from the right by their `for=`, the
   scheme being the client's element's `proto=`. `X-Forwarded-For` wins when both are present:
@@ -50,10 +51,13 @@ MAX_ADDRESS_CHARS = 100
 @dataclass(frozen=True)
 class Forwarded:
     """Who the trusted proxies say the client is: its IP address, and the scheme it used
-    (None when they did not say)."""
+    (each None when they did not say)."""
 
-    remote: str
+    remote: str | None
     scheme: str | None
+
+
+NOTHING = Forwarded(None, None)
 
 
 class TrustedProxies:
@@ -65,25 +69,23 @@ class TrustedProxies:
     def trusts(self, address: IpAddress) -> bool:
         return any(address in network for network in self._networks)
 
-    def resolve(self, request: web.BaseRequest) -> Forwarded | None:
-        """The client behind the request's TCP peer, or None when the request is to be taken
-        as it came: the peer is not a trusted proxy, it forwarded nothing, or what it
-        forwarded cannot be read."""
+    def resolve(self, request: web.BaseRequest) -> Forwarded:
+        """What the request's TCP peer, if a trusted proxy, says of the client; both fields
+        None when the peer is not trusted, forwarded nothing, or what it forwarded cannot be
+        read. The address and the scheme are read separately: a proxy may send either."""
         if not self._networks:
-            return None
+            return NOTHING
         peer = parse_address(peer_of(request))
         if peer is None or not self.trusts(peer):
-            return None
-        if hdrs.X_FORWARDED_FOR in request.headers:
-            hops = _x_forwarded_for(request)
-            found = self._client(hops)
-            if found is None:
-                return None
-            return Forwarded(str(found[0]), _scheme(_last_proto(request)))
+            return NOTHING
+        if hdrs.X_FORWARDED_FOR in request.headers or hdrs.X_FORWARDED_PROTO in request.headers:
+            found = self._client(_x_forwarded_for(request))
+            remote = str(found[0]) if found is not None else None
+            return Forwarded(remote, _scheme(_last_proto(request)))
         elements = request.forwarded[::-1][: MAX_HOPS + 1]
         found = self._client([element.get("for", "") for element in elements])
         if found is None:
-            return None
+            return NOTHING
         address, index = found
         return Forwarded(str(address), _scheme(elements[index].get("proto")))
 
@@ -113,11 +115,13 @@ def forwarded_middleware(settings: Settings) -> Middleware:
     @web.middleware
     async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
         seen = proxies.resolve(request)
-        if seen is not None:
-            if seen.scheme is None:
-                request = request.clone(remote=seen.remote)
-            else:
-                request = request.clone(remote=seen.remote, scheme=seen.scheme)
+        # One clone with both: a clone made from a clone takes back the peer's address
+        # unless `remote` is passed again (aiohttp's BaseRequest.clone).
+        remote = seen.remote or request.remote
+        if seen.scheme is not None and remote is not None:
+            request = request.clone(remote=remote, scheme=seen.scheme)
+        elif seen.remote is not None:
+            request = request.clone(remote=seen.remote)
         bind_client(request.remote)
         return await handler(request)
 
