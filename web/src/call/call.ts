@@ -19,6 +19,11 @@ export type EngineOptions = SignalingOptions;
 const LEAVE_TIMEOUT_MS = 2_000;
 const SELF_KEY = "self";
 
+// A join refused because the server is shutting down (docs/protocol.md, "Server restarts"):
+// not the end of the call, the restarted server takes the re-join.
+export const SERVER_DRAINING = "server_draining";
+export const SERVER_RESTARTING = "The server is restarting; you will be reconnected.";
+
 // Join refusals that end the call, and how.
 export function endReasonForJoinError(code: string): EndReason {
   switch (code) {
@@ -41,6 +46,8 @@ export function joinErrorMessage(error: SignalingError): string {
       return "This room was closed.";
     case "not_found":
       return "This room does not exist, or you are not a member of it.";
+    case SERVER_DRAINING:
+      return SERVER_RESTARTING;
     default:
       return error.message || "Could not join the room.";
   }
@@ -254,6 +261,12 @@ export class CallEngine implements Call {
       if (error instanceof SignalingError && (error.code === "disconnected" || error.code === "timeout")) {
         return; // the next connect retries
       }
+      if (error instanceof SignalingError && error.code === SERVER_DRAINING) {
+        // The draining server closes this connection at its deadline; socket.io-client then
+        // reconnects (to the restarted server) and onSocketConnect joins again.
+        this.dispatch({ type: "server-draining" });
+        return;
+      }
       const signalingError =
         error instanceof SignalingError ? error : new SignalingError("internal_error", String(error));
       this.dispatch({ type: "error", message: joinErrorMessage(signalingError), code: signalingError.code });
@@ -334,6 +347,9 @@ export class CallEngine implements Call {
       s.on(event as keyof typeof ROOM_END_EVENTS, (payload: RoomEvent) => this.endIfThisRoom(payload.roomId, reason));
     }
     s.on("session-ended", () => this.end(SESSION_END_REASON));
+    // The call goes on until the server closes the connection; the notice stays up until we
+    // are back in the room on the restarted server (state.ts, `restart`).
+    s.on("server-draining", () => this.dispatch({ type: "server-draining" }));
     if (this.options.media === "mesh") {
       this.mesh = new MeshMedia(this.host());
       const mesh = this.mesh;

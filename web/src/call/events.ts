@@ -57,6 +57,14 @@ export interface SpeakersEvent {
   speaking: string[];
 }
 
+// The server is shutting down (docs/protocol.md, "Server restarts"): calls may go on for
+// `deadlineSeconds`, then the server closes the connection; a restarted server should answer
+// after about `retryAfterSeconds`.
+export interface ServerDrainingEvent {
+  deadlineSeconds: number;
+  retryAfterSeconds?: number;
+}
+
 export interface ServerEvents {
   "room-state": (event: RoomStateEvent) => void;
   "participant-joined": (event: ParticipantInfo) => void;
@@ -73,6 +81,7 @@ export interface ServerEvents {
   "session-ended": (event: Record<string, never>) => void;
   speakers: (event: SpeakersEvent) => void;
   "sfu-failed": (event: RoomEvent) => void;
+  "server-draining": (event: ServerDrainingEvent) => void;
 }
 
 // Client → server: payload and the success ack's extra fields.

@@ -10,6 +10,7 @@ import type {
   MediaMode,
   Participant,
   PeerConnectionState,
+  RestartPhase,
 } from "./types";
 
 export type CallAction =
@@ -29,6 +30,8 @@ export type CallAction =
   | { type: "audio-blocked"; blocked: boolean }
   | { type: "listening"; userId: string; listening: Listening }
   | { type: "topic"; topic: string }
+  // The server is restarting (its `server-draining`, or a join refused with server_draining).
+  | { type: "server-draining" }
   | { type: "ended"; reason: EndReason };
 
 // Server events that take us out of the room, and the EndReason each one means.
@@ -57,6 +60,7 @@ export function initialState(roomId: string, media: MediaMode): CallState {
     slotOwners: [],
     listening: {},
     topic: null,
+    restart: null,
   };
 }
 
@@ -64,8 +68,13 @@ export function reduce(state: CallState, action: CallAction): CallState {
   // An ended call is final: late socket events must not bring it back to life.
   if (state.status === "ended") return state;
   switch (action.type) {
-    case "status":
-      return state.status === action.status ? state : { ...state, status: action.status };
+    case "status": {
+      const restart = restartAfter(state.restart, action.status);
+      if (state.status === action.status && state.restart === restart) return state;
+      return { ...state, status: action.status, restart };
+    }
+    case "server-draining":
+      return state.restart ? state : { ...state, restart: "announced" };
     case "room-state":
       return roomState(state, action.event);
     case "participant-joined": {
@@ -139,10 +148,20 @@ export function reduce(state: CallState, action: CallAction): CallState {
         ...state,
         status: "ended",
         ended: action.reason,
+        restart: null,
         serverConnection: "closed",
         participants: state.participants.map((p) => ({ ...p, speaking: false, connection: "closed" })),
       };
   }
+}
+
+// A restart notice lasts until we are back in the call: the old server's connection drops
+// ("reconnecting"), then we are connected again (to the restarted server: the draining one
+// refuses every join, so "connected" cannot come from it).
+function restartAfter(restart: RestartPhase | null, status: Exclude<CallStatus, "ended">): RestartPhase | null {
+  if (restart === "announced" && status === "reconnecting") return "reconnecting";
+  if (restart === "reconnecting" && status === "connected") return null;
+  return restart;
 }
 
 function roomState(state: CallState, event: RoomStateEvent): CallState {

@@ -57,7 +57,13 @@ export interface CallState {
   listening: Record<string, Listening>;
   // The topic from the latest `room-updated` (the owner edited it), or null if unchanged.
   topic: string | null;
+  // The server said it is restarting (`server-draining`, or a join refused with
+  // `server_draining`): "announced" while this connection still works, "reconnecting" once it
+  // dropped; back to null when we are in the call again on the restarted server.
+  restart: RestartPhase | null;
 }
+
+export type RestartPhase = "announced" | "reconnecting";
 
 export interface Listening {
   volume: number; // 0..1, the <audio> element's volume

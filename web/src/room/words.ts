@@ -1,10 +1,18 @@
 // What the call's states mean, in plain words.
+import { SERVER_RESTARTING } from "../call/call";
 import type { CallState } from "../call/types";
 
 export const ROOM_MISSING = "This room does not exist or you were not invited";
 export const ROOM_CLOSED = "This room was closed";
 
+// Shown (in the call's role=status line) from the server's `server-draining` until the call is
+// back on the restarted server.
+export { SERVER_RESTARTING };
+export const SERVER_RESTARTING_RECONNECTING = "The server is restarting; reconnecting you…";
+
 export function errorInPlainWords(state: CallState): string | null {
+  // While the server restarts, failing to reach it is expected: the restart notice says it.
+  if (state.restart && state.errorCode === "connection_failed") return null;
   switch (state.errorCode) {
     case "room_full":
       return "This room is full. Try again when someone leaves.";
@@ -20,6 +28,9 @@ export function errorInPlainWords(state: CallState): string | null {
 }
 
 export function connectionInPlainWords(state: CallState): string {
+  if (state.status !== "ended" && state.restart) {
+    return state.restart === "announced" ? SERVER_RESTARTING : SERVER_RESTARTING_RECONNECTING;
+  }
   switch (state.status) {
     case "idle":
     case "connecting":
