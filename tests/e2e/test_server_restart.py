@@ -17,8 +17,8 @@ from api.app import create_app
 from api.drain import DRAIN
 from api.settings import Settings
 from api.signaling.hub import SIGNALING
-from tests.e2e.test_browser_calls import create_room, sign_up_and_in
 from tests.e2e.conftest import WEB_DIST, Site, artifact
+from tests.e2e.test_browser_calls import create_room, sign_up_and_in
 from tests.mailbox import Mailbox
 
 DRAIN_SECONDS = 3.0
