@@ -86,12 +86,11 @@ class AccessLog(AbstractAccessLogger):
             "status": response.status,
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 2),
-            "client": client,
             "referer": loggable_referer(request.headers.get("Referer")),
             "user_agent": printable(request.headers.get("User-Agent", "-")),
         }
         request_id = response.headers.get("X-Request-Id")
-        extra: dict[str, Any] = {"http": http}
+        extra: dict[str, Any] = {"http": http, "client": client}
         if request_id is not None:
             # A request no middleware saw (unparseable) has none in its context; its answer
             # still may.
