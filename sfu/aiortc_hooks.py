@@ -25,6 +25,16 @@ What is touched, and why:
   RFC 7675 consent with retransmitted checks and an expiry that only responses to our own
   checks, or SRTP/SRTCP that unprotects, from the selected pair's remote address reset; after
   ICE selects a pair, datagrams other than STUN from any other address are dropped.
+- `aioice.ice.Connection.get_component_candidates` (replaced while a shared port is in use),
+  `Connection._local_username`, `_protocols`, `StunProtocol.transactions`: `use_media_ports`
+  (RTC_UDP_PORT) gives each answering connection, instead of a socket of its own per host
+  address, a `SharedPortProtocol` on that address's `sfu.media_port.MediaPort`: a
+  `StunProtocol` whose transport sends from the one shared socket, registered under the
+  connection's ufrag (replaced by a fresh one in the rare case another connection holds it,
+  before aiortc writes it into the answer), whose open transactions the port indexes, and
+  which tells the port when aioice authenticated a request (its Binding success response)
+  so the request's source address is learned. The consent hooks below apply to it as to
+  any `StunProtocol`.
 - `install(config)` applies all of the above for one `SfuConfig` and returns their undo;
   `RoomManager.start`/`stop` call it.
 
