@@ -249,13 +249,16 @@ async def shared_manager(
     assert aiortc_hooks.active_media_ports() == ()
 
 
-async def ice_pairs(count: int) -> list[tuple[aioice.Connection, aioice.Connection]]:
-    """`count` (client, server) pairs over 127.0.0.1: each client controlling, on a socket of
-    its own; each server controlled, so on the shared port."""
+async def ice_pairs(
+    count: int, ipv4: bool = True
+) -> list[tuple[aioice.Connection, aioice.Connection]]:
+    """`count` (client, server) pairs over the host addresses in force (IPv4 ones, or IPv6
+    ones): each client controlling, on a socket of its own; each server controlled, so on
+    the shared port."""
     pairs = [
         (
-            aioice.Connection(ice_controlling=True, use_ipv6=False),
-            aioice.Connection(ice_controlling=False, use_ipv6=False),
+            aioice.Connection(ice_controlling=True, use_ipv4=ipv4, use_ipv6=not ipv4),
+            aioice.Connection(ice_controlling=False, use_ipv4=ipv4, use_ipv6=not ipv4),
         )
         for _ in range(count)
     ]
@@ -480,3 +483,31 @@ def test_rtc_udp_port_setting(tmp_path: Any) -> None:
         {"RTC_UDP_PORT": "40000", "DATA_DIR": str(tmp_path)}, tmp_path / ".env"
     )
     assert settings.sfu.rtc.udp_port == 40000
+
+
+async def test_ipv6_peers_are_routed_by_their_full_address(udp_port: int) -> None:
+    """An IPv6 socket reports 4-field source addresses; they are learned and matched as
+    given, and datagrams flow both ways."""
+    rtc = RtcConfig(host_addresses=("::1",), udp_port=udp_port)
+    async with RoomManager(SfuConfig(rtc=rtc), NoListener()):
+        (port,) = aiortc_hooks.active_media_ports()
+        ((client, server),) = await ice_pairs(1, ipv4=False)
+        try:
+            assert local_address(server) == ("::1", udp_port)
+            await client.send(b"\x80over IPv6")
+            assert await asyncio.wait_for(server.recv(), 2) == b"\x80over IPv6"
+            await server.send(b"\x80back")
+            assert await asyncio.wait_for(client.recv(), 2) == b"\x80back"
+            assert port.endpoint_for((*local_address(client), 0, 0)) is selected_protocol(server)
+        finally:
+            await asyncio.gather(client.close(), server.close())
+        assert port.stats().addresses == 0
+
+
+def test_check_internals_covers_the_media_port_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    def send_stun(self: aioice.ice.StunProtocol, message: Any, addr: Any) -> None:
+        pass
+
+    monkeypatch.setattr(aioice.ice.StunProtocol, "send_stun", send_stun)
+    with pytest.raises(RuntimeError, match=r"internals changed: .*StunProtocol.send_stun"):
+        aiortc_hooks.check_internals()
