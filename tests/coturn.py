@@ -17,12 +17,13 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Literal
 
 from aioice import stun
 
 TURNSERVER = "/usr/bin/turnserver"
 REALM = "gethory.test"
-READY_SECONDS = 10.0
+READY_SECONDS = 20.0  # coturn answers in ~0.05-0.2 s; generous for a loaded machine
 STOP_SECONDS = 5.0
 PROBE_SECONDS = 0.2
 RELAY_PORTS = 200
@@ -78,10 +79,19 @@ def free_port() -> int:
 
 class Coturn:
     """One turnserver process. `start()` returns once it answers a STUN Binding request on its
-    port; `stop()` ends it (SIGTERM, then SIGKILL after 5 s)."""
+    port; `stop()` ends it (SIGTERM, then SIGKILL after 5 s).
 
-    def __init__(self, directory: Path, secret: str | None = None) -> None:
+    peers: "loopback" relays to loopback peers (what calls on one machine need);
+    "production" refuses every range of `PRODUCTION_DENIED_PEERS`, loopback included."""
+
+    def __init__(
+        self,
+        directory: Path,
+        secret: str | None = None,
+        peers: Literal["loopback", "production"] = "loopback",
+    ) -> None:
         self.directory = directory
+        self.peers = peers
         self.secret = secret or secrets.token_urlsafe(32)
         self.port = free_port()
         low = random.randrange(RELAY_RANGE[0], RELAY_RANGE[1] - RELAY_PORTS)
@@ -119,13 +129,18 @@ class Coturn:
             "--no-tls",
             "--no-dtls",
             "--no-multicast-peers",
-            "--allow-loopback-peers",
+            *self._peer_rules(),
             f"--userdb={self.directory / 'turndb'}",
             f"--pidfile={self.directory / 'turnserver.pid'}",
             f"--log-file={self.log}",
             "--simple-log",
             "--no-stdout-log",
         ]
+
+    def _peer_rules(self) -> list[str]:
+        if self.peers == "loopback":
+            return ["--allow-loopback-peers"]
+        return [f"--denied-peer-ip={r}" for r in PRODUCTION_DENIED_PEERS]
 
     async def start(self) -> None:
         if shutil.which(TURNSERVER) is None:
@@ -154,7 +169,8 @@ class Coturn:
             while True:
                 process = self._process
                 if process is None or process.returncode is not None:
-                    raise CoturnError(f"turnserver exited at start-up:\n{self.log_tail()}")
+                    code = None if process is None else process.returncode
+                    raise CoturnError(f"turnserver exited ({code}) at start-up:\n{self.log_tail()}")
                 if time.monotonic() > deadline:
                     raise CoturnError(f"turnserver did not answer in time:\n{self.log_tail()}")
                 request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)

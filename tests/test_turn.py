@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioice import stun
-from aioice.turn import create_turn_endpoint
+from aioice.turn import TurnClientUdpProtocol, create_turn_endpoint
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
@@ -231,6 +231,55 @@ class TestCoturnChecksTheCredentials:
         # Ann's credential under Bob's id, or with a later expiry: neither is signed.
         for username in (f"{expiry}:{bob.user_id}", f"{int(expiry) + HOUR}:{ann.user_id}"):
             assert await refused(coturn, username, entry["credential"], transport) in (401, 438)
+
+
+async def bind_channel(coturn: Coturn, username: str, password: str, peer: str) -> int | None:
+    """Allocates, then asks for a channel to `peer` (which installs a permission, RFC 8656
+    section 12; coturn sends the peer nothing). Returns None on success, else the error code."""
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        lambda: TurnClientUdpProtocol(coturn.address, username, password, 600, 300),
+        remote_addr=coturn.address,
+    )
+    try:
+        await client.connect()
+        try:
+            await client.channel_bind(0x4000, (peer, 9))
+        except stun.TransactionFailed as failure:
+            return failure.response.error_code
+        return None
+    finally:
+        if client.refresh_task is not None:
+            client.refresh_task.cancel()
+        transport.close()
+
+
+# Cloud metadata, RFC 1918, loopback, CGNAT and a TEST-NET: a credential must reach none.
+PRIVATE_PEERS = ("169.254.169.254", "10.0.0.1", "172.16.0.1", "192.168.1.1", "127.0.0.1")
+
+
+class TestProductionPeerRules:
+    """The `denied-peer-ip` ranges a deployment's coturn runs with (tests.coturn), checked on a
+    real coturn: a valid credential cannot open a path to a private or loopback address."""
+
+    @pytest.fixture
+    async def production_coturn(self, tmp_path: Path) -> AsyncIterator[Coturn]:
+        server = Coturn(tmp_path / "coturn-production", peers="production")
+        await server.start()
+        yield server
+        await server.stop()
+
+    @pytest.mark.parametrize("peer", [*PRIVATE_PEERS, "100.64.0.1", "198.51.100.7"])
+    async def test_private_peers_are_forbidden(self, production_coturn: Coturn, peer: str) -> None:
+        username = f"{int(time.time()) + HOUR}:usr_test"
+        password = password_for(production_coturn.secret, username)
+        assert await bind_channel(production_coturn, username, password, peer) == 403
+
+    async def test_the_test_coturn_allows_loopback_peers(self, coturn: Coturn) -> None:
+        """The control: the same request succeeds where loopback peers are allowed."""
+        username = f"{int(time.time()) + HOUR}:usr_test"
+        password = password_for(coturn.secret, username)
+        assert await bind_channel(coturn, username, password, "127.0.0.1") is None
 
 
 # --- calls forced through the relay -----------------------------------------------------------
