@@ -17,8 +17,10 @@ import aiohttp
 import pytest
 
 from api.__main__ import SHUTDOWN_TIMEOUT_SECONDS
+from api.services import SERVICES
 from sfu.config import RtcConfig
 from tests.client import ApiClient
+from tests.conftest import RunningServer
 from tests.mailbox import Mailbox
 from tests.people import Person
 from tests.sfu_client import SfuClient
@@ -297,3 +299,13 @@ async def test_a_second_signal_skips_the_wait(start_gethory: Callable[..., Any])
     assert server.running.returncode == 0, server.log()
     assert "drain: wait ended (skipped)" in server.log()
     assert exited - sent < 10
+
+
+async def test_readiness_needs_the_media_server(server: RunningServer, client: ApiClient) -> None:
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and ready.body["checks"]["media"] == {"status": "ok"}, ready.body
+    await server.app[SERVICES].sfu.stop()  # media no longer set up: RoomManager.media_ready
+    unready = await client.get("/readyz")
+    assert unready.status == 503 and unready.body["status"] == "unavailable", unready.body
+    assert unready.body["checks"]["media"]["status"] == "unavailable", unready.body
+    assert (await client.get("/healthz")).status == 200
