@@ -2,9 +2,9 @@
 
 It runs with the production authentication (`use-auth-secret`: coturn's REST API scheme, the
 shared secret the app signs credentials with), but on 127.0.0.1 only: listening and relaying on
-loopback, loopback peers allowed (production denies them, see `PRODUCTION_DENIED_PEERS`), no
-TLS/DTLS listeners, no CLI, no config file, a bounded relay port range and its own user
-database, so nothing outside its temporary directory is touched.
+loopback, loopback peers allowed (the deployment's config denies them), no TLS/DTLS listeners,
+no CLI, a bounded relay port range and its own user database and log, so nothing outside its
+temporary directory is touched.
 """
 
 from __future__ import annotations
@@ -30,33 +30,8 @@ RELAY_PORTS = 200
 # Relay ports below Linux's ephemeral range (32768-60999), where other sockets of the test run
 # do not land.
 RELAY_RANGE = (20000, 30000)
-# What a production coturn refuses to relay to (coturn's docs and turnserver.conf: loopback,
-# RFC 1918, CGNAT, link-local, multicast and reserved ranges, so a TURN credential cannot reach
-# the cloud metadata service or the private network). The tests allow loopback instead.
-PRODUCTION_DENIED_PEERS = (
-    "0.0.0.0-0.255.255.255",
-    "10.0.0.0-10.255.255.255",
-    "100.64.0.0-100.127.255.255",
-    "127.0.0.0-127.255.255.255",
-    "169.254.0.0-169.254.255.255",
-    "172.16.0.0-172.31.255.255",
-    "192.0.0.0-192.0.0.255",
-    "192.0.2.0-192.0.2.255",
-    "192.88.99.0-192.88.99.255",
-    "192.168.0.0-192.168.255.255",
-    "198.18.0.0-198.19.255.255",
-    "198.51.100.0-198.51.100.255",
-    "203.0.113.0-203.0.113.255",
-    "240.0.0.0-255.255.255.255",
-    "::1",
-    "64:ff9b::-64:ff9b::ffff:ffff",
-    "::ffff:0.0.0.0-::ffff:255.255.255.255",
-    "100::-100::ffff:ffff:ffff:ffff",
-    "2001::-2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff",
-    "2002::-2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-    "fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-    "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-)
+# The deployment's coturn settings (the Compose stack's): "production" peers start from them.
+DEPLOYED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "coturn" / "turnserver.conf"
 
 
 class CoturnError(Exception):
@@ -82,7 +57,8 @@ class Coturn:
     port; `stop()` ends it (SIGTERM, then SIGKILL after 5 s).
 
     peers: "loopback" relays to loopback peers (what calls on one machine need);
-    "production" refuses every range of `PRODUCTION_DENIED_PEERS`, loopback included."""
+    "production" reads the deployment's deploy/coturn/turnserver.conf (its `denied-peer-ip`
+    ranges refuse loopback and private peers), with this line's options added on top."""
 
     def __init__(
         self,
@@ -115,7 +91,7 @@ class Coturn:
         """The exact command line (the report and the deployment docs quote it)."""
         return [
             TURNSERVER,
-            "-n",  # no configuration file: everything is on this line
+            *self._config(),
             "--no-cli",
             "--listening-ip=127.0.0.1",
             f"--listening-port={self.port}",
@@ -129,7 +105,6 @@ class Coturn:
             "--no-tls",
             "--no-dtls",
             "--no-multicast-peers",
-            *self._peer_rules(),
             f"--userdb={self.directory / 'turndb'}",
             f"--pidfile={self.directory / 'turnserver.pid'}",
             f"--log-file={self.log}",
@@ -137,10 +112,11 @@ class Coturn:
             "--no-stdout-log",
         ]
 
-    def _peer_rules(self) -> list[str]:
+    def _config(self) -> list[str]:
         if self.peers == "loopback":
-            return ["--allow-loopback-peers"]
-        return [f"--denied-peer-ip={r}" for r in PRODUCTION_DENIED_PEERS]
+            # No configuration file: everything is on this line.
+            return ["-n", "--allow-loopback-peers"]
+        return ["-c", str(DEPLOYED_CONFIG)]
 
     async def start(self) -> None:
         if shutil.which(TURNSERVER) is None:

@@ -259,8 +259,9 @@ PRIVATE_PEERS = ("169.254.169.254", "10.0.0.1", "172.16.0.1", "192.168.1.1", "12
 
 
 class TestProductionPeerRules:
-    """The `denied-peer-ip` ranges a deployment's coturn runs with (tests.coturn), checked on a
-    real coturn: a valid credential cannot open a path to a private or loopback address."""
+    """The deployment's coturn configuration (deploy/coturn/turnserver.conf, its
+    `denied-peer-ip` ranges), run by a real coturn: a valid credential cannot open a path to a
+    private or loopback address."""
 
     @pytest.fixture
     async def production_coturn(self, tmp_path: Path) -> AsyncIterator[Coturn]:
