@@ -88,6 +88,16 @@ def clean_checkout(destination: Path) -> str:
     return commit
 
 
+def forget_old_builds(engine: DockerEngine, keep: str) -> None:
+    """Keep the engine's disk use bounded across runs: drop app images of other commits, and
+    stage images (the build's cache) nobody has used for 3 days."""
+    tags = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}", "gethory-test/app")
+    old = [name for name in tags.split() if name != keep]
+    if old:
+        engine.docker("rmi", "--force", *old)
+    engine.docker("image", "prune", "--force", "--filter", "until=72h")
+
+
 @pytest.fixture(scope="session")
 def app_image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
     checkout = tmp_path_factory.mktemp("checkout") / "gethory"
@@ -106,6 +116,7 @@ def app_image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) ->
     )  # fmt: skip
     build_seconds = time.monotonic() - started
     size = int(engine.docker("image", "inspect", "--format", "{{.Size}}", tag).strip())
+    forget_old_builds(engine, keep=tag)
     built = BuiltImage(tag, commit, checkout, base_seconds, build_seconds, size)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "build.json").write_text(
