@@ -71,12 +71,13 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     for handler in [h for h in root.handlers if isinstance(h, _Ours)]:
         root.removeHandler(handler)
     handler = _Ours(stream if stream is not None else sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonLineFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonLineFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # A library's warning would otherwise be printed to stderr as a plain-text line among the
+    # JSON ones; through logging it is one more JSON line ("py.warnings").
+    logging.captureWarnings(json_lines)
 
 
 def _utc(created: float) -> str:

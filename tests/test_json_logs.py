@@ -16,6 +16,7 @@ import re
 import secrets
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -177,6 +178,7 @@ def captured() -> Iterator[Any]:
     yield configure
     root.handlers[:] = handlers
     root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def in_a_request(user_id: str | None) -> None:
@@ -210,6 +212,15 @@ def test_json_lines_carry_the_request_and_the_exception(captured: Any, settings:
     # Outside the request's context nothing of it is left over.
     assert second["event"] == "outside any request" and second["level"] == "WARNING"
     assert not {"request_id", "client", "user_id", "exception"} & second.keys()
+
+
+def test_a_library_warning_is_a_json_line_too(captured: Any, settings: Settings) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        stream = captured(replace(settings, log_format="json"))
+        warnings.warn("a library is unhappy", DeprecationWarning, stacklevel=1)
+    entry = json.loads(stream.getvalue().splitlines()[-1])
+    assert entry["logger"] == "py.warnings" and "a library is unhappy" in entry["event"]
 
 
 def test_text_lines_stay_readable(captured: Any, settings: Settings) -> None:
