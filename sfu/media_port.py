@@ -90,7 +90,9 @@ class Endpoint(Protocol):
 
 @dataclass(frozen=True)
 class MediaPortStats:
-    """What the port holds and what it dropped (counts since it opened)."""
+    """What the port holds now (ufrags, learned addresses, open transactions of its
+    endpoints) and, since it opened, the datagrams it dropped (received, taken by no
+    endpoint) and its errors (a datagram that could not be sent, or whose handler raised)."""
 
     ufrags: int
     addresses: int
