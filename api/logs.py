@@ -36,7 +36,8 @@ EXTRA_FIELDS = ("request_id", "client", "user_id", "http")
 
 
 class JsonLineFormatter(logging.Formatter):
-    """One JSON object per record, on one line (`json.dumps` escapes every line break)."""
+    """One JSON object per record, on one line of ASCII (`json.dumps` escapes every line
+    break and every non-ASCII character)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -56,8 +57,10 @@ class JsonLineFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        # default=str: a stray object in `extra` must not cost the line.
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII only: no character a log tool might take for a line break (U+2028, U+0085) or
+        # that reorders what an operator reads (U+202E) survives unescaped, whatever a library
+        # logged. default=str: a stray object in `extra` must not cost the line.
+        return json.dumps(entry, ensure_ascii=True, default=str)
 
 
 class _Ours(logging.StreamHandler[TextIO]):

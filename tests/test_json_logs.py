@@ -67,6 +67,7 @@ def parse_lines(output: str) -> list[dict[str, Any]]:
     """Every line is one JSON object with the four fields every line has."""
     entries: list[dict[str, Any]] = []
     for line in output.splitlines():
+        assert line.isascii(), line
         entry = json.loads(line)  # fails the test on any line that is not JSON
         assert isinstance(entry, dict), line
         assert {"time", "level", "logger", "event"} <= entry.keys(), line
@@ -197,6 +198,7 @@ def test_json_lines_carry_the_request_and_the_exception(captured: Any, settings:
     contextvars.copy_context().run(in_a_request, "usr_123")
     logging.getLogger("api.elsewhere").warning("outside any request")
     lines = stream.getvalue().splitlines()
+    assert all(line.isascii() for line in lines), lines  # U+202E, \n: escaped
     first, second = (json.loads(line) for line in lines[-2:])
     assert first["event"] == "it broke in handler\u202e" and first["level"] == "ERROR"
     assert first["logger"] == "api.somewhere"
