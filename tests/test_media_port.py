@@ -427,6 +427,37 @@ async def test_the_announced_address_replaces_the_shared_ports_address(
         await client.close()
 
 
+async def test_bound_on_every_interface_and_announced_as_a_deployment_runs(
+    loopback_only: RtcConfig, udp_port: int
+) -> None:
+    """A container's shape: the port bound on 0.0.0.0, the answer naming the announced
+    address (here 127.0.0.1, standing in for the public IP) at that port; ICE and DTLS
+    complete through it."""
+    rtc = RtcConfig(host_addresses=("0.0.0.0",), announced_address=LOOPBACK, udp_port=udp_port)
+    async with RoomManager(SfuConfig(rtc=rtc), NoListener()) as manager:
+        (port,) = aiortc_hooks.active_media_ports()
+        assert (port.host, port.port) == ("0.0.0.0", udp_port)
+        client = RTCPeerConnection(loopback_only.rtc_configuration())
+        connected = asyncio.Event()
+        client.on(
+            "connectionstatechange",
+            lambda: connected.set() if client.connectionState == "connected" else None,
+        )
+        client.addTransceiver(ToneTrack(440.0), direction="sendonly")
+        await client.setLocalDescription(await client.createOffer())
+        answer = await manager.join("rm_all", 3, "all", "usr_all", client.localDescription.sdp)
+        assert re.findall(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host", answer) == [
+            (LOOPBACK, str(udp_port))
+        ]
+        await client.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await asyncio.wait_for(connected.wait(), 10)
+        assert port.stats().addresses >= 1
+        manager.leave("rm_all", "all")
+        await manager.closed()
+        await client.close()
+        assert port.stats().errors == 0
+
+
 async def test_a_port_in_use_is_a_start_error_and_changes_nothing(
     loopback_only: RtcConfig, udp_port: int, settings: Settings
 ) -> None:
