@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,13 @@ import yaml  # type: ignore[import-untyped]  # PyYAML (via schemathesis), no stu
 
 from tests.client import ApiClient
 from tests.docker.conftest import COTURN_IMAGE, BuiltImage
-from tests.docker.containers import free_port, wait_until_healthy
+from tests.docker.containers import free_port, state, wait_until_healthy
 from tests.docker.engine import DockerEngine
 from tests.mailbox import Mailbox
 
 pytestmark = pytest.mark.timeout(1800)
 RESOLVED = "compose.resolved.yml"
+KILL_AFTER_SECONDS = 40
 
 
 @dataclass
@@ -141,3 +143,19 @@ async def test_the_stack_starts_healthy_and_signs_people_up(
         probe.sendto(request, ("127.0.0.1", stack.turn_port))
         answer, _ = probe.recvfrom(2048)
         assert answer[:2] == b"\x01\x01" and answer[8:20] == request[8:20]
+
+
+async def test_the_stack_stops_promptly_and_the_app_exits_cleanly(
+    engine: DockerEngine, stack: Stack
+) -> None:
+    """`docker compose stop` (what an upgrade does) ends every service on its signal, well
+    before Compose's kill timeout, and the app exits 0 (no room is open, so no drain wait)."""
+    command = compose(stack.directory, stack.project)
+    app = (await engine.arun(*command, "ps", "--quiet", "app")).strip()
+    started = time.monotonic()
+    await engine.arun(*command, "stop", "--timeout", str(KILL_AFTER_SECONDS), timeout=300)
+    took = time.monotonic() - started
+    assert took < KILL_AFTER_SECONDS / 2, (
+        f"stopping took {took:.1f} s: something waited for the kill"
+    )
+    assert (await state(engine, app))["ExitCode"] == 0
