@@ -458,6 +458,24 @@ async def test_bound_on_every_interface_and_announced_as_a_deployment_runs(
         assert port.stats().errors == 0
 
 
+async def test_without_host_addresses_the_port_is_bound_where_aioice_gathers(
+    udp_port: int,
+) -> None:
+    """No RTC_HOST_ADDRESSES: one socket on each address aioice's own gathering uses (not
+    loopback); none at all is a start error that says what to set."""
+    assert aiortc_hooks.active_host_addresses() == ()
+    expected = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True)
+    manager = RoomManager(SfuConfig(rtc=RtcConfig(udp_port=udp_port)), NoListener())
+    if not expected:
+        with pytest.raises(SfuStartError, match=r"no host address .*RTC_HOST_ADDRESSES"):
+            manager.start()
+        return
+    async with manager:
+        ports = aiortc_hooks.active_media_ports()
+        assert sorted(p.host for p in ports) == sorted(expected)
+        assert {p.port for p in ports} == {udp_port}
+
+
 async def test_a_port_in_use_is_a_start_error_and_changes_nothing(
     loopback_only: RtcConfig, udp_port: int, settings: Settings
 ) -> None:
