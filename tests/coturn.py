@@ -136,9 +136,12 @@ class Coturn:
 
     async def _wait_ready(self) -> None:
         """Until a Binding request to the port is answered: coturn has opened its listener
-        (its log line says so too, but an answer is the state a client depends on)."""
+        (an answer is the state a client depends on; its log says nothing about listeners).
+        An answer to any of the requests sent counts: one that comes late, after the next
+        request went out, would otherwise keep every later answer one request behind."""
         deadline = time.monotonic() + READY_SECONDS
         loop = asyncio.get_running_loop()
+        sent: set[bytes] = set()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.setblocking(False)
             probe.connect(self.address)
@@ -150,11 +153,12 @@ class Coturn:
                 if time.monotonic() > deadline:
                     raise CoturnError(f"turnserver did not answer in time:\n{self.log_tail()}")
                 request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+                sent.add(request.transaction_id)
                 with contextlib.suppress(ConnectionRefusedError, TimeoutError, ValueError):
                     await loop.sock_sendall(probe, bytes(request))
                     async with asyncio.timeout(PROBE_SECONDS):
                         answer = stun.parse_message(await loop.sock_recv(probe, 2048))
-                    if answer.transaction_id == request.transaction_id:
+                    if answer.transaction_id in sent:
                         return
                 # Refused (nothing listens yet), unanswered or not STUN: ask again shortly.
                 await asyncio.sleep(0.05)
