@@ -11,6 +11,7 @@ services' `cleanup_ctx` ends them (background tasks, database client, embedded d
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 
@@ -44,7 +45,8 @@ def main() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(app, settings))
     except SfuStartError as error:
-        print(f"gethory: the media server cannot start: {error}", file=sys.stderr)
+        # Through logging, so it is a JSON line like every other in production.
+        logging.getLogger("api").critical("gethory: the media server cannot start: %s", error)
         raise SystemExit(2) from None
 
 
