@@ -5,6 +5,7 @@ real clients: an account flow over HTTP and an SFU call between two aiortc bots.
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -50,6 +51,8 @@ async def container(
         "SMTP_TLS": "none",
         "SMTP_FROM": "Gethory <no-reply@gethory.test>",
         "RTC_HOST_ADDRESSES": "127.0.0.1",
+        # All media through one UDP port, as in the Compose deployment.
+        "RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM)),
     }
     options = [item for key, value in environment.items() for item in ("--env", f"{key}={value}")]
     await engine.adocker(
