@@ -46,6 +46,20 @@ RELAY_ONLY = """
 })();
 """
 
+# The configurations the app creates its connections with, unchanged.
+KEEP_CONFIGURATIONS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.__rtcConfigurations = [];
+  window.RTCPeerConnection = function (config = {}) {
+    window.__rtcConfigurations.push(JSON.parse(JSON.stringify(config)));
+    return new Native(config);
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+  Object.setPrototypeOf(window.RTCPeerConnection, Native);
+})();
+"""
+
 # The candidate types of each connected peer connection's selected pair (RTCStats: transport →
 # selectedCandidatePairId → candidate-pair → local/remote candidate).
 SELECTED_PAIRS = """
@@ -133,3 +147,32 @@ async def test_relay_only_browsers_hear_each_other_through_coturn(
         assert pair["local"] == "relay", pair
         assert pair["remote"] == ("host" if sfu else "relay"), pair
         assert pair["bytesReceived"] > 0, pair
+
+
+async def test_a_call_goes_on_without_ice_servers_when_the_endpoint_fails(
+    new_context: NewContext, site: Site, mailbox: Mailbox
+) -> None:
+    """On one machine host candidates suffice: a failed fetch is logged, not fatal."""
+    pages: list[Page] = []
+    warnings: list[str] = []
+    for name in ("Ann", "Bob"):
+        context = await new_context()
+        await context.add_init_script(KEEP_CONFIGURATIONS)
+        await context.route(
+            "**/api/rtc/ice-servers",
+            lambda route: route.fulfill(status=503, json={"error": {"code": "unavailable"}}),
+        )
+        page = await context.new_page()
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        await sign_up_and_in(page, site, mailbox, name)
+        pages.append(page)
+    ann, bob = pages
+    room_url = await create_room(ann, "No TURN today", private=False, sfu=False)
+    await bob.goto(room_url)
+    await join(bob)
+    await hears_someone(ann)
+    await hears_someone(bob)
+    for page in pages:
+        configurations = await page.evaluate("window.__rtcConfigurations")
+        assert configurations and all(c["iceServers"] == [] for c in configurations)
+    assert any("no ICE servers" in text for text in warnings), warnings
