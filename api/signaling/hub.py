@@ -38,6 +38,7 @@ from api.errors import (
     TryAgain,
     UnknownEvent,
 )
+from api.log_context import bind_user
 from api.request_body import validate
 from api.services import Services
 from api.signaling.mesh import MeshRelay
@@ -179,6 +180,9 @@ class SignalingHub:
                 connection = self.state.connection(sid)
                 if connection is None:
                     raise NotAuthenticated()
+                # Each event runs in a task of its own (python-socketio's async_handlers), so
+                # the user bound here is on this event's log lines only.
+                bind_user(connection.user_id)
                 self.services.rate_limiter.hit("socket-event", sid, EVENTS_PER_CONNECTION)
                 return {"ok": True, **await handler()(connection, validate(model, data))}
             except AppError as error:
@@ -219,6 +223,7 @@ class SignalingHub:
         token = token if isinstance(token, str) and token else access_token_of(request)
         try:
             principal = await self._authenticate(token)
+            bind_user(principal.user.id)
             profile = participant_user(PublicProfile.of(principal.user))
             self.state.connect(sid, principal.user.id, principal.session_id, profile)
         except AppError as error:
