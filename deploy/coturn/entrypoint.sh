@@ -7,7 +7,7 @@
 #   TURN_REALM                 realm (default: DOMAIN, else "gethory")
 #   TURN_PORT                  STUN/TURN over UDP and TCP (default 3478)
 #   TURN_TLS_PORT              TURN over TLS (default 5349), only when the certificate exists
-#   TURN_MIN_PORT/MAX_PORT     relay port range (default 49160-49200)
+#   TURN_MIN_PORT/MAX_PORT     relay port range (default 49160-50159)
 #   TURN_LISTENING_IP          listen on this address only (default: every address)
 #   RTC_ANNOUNCED_ADDRESS      the public IP behind 1:1 NAT (EC2): coturn's external-ip
 #   TURN_TLS_CERT/TURN_TLS_KEY PEM files for TLS (default: Caddy's certificate for DOMAIN)
@@ -23,7 +23,7 @@ conf=$(mktemp -d)/turnserver.conf
     echo "realm=${TURN_REALM:-${domain:-gethory}}"
     echo "listening-port=${TURN_PORT:-3478}"
     echo "min-port=${TURN_MIN_PORT:-49160}"
-    echo "max-port=${TURN_MAX_PORT:-49200}"
+    echo "max-port=${TURN_MAX_PORT:-50159}"
     echo "proc-user=${TURN_PROC_USER:-nobody}"
     echo "proc-group=${TURN_PROC_GROUP:-nogroup}"
     if [ -n "${TURN_LISTENING_IP:-}" ]; then
