@@ -161,7 +161,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         hub.bind(app[SERVICES])
         app[METRICS].watch_signaling(hub.state.connection_count, hub.state.room_count)
-        app[METRICS].watch_sfu(sfu.room_count, sfu.participant_count)
+        app[METRICS].watch_sfu(sfu.room_count, sfu.participant_count, sfu.media_port_faults)
         yield
         await sfu.stop()
     finally:

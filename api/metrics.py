@@ -62,6 +62,7 @@ class SfuCollector:
         # Counted from the rooms when scraped (attached once the SFU exists).
         self.rooms: Callable[[], int] = lambda: 0
         self.participants: Callable[[], int] = lambda: 0
+        self.media_port_faults: Callable[[], tuple[int, int]] = lambda: (0, 0)
         # Not registered on its own: draining the join durations must happen before the
         # histogram is rendered, whatever order the registry walks its collectors in.
         self._join = Histogram(
@@ -83,6 +84,17 @@ class SfuCollector:
         yield GaugeMetricFamily("gethory_sfu_rooms", "Rooms with media sessions.", self.rooms())
         yield GaugeMetricFamily(
             "gethory_sfu_participants", "Participants with media sessions.", self.participants()
+        )
+        dropped, errors = self.media_port_faults()
+        yield CounterMetricFamily(
+            "gethory_sfu_media_port_dropped_datagrams",
+            "Datagrams on the shared media port (RTC_UDP_PORT) that no connection took.",
+            value=dropped,
+        )
+        yield CounterMetricFamily(
+            "gethory_sfu_media_port_errors",
+            "Shared media port datagrams that could not be sent or whose handler raised.",
+            value=errors,
         )
         for seconds in s.take_join_seconds():
             self._join.observe(seconds)
@@ -131,10 +143,16 @@ class Metrics:
         self._connections.set_function(lambda: float(connections()))
         self._active_rooms.set_function(lambda: float(active_rooms()))
 
-    def watch_sfu(self, rooms: Callable[[], int], participants: Callable[[], int]) -> None:
+    def watch_sfu(
+        self,
+        rooms: Callable[[], int],
+        participants: Callable[[], int],
+        media_port_faults: Callable[[], tuple[int, int]] = lambda: (0, 0),
+    ) -> None:
         """The SFU is built after the app too; its gauges are counted when scraped."""
         self._sfu.rooms = rooms
         self._sfu.participants = participants
+        self._sfu.media_port_faults = media_port_faults
 
     def middleware(self) -> Middleware:
         @web.middleware

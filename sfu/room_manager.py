@@ -77,6 +77,13 @@ class RoomManager:
             return False
         return self.config.rtc.udp_port is None or aiortc_hooks.media_ports_bound()
 
+    def media_port_faults(self) -> tuple[int, int]:
+        """`(dropped, errors)` summed over the shared media ports since they opened: datagrams
+        no connection took (strangers, unknown ICE usernames, junk) and datagrams that could
+        not be sent or whose handler raised. `(0, 0)` without RTC_UDP_PORT."""
+        ports = [p.stats() for p in aiortc_hooks.active_media_ports()]
+        return sum(p.dropped for p in ports), sum(p.errors for p in ports)
+
     async def stop(self) -> None:
         """Close every room, wait for their connections to close, restore the hooks."""
         for room_id in list(self.rooms):

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import aioice
 import aioice.ice
 import aioice.stun
@@ -167,6 +168,7 @@ def answer_to(sock: pysocket.socket) -> aioice.stun.Message:
 
 
 async def test_strangers_datagrams_are_dropped_and_the_call_goes_on(
+    server: RunningServer,
     person: MakePerson,
     loopback_only: RtcConfig,
     sfu_clients: list[SfuClient],
@@ -226,6 +228,11 @@ async def test_strangers_datagrams_are_dropped_and_the_call_goes_on(
     stats = media_port.stats()
     assert stats.dropped >= dropped_before + len(strangers), stats
     assert stats.errors == 0
+    # Operators see the same count on /metrics.
+    async with aiohttp.ClientSession() as http, http.get(f"{server.base_url}/metrics") as got:
+        text = await got.text()
+    assert f"gethory_sfu_media_port_dropped_datagrams_total {float(stats.dropped)}" in text
+    assert "gethory_sfu_media_port_errors_total 0.0" in text
     assert media_port.endpoint_for(here) is None, "the stranger's address was never learned"
     assert listener.socket.pending("sfu-failed") == speaker.socket.pending("sfu-failed") == 0
     assert loop_errors == []
