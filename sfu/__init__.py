@@ -23,7 +23,8 @@ Glossary (mediasoup's and LiveKit's terms where they fit):
 
 Packet path, all synchronous on the event loop, no decoding:
 
-    UDP datagram → aioice → RTCDtlsTransport (SRTP unprotect, RTP parse)
+    UDP datagram → (media_port.MediaPort, by address, when RTC_UDP_PORT is set) → aioice
+      → RTCDtlsTransport (SRTP unprotect, RTP parse)
       → hooked RTCRtpReceiver._handle_rtp_packet (aiortc_hooks.forward_received_rtp)
       → Participant._receive (payload type check) → Room.route(publisher, packet)
         (mute check, audio level → SpeakerDetector, routes[publisher] → slots)
