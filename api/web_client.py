@@ -17,6 +17,12 @@ PLACEHOLDER = (
 )
 
 
+# Operations endpoints: their exact paths are routes of their own; anything under them (a probe
+# or scraper configured with a slash too many) is a 404, never the page with 200, which would
+# make a readiness probe pass while the database is down or the server drains.
+OPERATIONS_PREFIXES = ("/healthz/", "/readyz/", "/metrics/")
+
+
 class WebClient:
     def __init__(self, dist: Path) -> None:
         self._dist = dist.resolve()
@@ -24,6 +30,8 @@ class WebClient:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith(("/api/", "/socket.io/")):
             raise web.HTTPNotFound(reason="No such API endpoint.")
+        if request.path.startswith(OPERATIONS_PREFIXES):
+            raise web.HTTPNotFound(reason="No such endpoint.")
         index = self._dist / "index.html"
         if not index.is_file():
             return web.Response(text=PLACEHOLDER, content_type="text/html")

@@ -51,3 +51,29 @@ async def test_a_placeholder_until_the_client_is_built(settings: Settings, tmp_p
             assert "/api/openapi.json" in await response.text()
     finally:
         await running.runner.cleanup()
+
+
+async def test_probe_and_metrics_paths_never_fall_back_to_the_page(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A probe or scraper configured with a slash too many (`/readyz/`, `/healthz/`,
+    `/metrics/`) or a sub-path must get 404, not the web page with 200: a readiness probe
+    answered by the page would pass while the database is down or the server drains."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><div id=root></div>")
+    for web_dist in (dist, tmp_path / "missing"):  # built client, and the placeholder
+        running = await start_server(create_app(settings, web_dist=web_dist))
+        try:
+            async with aiohttp.ClientSession(base_url=running.base_url) as http:
+                for path in ("/healthz/", "/readyz/", "/metrics/", "/readyz/x", "/metrics/x"):
+                    for method in ("GET", "HEAD"):
+                        async with http.request(method, path) as response:
+                            assert response.status == 404, (method, path, web_dist)
+                            assert "text/html" not in response.headers["Content-Type"]
+                async with http.get("/healthz") as response:
+                    assert response.status == 200
+                async with http.get("/healthzone") as response:  # only the probe paths
+                    assert "id=root" in await response.text() or web_dist != dist
+        finally:
+            await running.runner.cleanup()
