@@ -424,6 +424,15 @@ def _datagram_received(self: aioice.ice.StunProtocol, data: bytes, addr: tuple[A
     elif addr[1] == remote[1] and addr[0] == remote[0]:
         # What aioice does with a datagram that is not STUN, without first failing to parse it.
         self.receiver.data_received(data, self.local_candidate.component)
+    else:
+        # ICE may have selected another pair since consent last looked (the peer's NAT
+        # rebound, and its nominating check from the new address succeeded: RFC 8445
+        # §7.3.1.5); the media follows at once, not at the next consent check. Only datagrams
+        # from elsewhere than the selected pair pay for this look.
+        _select_pairs(self.receiver)
+        remote = self._gethory_remote  # type: ignore[attr-defined]
+        if addr[1] == remote[1] and addr[0] == remote[0]:
+            self.receiver.data_received(data, self.local_candidate.component)
 
 
 def _select_pairs(connection: aioice.ice.Connection) -> None:

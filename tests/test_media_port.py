@@ -567,3 +567,92 @@ def test_check_internals_covers_the_media_port_hook(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(aioice.ice.StunProtocol, "send_stun", send_stun)
     with pytest.raises(RuntimeError, match=r"internals changed: .*StunProtocol.send_stun"):
         aiortc_hooks.check_internals()
+
+
+@pytest.fixture
+async def slow_consent_manager(
+    loopback_only: RtcConfig, udp_port: int
+) -> AsyncIterator[tuple[RoomManager, MediaPort]]:
+    """A manager whose consent checks run once a minute: nothing but ICE itself can move a
+    connection's selected pair during a test."""
+    config = SfuConfig(
+        rtc=replace(loopback_only, udp_port=udp_port),
+        consent_interval_seconds=60.0,
+        consent_expiry_seconds=120.0,
+    )
+    async with RoomManager(config, NoListener()) as manager:
+        (port,) = aiortc_hooks.active_media_ports()
+        yield manager, port
+
+
+def rebind(
+    moved: pysocket.socket,
+    server: aioice.Connection,
+    client: aioice.Connection,
+    target: tuple[str, int],
+) -> None:
+    """The client's NAT gave it a new address (`moved`): from there it sends a nominating
+    check (RFC 8445 §7.2.5.2.4, as a controlling browser does after a rebinding) and answers
+    the server's triggered check, so ICE selects the pair to the new address."""
+    request = aioice.stun.Message(
+        message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST
+    )
+    request.attributes["USERNAME"] = f"{server.local_username}:{client.local_username}"
+    request.attributes["PRIORITY"] = 1853824767
+    request.attributes["ICE-CONTROLLING"] = 0x1234567890ABCDEF
+    request.attributes["USE-CANDIDATE"] = None
+    request.add_message_integrity(server.local_password.encode())
+    request.add_fingerprint()
+    moved.sendto(bytes(request), target)
+    answered = checked = False
+    while not (answered and checked):
+        data, source = moved.recvfrom(2048)
+        message = aioice.stun.parse_message(data)
+        if message.message_class == aioice.stun.Class.RESPONSE:
+            answered = message.transaction_id == request.transaction_id or answered
+        elif message.message_class == aioice.stun.Class.REQUEST:
+            response = aioice.stun.Message(
+                message_method=aioice.stun.Method.BINDING,
+                message_class=aioice.stun.Class.RESPONSE,
+                transaction_id=message.transaction_id,
+            )
+            response.attributes["XOR-MAPPED-ADDRESS"] = source
+            response.add_message_integrity(client.local_password.encode())
+            response.add_fingerprint()
+            moved.sendto(bytes(response), source)
+            checked = True
+
+
+def next_media(sock: pysocket.socket) -> bytes:
+    """The next datagram that is not STUN."""
+    while True:
+        data, _ = sock.recvfrom(2048)
+        if data and data[0] > 3:
+            return data
+
+
+async def test_media_follows_a_peer_whose_nat_rebinds_mid_call(
+    slow_consent_manager: tuple[RoomManager, MediaPort],
+    udp_port: int,
+    stranger: pysocket.socket,
+) -> None:
+    """A NAT rebinding moves the peer to a new address mid-call: after its authenticated,
+    nominating check from there ICE selects the new pair (RFC 8445 §7.3.1.5), and the media
+    follows both ways at once — the server sends there, and takes the peer's DTLS/SRTP from
+    there, not only after the next consent check (which may be a while away)."""
+    _, port = slow_consent_manager
+    ((client, server),) = await ice_pairs(1)
+    try:
+        await asyncio.to_thread(rebind, stranger, server, client, (LOOPBACK, udp_port))
+        async with asyncio.timeout(2):  # ICE takes the response to its triggered check
+            while True:
+                if server._nominated[1].remote_addr == stranger.getsockname():  # aioice's
+                    break
+                await asyncio.sleep(0.01)
+        assert port.endpoint_for(stranger.getsockname()) is selected_protocol(server)
+        await server.send(b"\x80to the new address")
+        assert await asyncio.to_thread(next_media, stranger) == b"\x80to the new address"
+        stranger.sendto(b"\x80from the new address", (LOOPBACK, udp_port))
+        assert await asyncio.wait_for(server.recv(), 2) == b"\x80from the new address"
+    finally:
+        await asyncio.gather(client.close(), server.close())
