@@ -1,7 +1,7 @@
 #!/bin/sh
 # Start coturn with deploy/coturn/turnserver.conf plus this deployment's settings, taken from
-# the environment (the compose file's env_file .env) so the secret never appears on a command
-# line. Started as root only to read Caddy's certificate; turnserver then runs as TURN_PROC_USER.
+# the environment (docker-compose.yml passes exactly these names from .env) so the secret never
+# appears on a command line. Started as root only to read Caddy's certificate; turnserver then runs as TURN_PROC_USER.
 #
 #   TURN_SECRET (required)     shared with the app, which signs the credentials it hands out
 #   TURN_REALM                 realm (default: DOMAIN, else "gethory")

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML (via schemathesis), no stubs
 
 from tests.docker.conftest import REPO, require_tools
 
@@ -87,3 +88,34 @@ def test_env_example_lists_every_setting_the_server_reads() -> None:
         # Every quoted UPPER_CASE name in the settings modules is an environment variable.
         read |= set(re.findall(r"[\"']([A-Z][A-Z0-9_]{3,})[\"']", (REPO / source).read_text()))
     assert read - names == set(), f".env.example is missing {sorted(read - names)}"
+
+
+def test_coturn_gets_only_its_own_settings(project: Path) -> None:
+    """coturn is the one network-facing C daemon of the stack: its environment (readable
+    through /proc by whoever runs code as its user) holds the TURN settings only, never the
+    token signing secrets, the database password or the SMTP login of the app's .env."""
+    require_tools()
+    checked = subprocess.run(
+        ["docker-compose", "config"], cwd=project, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    config = yaml.safe_load(checked.stdout)
+    environment = config["services"]["coturn"].get("environment", {})
+    assert "TURN_SECRET" in environment and "RTC_ANNOUNCED_ADDRESS" in environment
+    for secret in (
+        "JWT_ACCESS_SECRET",
+        "JWT_REFRESH_SECRET",
+        "DATABASE_URL",
+        "MONGO_ROOT_PASSWORD",
+        "SMTP_PASSWORD",
+        "METRICS_TOKEN",
+    ):
+        assert secret not in environment, secret
+    assert "env_file" not in config["services"]["coturn"]
+    # Every variable the entrypoint and the healthcheck read reaches it.
+    entrypoint = (project / "deploy" / "coturn" / "entrypoint.sh").read_text()
+    read = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", entrypoint))
+    read |= set(
+        re.findall(r"\$\$\{?([A-Z][A-Z0-9_]+)", (project / "docker-compose.yml").read_text())
+    )
+    assert read - {"PATH"} <= set(environment), read - set(environment)
