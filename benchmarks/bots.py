@@ -165,8 +165,9 @@ def cpu_model() -> str:
 # --- server subprocesses ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 free for `kind` (TCP by default) at the time of asking."""
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
         return port

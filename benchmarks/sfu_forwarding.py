@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -66,11 +67,18 @@ async def forwarded_packets(http: aiohttp.ClientSession) -> int:
 
 
 def run_gethory(
-    listeners: int, seconds: float, warmup: float, workdir: Path, tree: Path | None = None
+    listeners: int,
+    seconds: float,
+    warmup: float,
+    workdir: Path,
+    tree: Path | None = None,
+    shared_port: bool = False,
 ) -> Measurement:
-    """`tree`: where the server's code comes from (default: this checkout)."""
+    """`tree`: where the server's code comes from (default: this checkout); `shared_port`:
+    all media on one UDP port (RTC_UDP_PORT) instead of a socket per connection."""
     port = free_port()
     data_dir = workdir / "gethory-data"
+    media = {"RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM))} if shared_port else {}
     env = server_environment(
         tree,
         PORT=str(port),
@@ -79,6 +87,7 @@ def run_gethory(
         GETHORY_ENV="development",
         RTC_HOST_ADDRESSES=LOOPBACK,
         RATE_LIMITS="off",
+        **media,
     )
     with server_process("api", env, port, workdir) as server:
         try:
@@ -182,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--baseline", type=Path, help="an earlier checkout whose server runs alternately"
     )
     parser.add_argument("--rounds", type=int, default=1, help="alternations of every mode")
+    parser.add_argument(
+        "--shared-port",
+        action="store_true",
+        help="also run Gethory with all media on one UDP port (RTC_UDP_PORT)",
+    )
     args = parser.parse_args(argv)
     if args.listeners < 1 or args.seconds <= 0 or args.warmup < 0 or args.rounds < 1:
         parser.error("--listeners ≥ 1, --seconds > 0, --warmup ≥ 0, --rounds ≥ 1")
@@ -199,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs.append(("baseline", partial(run_gethory, tree=baseline)))
     if args.mode in ("gethory", "both"):
         runs.append(("gethory", run_gethory))
+        if args.shared_port:
+            runs.append(("shared port", partial(run_gethory, shared_port=True)))
     if args.mode in ("stock", "both"):
         runs.append(("stock", run_stock))
     results = []
