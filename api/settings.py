@@ -28,6 +28,8 @@ REQUIRED_IN_PRODUCTION = (
     "SMTP_FROM",
 )
 MIN_SECRET_LENGTH = 32
+# What .env.example holds where a deployment must put its own value (a secret, an address).
+PLACEHOLDER = "CHANGE_ME"
 DEFAULT_ROOM_IDLE_HIDE_MINUTES = 30
 DEFAULT_TURN_CREDENTIAL_SECONDS = 24 * 3600
 DEFAULT_DRAIN_SECONDS = 30.0
@@ -159,6 +161,12 @@ def _from_values(values: Mapping[str, str]) -> Settings:
         missing = [name for name in REQUIRED_IN_PRODUCTION if get(name) is None]
         if missing:
             raise SettingsError("refusing to start in production: missing " + ", ".join(missing))
+        # .env.example's placeholders are public: a secret still holding one is known to all.
+        unchanged = sorted(name for name, value in values.items() if PLACEHOLDER in value)
+        if unchanged:
+            raise SettingsError(
+                f"refusing to start in production: replace {PLACEHOLDER} in " + ", ".join(unchanged)
+            )
     data_dir = Path(get("DATA_DIR") or ".data")
     access_secret = get("JWT_ACCESS_SECRET")
     refresh_secret = get("JWT_REFRESH_SECRET")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,14 @@ class RtcConfig:
     def __post_init__(self) -> None:
         if self.udp_port is not None and not 1 <= self.udp_port <= 65535:
             raise ValueError(f"RTC_UDP_PORT must be a port number 1-65535, not {self.udp_port}")
+        if self.announced_address is not None:
+            try:
+                ipaddress.ip_address(self.announced_address)
+            except ValueError:
+                raise ValueError(
+                    "RTC_ANNOUNCED_ADDRESS must be an IP address (the public IP, not a name), "
+                    f"not {self.announced_address[:80]!r}"
+                ) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RtcConfig:

@@ -193,3 +193,45 @@ def test_deployment_defaults_and_values(tmp_path: Path) -> None:
     assert production.metrics_token == "m" * 40
     with pytest.raises(SettingsError, match="METRICS_TOKEN must be at least 32"):
         load_settings(PRODUCTION | {"METRICS_TOKEN": "short"}, env_file=NO_FILE)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_production_refuses_the_placeholders_of_env_example(tmp_path: Path) -> None:
+    """`cp .env.example .env` and start, forgetting to replace a CHANGE_ME: the token signing
+    secrets and the TURN secret would be the ones printed in the repository (anyone could sign
+    an access token for any user), so production refuses, naming every such variable."""
+    env_file = tmp_path / ".env"
+    env_file.write_text((REPO / ".env.example").read_text())
+    with pytest.raises(SettingsError) as refused:
+        load_settings({}, env_file=env_file)
+    message = str(refused.value)
+    for name in (
+        "DATABASE_URL",
+        "JWT_ACCESS_SECRET",
+        "JWT_REFRESH_SECRET",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "RTC_ANNOUNCED_ADDRESS",
+        "TURN_SECRET",
+        "MONGO_ROOT_PASSWORD",
+    ):
+        assert name in message, message
+    assert "CHANGE_ME_" not in message  # names only: a real value could be half-replaced
+    # One forgotten secret is enough to refuse.
+    filled = PRODUCTION | {"TURN_URLS": "turn:t.example.com", "TURN_SECRET": STRONG}
+    for name in ("JWT_ACCESS_SECRET", "TURN_SECRET"):
+        with pytest.raises(SettingsError, match=name):
+            load_settings(filled | {name: "CHANGE_ME_" + STRONG}, env_file=NO_FILE)
+
+
+@pytest.mark.parametrize("value", ["voice.example.com", "CHANGE_ME_PUBLIC_IP", "1.2.3"])
+def test_the_announced_address_must_be_an_ip_address(value: str, tmp_path: Path) -> None:
+    """RTC_ANNOUNCED_ADDRESS goes into every ICE candidate as it is: a DNS name or a typo is
+    a settings error naming the variable, in every environment (it was only found when the
+    media server started, in a message that did not say which setting was wrong)."""
+    environ = {"DATA_DIR": str(tmp_path), "RTC_ANNOUNCED_ADDRESS": value}
+    with pytest.raises(SettingsError, match="RTC_ANNOUNCED_ADDRESS"):
+        load_settings(environ, env_file=NO_FILE)
+    assert load_settings(environ | {"RTC_ANNOUNCED_ADDRESS": "203.0.113.7"}, env_file=NO_FILE)
