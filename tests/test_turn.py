@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -391,3 +392,21 @@ class TestCallsThroughTheRelay:
             finally:
                 for member in members:
                     await member.close()
+
+
+def test_the_coturn_entrypoint_refuses_the_placeholder_secret(tmp_path: Path) -> None:
+    """deploy/coturn/entrypoint.sh with .env.example's TURN_SECRET left in place: the app
+    refuses to start with it, and so must coturn, or it runs an open relay for anyone who
+    read the repository (the REST-API password is a MAC of a username they choose)."""
+    entrypoint = Path(__file__).resolve().parents[1] / "deploy" / "coturn" / "entrypoint.sh"
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    started = subprocess.run(
+        ["sh", str(entrypoint)],
+        env=env | {"TURN_SECRET": "CHANGE_ME_turn_secret_at_least_32_characters"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert started.returncode != 0
+    assert "TURN_SECRET" in started.stderr and "CHANGE_ME" in started.stderr, started.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before writing any configuration

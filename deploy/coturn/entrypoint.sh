@@ -13,6 +13,10 @@
 #   TURN_TLS_CERT/TURN_TLS_KEY PEM files for TLS (default: Caddy's certificate for DOMAIN)
 set -eu
 : "${TURN_SECRET:?TURN_SECRET must be set (the same value the app has)}"
+case $TURN_SECRET in
+    # .env.example's placeholder is public: with it, anyone could mint credentials.
+    *CHANGE_ME*) echo "coturn: refusing to start: replace CHANGE_ME in TURN_SECRET (.env)" >&2; exit 2 ;;
+esac
 domain=${DOMAIN:-}
 cert=${TURN_TLS_CERT:-/caddy-data/caddy/certificates/acme-v02.api.letsencrypt.org-directory/$domain/$domain.crt}
 key=${TURN_TLS_KEY:-/caddy-data/caddy/certificates/acme-v02.api.letsencrypt.org-directory/$domain/$domain.key}
