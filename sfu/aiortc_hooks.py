@@ -656,6 +656,12 @@ class SharedPortProtocol(aioice.ice.StunProtocol):
         self.datagram_received(data, addr)
         return self._answered
 
+    def uses_address(self, addr: tuple[Any, ...]) -> bool:
+        return any(
+            pair.protocol is self and pair.remote_addr[:2] == addr[:2]
+            for pair in self.receiver._nominated.values()
+        )
+
     def send_stun(self, message: aioice.stun.Message, addr: tuple[str, int]) -> None:
         # aioice answers a request with a Binding success only once it has verified the
         # request's USERNAME and MESSAGE-INTEGRITY (Connection.request_received).

@@ -25,8 +25,9 @@ datagram that arrives is handed to the endpoint it belongs to:
 Learned addresses are first come, first served: an address already learned by a live
 endpoint is never given to another one, so a request with a known ufrag and a wrong password
 (refused by aioice: nothing learned) cannot take anyone's traffic, nor can a peer that knows
-its own password claim an address another peer already uses. An endpoint learns at most
-`MAX_ADDRESSES_PER_ENDPOINT` addresses. When an endpoint's transport closes (the ICE
+its own password claim an address another peer already uses. An endpoint holds at most
+`MAX_ADDRESSES_PER_ENDPOINT` addresses: at the limit, a new one replaces its oldest address
+that the connection's selected pair does not use. When an endpoint's transport closes (the ICE
 connection closed), its ufrag, addresses and transactions are released at once.
 
 Sources: mediasoup's `WebRtcServer` (one socket per listen address for many
@@ -86,6 +87,9 @@ class Endpoint(Protocol):
     def stun_request_received(self, data: bytes, addr: Address) -> bool:
         """A STUN request naming this endpoint's ufrag: True if it was authenticated and
         answered with a Binding success response (then `addr` is learned)."""
+
+    def uses_address(self, addr: Address) -> bool:
+        """Whether the connection's selected pair leads to `addr` (it must stay learned)."""
 
 
 @dataclass(frozen=True)
@@ -272,12 +276,19 @@ class MediaPort:
     def _learn(self, address: Address, endpoint: Endpoint) -> None:
         """An authenticated request came from `address`: its later datagrams go to
         `endpoint`, unless a live endpoint already holds the address (first come, first
-        served) or `endpoint` holds its maximum."""
+        served). An endpoint holding its maximum lets go of its oldest address that its
+        selected pair does not use (a peer whose NAT rebinds again and again keeps moving)."""
         if address in self._by_address:
             return
         addresses = self._addresses_of.get(endpoint)
-        if addresses is None or len(addresses) >= MAX_ADDRESSES_PER_ENDPOINT:
+        if addresses is None:
             return
+        if len(addresses) >= MAX_ADDRESSES_PER_ENDPOINT:
+            unused = next((a for a in addresses if not endpoint.uses_address(a)), None)
+            if unused is None:
+                return
+            addresses.remove(unused)
+            del self._by_address[unused]
         addresses.append(address)
         self._by_address[address] = endpoint
 

@@ -30,7 +30,7 @@ from api.services import SERVICES
 from api.settings import Settings, SettingsError, load_settings
 from sfu import aiortc_hooks
 from sfu.config import RtcConfig, SfuConfig
-from sfu.media_port import MediaPort
+from sfu.media_port import MAX_ADDRESSES_PER_ENDPOINT, MediaPort
 from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager, SfuStartError
 from tests.conftest import RunningServer, start_server
@@ -656,3 +656,35 @@ async def test_media_follows_a_peer_whose_nat_rebinds_mid_call(
         assert await asyncio.wait_for(server.recv(), 2) == b"\x80from the new address"
     finally:
         await asyncio.gather(client.close(), server.close())
+
+
+async def test_a_peer_that_rebinds_again_and_again_keeps_its_media(
+    slow_consent_manager: tuple[RoomManager, MediaPort], udp_port: int
+) -> None:
+    """A long call from a phone that moves between networks: every move is a new address.
+    The port keeps at most MAX_ADDRESSES_PER_ENDPOINT per connection, so once it holds that
+    many it lets go of the oldest one ICE no longer uses, rather than refusing the new one
+    (whose media would then be dropped while the server sends there)."""
+    _, port = slow_consent_manager
+    ((client, server),) = await ice_pairs(1)
+    sockets: list[pysocket.socket] = []
+    try:
+        for move in range(MAX_ADDRESSES_PER_ENDPOINT + 4):
+            moved = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)
+            sockets.append(moved)
+            moved.bind((LOOPBACK, 0))
+            moved.settimeout(2.0)
+            await asyncio.to_thread(rebind, moved, server, client, (LOOPBACK, udp_port))
+            async with asyncio.timeout(2):
+                while True:
+                    if server._nominated[1].remote_addr == moved.getsockname():  # aioice's
+                        break
+                    await asyncio.sleep(0.01)
+            moved.sendto(b"\x80move %d" % move, (LOOPBACK, udp_port))
+            assert await asyncio.wait_for(server.recv(), 2) == b"\x80move %d" % move
+            assert port.stats().addresses <= MAX_ADDRESSES_PER_ENDPOINT
+    finally:
+        for moved in sockets:
+            moved.close()
+        await asyncio.gather(client.close(), server.close())
+    assert port.stats().addresses == 0
