@@ -128,6 +128,28 @@ async def test_a_trusted_proxy_gives_each_forwarded_client_its_own_bucket(
     assert (await sign_in(proxy, email, PASSWORD, **forwarded_for("203.0.113.3"))).status == 200
 
 
+async def test_ipv6_clients_are_counted_by_their_64_bit_prefix(
+    via_proxy: Clients, mailbox: Mailbox
+) -> None:
+    """Anyone with IPv6 holds a /64 (2^64 addresses: a home line, a cloud instance), so a
+    bucket per IPv6 address is no limit at all: a new address per guess never waits. Rate
+    limits count an IPv6 client by its /64, as one IPv4 address counts (RFC 6177 hands
+    a /64 or more to every site)."""
+    proxy = via_proxy()
+    email = await proxy.register_verified(mailbox)
+    rotating = [forwarded_for(f"2001:db8:1:2::{n:x}") for n in range(1, PER_CLIENT_FAILURES + 1)]
+    assert await fail(proxy, email, rotating) == [401] * PER_CLIENT_FAILURES
+    reply = await sign_in(proxy, email, WRONG, **forwarded_for("2001:db8:1:2:ffff::1"))
+    assert (reply.status, reply.error_code) == (429, "rate_limited"), reply.body
+    # Another /64 is another client; IPv4 clients keep a bucket per address.
+    assert (await sign_in(proxy, email, WRONG, **forwarded_for("2001:db8:1:3::1"))).status == 401
+    assert (await sign_in(proxy, email, WRONG, **forwarded_for("203.0.113.1"))).status == 401
+    # The session still records the client's own address.
+    signed_in = await sign_in(proxy, email, PASSWORD, **forwarded_for("2001:db8:9::5"))
+    assert signed_in.status == 200, signed_in.body
+    assert "2001:db8:9::5" in (await session_ips(proxy)).values()
+
+
 async def test_a_forged_left_most_entry_does_not_escape_the_bucket(
     via_proxy: Clients, mailbox: Mailbox
 ) -> None:

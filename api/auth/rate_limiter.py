@@ -7,6 +7,7 @@ needs a shared store behind the same `hit` call.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import deque
@@ -16,6 +17,23 @@ from dataclasses import dataclass
 from api.errors import RateLimited
 
 LONGEST_WINDOW_SECONDS = 3600.0
+# An IPv6 client is counted by its network of this size: every site holds a /64 at least
+# (RFC 6177), so one bucket per address would let a client change address for every attempt.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_bucket(ip: str) -> str:
+    """The key a client's IP is counted under: an IPv4 address as it is, an IPv6 address
+    by its /64 (an IPv4-mapped one as its IPv4 address); anything else unchanged."""
+    try:
+        address = ipaddress.ip_address(ip.partition("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)
@@ -136,7 +154,7 @@ class LoginThrottle:
         """Count an attempt as a failure until `succeeded`; raise `RateLimited` (counting
         nothing) when this client must wait."""
         now = self._clock()
-        attempt = LoginAttempt(account, client_ip, device, now)
+        attempt = LoginAttempt(account, client_bucket(client_ip), device, now)
         if not self._enabled:
             return attempt
         self._maybe_sweep(now)

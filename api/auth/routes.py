@@ -26,7 +26,7 @@ from api.auth.models import (
     TokenRequest,
     VerifiedResponse,
 )
-from api.auth.rate_limiter import Limit
+from api.auth.rate_limiter import Limit, client_bucket
 from api.auth.service import ClientInfo, Principal, SignedIn
 from api.endpoints import Api, json_response
 from api.errors import (
@@ -63,7 +63,7 @@ MAIL_ON_ITS_WAY = "If that address can receive mail from us, a message is on its
 def _limit(request: web.Request, action: str, email: str | None = None) -> None:
     per_ip, per_email = LIMITS[action]
     limiter = request.app[SERVICES].rate_limiter
-    limiter.hit(action, f"ip:{_client_ip(request)}", per_ip)
+    limiter.hit(action, f"ip:{client_bucket(_client_ip(request))}", per_ip)
     if email is not None and per_email is not None:
         limiter.hit(action, f"email:{email}", per_email)
 
