@@ -120,3 +120,19 @@ def test_coturn_gets_only_its_own_settings(project: Path) -> None:
         re.findall(r"\$\$\{?([A-Z][A-Z0-9_]+)", (project / "docker-compose.yml").read_text())
     )
     assert read - {"PATH"} <= set(environment), read - set(environment)
+
+
+def test_env_example_lists_every_variable_of_the_stack() -> None:
+    """Every variable docker-compose.yml and the coturn entrypoint read is in .env.example
+    with a comment (a VPC that overlaps the compose subnet needs COMPOSE_SUBNET, and only
+    .env.example tells an operator it exists)."""
+    names = {
+        line.split("=", 1)[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    compose = (REPO / "docker-compose.yml").read_text()
+    entrypoint = (REPO / "deploy" / "coturn" / "entrypoint.sh").read_text()
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", compose))
+    read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", entrypoint))
+    assert read - names == set(), f".env.example is missing {sorted(read - names)}"
