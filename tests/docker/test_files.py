@@ -4,6 +4,7 @@ test override)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (via schemathesis), no stubs
 
+from api.settings import load_settings
 from tests.docker.conftest import REPO, require_tools
 
 HADOLINT = REPO / ".venv" / "bin" / "hadolint"
@@ -136,3 +138,29 @@ def test_env_example_lists_every_variable_of_the_stack() -> None:
     read = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", compose))
     read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", entrypoint))
     assert read - names == set(), f".env.example is missing {sorted(read - names)}"
+
+
+def test_env_example_trusts_the_compose_proxy(project: Path) -> None:
+    """With .env.example as shipped, the app behind the `proxy` profile's Caddy sees each
+    client, not Caddy: without it every person shares Caddy's rate-limit buckets, so one
+    stranger's 30 wrong passwords hold every sign-in back (and 10 sign-ups an hour are the
+    whole site's)."""
+    require_tools()
+    checked = subprocess.run(
+        ["docker-compose", "config"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "COMPOSE_PROFILES": "proxy"},
+    )
+    assert checked.returncode == 0, checked.stderr
+    config = yaml.safe_load(checked.stdout)
+    caddy = ipaddress.ip_address(config["services"]["caddy"]["networks"]["default"]["ipv4_address"])
+    # Read as the app reads it (development: the example's placeholders refuse production).
+    example = {"GETHORY_ENV": "development", "RTC_ANNOUNCED_ADDRESS": ""}
+    settings = load_settings(
+        example | {"DATA_DIR": str(project / "data")}, env_file=project / ".env.example"
+    )
+    assert any(caddy in network for network in settings.trusted_proxies)
+    # Nothing wider than Caddy's own address: the app and mongo share the network.
+    assert all(network.num_addresses == 1 for network in settings.trusted_proxies)
