@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 
 import uvloop
 from aiohttp import web
@@ -29,6 +30,7 @@ from sfu import SfuStartError
 # upload) get this long to finish before aiohttp cancels them.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+log = logging.getLogger("api")
 
 
 def main() -> None:
@@ -46,7 +48,7 @@ def main() -> None:
             runner.run(serve(app, settings))
     except SfuStartError as error:
         # Through logging, so it is a JSON line like every other in production.
-        logging.getLogger("api").critical("gethory: the media server cannot start: %s", error)
+        log.critical("gethory: the media server cannot start: %s", error)
         raise SystemExit(2) from None
 
 
@@ -67,7 +69,9 @@ async def serve(app: web.Application, settings: Settings) -> None:
     finally:
         # Stops the site (no new connections), waits for open requests, then runs the
         # cleanup_ctx teardowns in reverse: SFU, background tasks, database, embedded database.
+        started = time.monotonic()
         await runner.cleanup()
+        log.info("stopped: site and services closed in %.2f s", time.monotonic() - started)
         for signum in SIGNALS:
             loop.remove_signal_handler(signum)
 
