@@ -63,7 +63,7 @@ HTTP_CODES = {
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = web.RequestKey("request_id", str)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def status_of(error_class: type[errors.AppError]) -> int:
@@ -83,7 +83,7 @@ def error_response(status: int, code: str, message: str, details: object = None)
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+    request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
     # Every line logged for this request from here on carries it (api/log_context.py).
     bind_request_id(request_id)
