@@ -30,12 +30,12 @@ import sys
 import time
 from collections.abc import Callable
 
-import aioice
 import uvloop
 
 from benchmarks.bots import LOOPBACK
 from sfu import aiortc_hooks
 from sfu.config import RtcConfig, SfuConfig
+from tests.ice_pairs import loopback_pair
 
 PAYLOAD = b"\x80" + bytes(171)  # an SRTP packet's size for 20 ms of Opus at ~48 kbit/s
 SENDER = """
@@ -63,27 +63,13 @@ def free_udp_port() -> int:
     return port
 
 
-async def connected_pair() -> tuple[aioice.Connection, aioice.Connection]:
-    client = aioice.Connection(ice_controlling=True, use_ipv6=False)
-    server = aioice.Connection(ice_controlling=False, use_ipv6=False)
-    await asyncio.gather(client.gather_candidates(), server.gather_candidates())
-    for local, remote in ((client, server), (server, client)):
-        local.remote_username = remote.local_username
-        local.remote_password = remote.local_password
-        for candidate in remote.local_candidates:
-            await local.add_remote_candidate(candidate)
-        await local.add_remote_candidate(None)
-    await asyncio.wait_for(asyncio.gather(client.connect(), server.connect()), 10)
-    return client, server
-
-
 async def one_run(shared: bool, datagrams: int, rate: float) -> tuple[float, int]:
     """(µs of CPU per datagram received, datagrams received)."""
     rtc = RtcConfig(host_addresses=(LOOPBACK,), udp_port=free_udp_port() if shared else None)
     config = SfuConfig(rtc=rtc, consent_interval_seconds=600.0, consent_expiry_seconds=6000.0)
     restore = aiortc_hooks.install(config)
     try:
-        client, server = await connected_pair()
+        client, server = await loopback_pair()
         # aioice's selected pair (private, read by the benchmark only): where each end is.
         pair = server._nominated[1]
         client_port = pair.remote_addr[1]

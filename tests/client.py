@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +79,30 @@ class ApiClient:
         email = await self.register_verified(mailbox, name)
         await self.login(email)
         return email
+
+
+BrowserAt = Callable[..., "ApiClient"]
+
+
+@asynccontextmanager
+async def browsers_at(base_url: str) -> AsyncIterator[BrowserAt]:
+    """`make("127.0.0.2")`: a browser (its own cookie jar) whose connections to `base_url`
+    come from that loopback address (default 127.0.0.1); `make(address, same_browser_as=other)`:
+    `other`'s browser, its cookies, on another network. Every session closes on exit."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make(address: str = "127.0.0.1", same_browser_as: ApiClient | None = None) -> ApiClient:
+        jar = same_browser_as.session.cookie_jar if same_browser_as else None
+        session = aiohttp.ClientSession(
+            base_url=base_url,
+            cookie_jar=jar or aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+        )
+        sessions.append(session)
+        return ApiClient(session)
+
+    try:
+        yield make
+    finally:
+        for session in sessions:
+            await session.close()

@@ -20,6 +20,7 @@ from sfu.aiortc_hooks import use_announced_address, use_host_addresses
 from sfu.config import RtcConfig, SfuConfig
 from tests.client import ApiClient
 from tests.mailbox import Mailbox
+from tests.mesh_peer import MeshPeer
 from tests.people import Person, sign_up
 from tests.sfu_client import SfuClient
 
@@ -160,3 +161,12 @@ def loopback_only() -> Iterator[RtcConfig]:
     yield config
     use_host_addresses([])
     use_announced_address(None)
+
+
+@pytest.fixture
+async def mesh_peers() -> AsyncIterator[list[MeshPeer]]:
+    """Mesh peers a test makes (append them); closed after the test."""
+    peers: list[MeshPeer] = []
+    yield peers
+    for peer in peers:
+        await peer.close()

@@ -170,6 +170,13 @@ class Coturn:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    async def __aenter__(self) -> Coturn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.returncode is not None:

@@ -31,6 +31,7 @@ from api.services import SERVICES
 from sfu.aiortc_hooks import ConsentPolicy, active_consent, use_consent
 from sfu.config import RtcConfig
 from tests.conftest import RunningServer
+from tests.ice_pairs import loopback_pair
 from tests.people import Person
 from tests.rtc_probes import ice_connection, lag_sent_stun
 from tests.sfu_bot import bot_process
@@ -55,16 +56,7 @@ def short_consent(loopback_only: RtcConfig) -> Iterator[ConsentPolicy]:
 @pytest.fixture
 async def ice_pair(short_consent: ConsentPolicy) -> AsyncIterator[tuple[aioice.Connection, ...]]:
     """`checker` (controlling) and `peer`, connected over 127.0.0.1."""
-    checker = aioice.Connection(ice_controlling=True, use_ipv6=False)
-    peer = aioice.Connection(ice_controlling=False, use_ipv6=False)
-    await asyncio.gather(checker.gather_candidates(), peer.gather_candidates())
-    for local, remote in ((checker, peer), (peer, checker)):
-        local.remote_username = remote.local_username
-        local.remote_password = remote.local_password
-        for candidate in remote.local_candidates:
-            await local.add_remote_candidate(candidate)
-        await local.add_remote_candidate(None)
-    await asyncio.gather(checker.connect(), peer.connect())
+    checker, peer = await loopback_pair()
     yield checker, peer
     await asyncio.gather(checker.close(), peer.close())
 

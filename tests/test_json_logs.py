@@ -31,6 +31,7 @@ from api.logs import configure_logging
 from api.settings import Settings
 from tests.client import PASSWORD
 from tests.mailbox import Mailbox, link_in, token_in
+from tests.production import production_settings
 from tests.test_server_process import free_port, wait_until_healthy
 
 REQUEST_ID = "json-logs-test-1"
@@ -44,23 +45,13 @@ def production_environ(
     port: int, data_dir: Path, mongo_url: str, mailbox: Mailbox
 ) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
-    return environ | {
-        "GETHORY_ENV": "production",
-        "LOG_FORMAT": "json",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "APP_ORIGIN": f"http://127.0.0.1:{port}",
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"{mongo_url}/json_logs_{secrets.token_hex(4)}",
-        "JWT_ACCESS_SECRET": secrets.token_urlsafe(32),
-        "JWT_REFRESH_SECRET": secrets.token_urlsafe(32),
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(mailbox.port),
-        "SMTP_TLS": "none",
-        "SMTP_FROM": "Gethory <no-reply@gethory.test>",
-        "RTC_HOST_ADDRESSES": "127.0.0.1",
-        "DRAIN_SECONDS": "0",
-    }
+    database_url = f"{mongo_url}/json_logs_{secrets.token_hex(4)}"
+    origin = f"http://127.0.0.1:{port}"
+    return (
+        environ
+        | production_settings(port, origin, database_url, mailbox)
+        | {"LOG_FORMAT": "json", "DATA_DIR": str(data_dir), "DRAIN_SECONDS": "0"}
+    )
 
 
 def parse_lines(output: str) -> list[dict[str, Any]]:

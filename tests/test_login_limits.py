@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 import pytest
 
-from tests.client import PASSWORD, ApiClient, Reply
+from tests.client import PASSWORD, ApiClient, Reply, browsers_at
 from tests.conftest import RunningServer
 from tests.mailbox import Mailbox, token_in
 
@@ -27,21 +26,8 @@ async def client_at(server: RunningServer) -> AsyncIterator[Callable[..., ApiCli
     """`client_at("127.0.0.2")`: a browser whose connections come from that address;
     `client_at("127.0.0.3", same_browser_as=other)`: `other`'s browser (its cookies) on
     another network."""
-    sessions: list[aiohttp.ClientSession] = []
-
-    def make(address: str, same_browser_as: ApiClient | None = None) -> ApiClient:
-        jar = same_browser_as.session.cookie_jar if same_browser_as else None
-        session = aiohttp.ClientSession(
-            base_url=server.base_url,
-            cookie_jar=jar or aiohttp.CookieJar(unsafe=True),
-            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
-        )
-        sessions.append(session)
-        return ApiClient(session)
-
-    yield make
-    for session in sessions:
-        await session.close()
+    async with browsers_at(server.base_url) as make:
+        yield make
 
 
 async def sign_in(client: ApiClient, email: str, password: str) -> Reply:

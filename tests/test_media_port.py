@@ -34,6 +34,7 @@ from sfu.media_port import MAX_ADDRESSES_PER_ENDPOINT, MediaPort
 from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager, SfuStartError
 from tests.conftest import RunningServer, start_server
+from tests.ice_pairs import connect_pairs
 from tests.people import Person
 from tests.rtc_audio import ToneTrack
 from tests.rtc_probes import ice_connection
@@ -269,15 +270,7 @@ async def ice_pairs(
         )
         for _ in range(count)
     ]
-    await asyncio.gather(*(c.gather_candidates() for pair in pairs for c in pair))
-    for client, server in pairs:
-        for local, remote in ((client, server), (server, client)):
-            local.remote_username = remote.local_username
-            local.remote_password = remote.local_password
-            for candidate in remote.local_candidates:
-                await local.add_remote_candidate(candidate)
-            await local.add_remote_candidate(None)
-    await asyncio.wait_for(asyncio.gather(*(c.connect() for pair in pairs for c in pair)), 10)
+    await connect_pairs(pairs)
     return pairs
 
 

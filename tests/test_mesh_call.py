@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -14,14 +14,6 @@ from tests.people import Person
 
 MakePerson = Callable[[str], Awaitable[Person]]
 TONES = (440.0, 660.0, 990.0)
-
-
-@pytest.fixture
-async def mesh_peers() -> AsyncIterator[list[MeshPeer]]:
-    peers: list[MeshPeer] = []
-    yield peers
-    for peer in peers:
-        await peer.close()
 
 
 @pytest.mark.parametrize("size", [2, 3])

@@ -16,7 +16,7 @@ import pytest
 from api.app import create_app
 from api.forwarded import parse_address
 from api.settings import Settings
-from tests.client import PASSWORD, ApiClient, Reply
+from tests.client import PASSWORD, ApiClient, Reply, browsers_at
 from tests.conftest import RunningServer, start_server
 from tests.mailbox import Mailbox
 
@@ -35,35 +35,18 @@ async def proxied(with_settings: Callable[..., Settings]) -> AsyncIterator[Runni
     await running.runner.cleanup()
 
 
-async def _clients_of(base_url: str) -> AsyncIterator[Clients]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    def make(address: str = "127.0.0.1") -> ApiClient:
-        session = aiohttp.ClientSession(
-            base_url=base_url,
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
-            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
-        )
-        sessions.append(session)
-        return ApiClient(session)
-
-    yield make
-    for session in sessions:
-        await session.close()
-
-
 @pytest.fixture
 async def via_proxy(proxied: RunningServer) -> AsyncIterator[Clients]:
     """`via_proxy()`: a browser whose requests reach the proxied app from 127.0.0.1 (the
     trusted proxy); `via_proxy("127.0.0.2")`: one that reaches it directly."""
-    async for make in _clients_of(proxied.base_url):
+    async with browsers_at(proxied.base_url) as make:
         yield make
 
 
 @pytest.fixture
 async def direct(server: RunningServer) -> AsyncIterator[Clients]:
     """Browsers of the app without TRUSTED_PROXIES."""
-    async for make in _clients_of(server.base_url):
+    async with browsers_at(server.base_url) as make:
         yield make
 
 

@@ -155,10 +155,8 @@ async def test_the_endpoint_is_in_the_openapi_document(client: ApiClient) -> Non
 
 @pytest.fixture
 async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
-    server = Coturn(tmp_path / "coturn")
-    await server.start()
-    yield server
-    await server.stop()
+    async with Coturn(tmp_path / "coturn") as server:
+        yield server
 
 
 @pytest.fixture
@@ -320,14 +318,6 @@ async def relay_config(someone: Person) -> RelayOnly:
     config = RelayOnly.of(await ice_servers(someone.http))
     assert config.servers, "the endpoint gave no ICE servers"
     return config
-
-
-@pytest.fixture
-async def mesh_peers() -> AsyncIterator[list[MeshPeer]]:
-    peers: list[MeshPeer] = []
-    yield peers
-    for peer in peers:
-        await peer.close()
 
 
 class TestCallsThroughTheRelay:

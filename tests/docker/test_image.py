@@ -19,6 +19,7 @@ from tests.docker.containers import free_port, wait_until_healthy
 from tests.docker.engine import DockerEngine, EngineError
 from tests.mailbox import Mailbox
 from tests.people import Person, sign_up
+from tests.production import production_settings
 from tests.sfu_client import SfuClient
 from tests.test_sfu import enter
 
@@ -38,19 +39,10 @@ async def container(
     """The image in production mode on a free loopback port (host network)."""
     port = free_port()
     name = f"gethory-test-app-{secrets.token_hex(4)}"
+    database_url = f"{mongo_url}/docker_{secrets.token_hex(6)}"
+    origin = f"http://localhost:{port}"
     environment = {
-        "GETHORY_ENV": "production",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "APP_ORIGIN": f"http://localhost:{port}",
-        "DATABASE_URL": f"{mongo_url}/docker_{secrets.token_hex(6)}",
-        "JWT_ACCESS_SECRET": secrets.token_urlsafe(32),
-        "JWT_REFRESH_SECRET": secrets.token_urlsafe(32),
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(mailbox.port),
-        "SMTP_TLS": "none",
-        "SMTP_FROM": "Gethory <no-reply@gethory.test>",
-        "RTC_HOST_ADDRESSES": "127.0.0.1",
+        **production_settings(port, origin, database_url, mailbox),
         # All media through one UDP port, as in the Compose deployment.
         "RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM)),
     }

@@ -86,10 +86,8 @@ async () => {
 
 @pytest.fixture
 async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
-    server = Coturn(tmp_path / "coturn")
-    await server.start()
-    yield server
-    await server.stop()
+    async with Coturn(tmp_path / "coturn") as server:
+        yield server
 
 
 @pytest.fixture
