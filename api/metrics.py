@@ -19,14 +19,20 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from api.errors import NotAuthenticated, NotFound
 from api.services import SERVICES
 from api.settings import Settings
-from sfu.stats import SfuStats
+from sfu.stats import DelayHistogram, SfuStats
 
 # WebRTC negotiation ranges from a few milliseconds on a LAN to seconds with slow ICE.
 JOIN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -99,6 +105,36 @@ class SfuCollector:
         for seconds in s.take_join_seconds():
             self._join.observe(seconds)
         yield from self._join.collect()
+        yield _histogram_family(
+            "gethory_sfu_forwarding_delay_microseconds",
+            "Per received RTP packet: from the SFU taking it (after SRTP unprotect) to its last "
+            "copy handed to the kernel, in microseconds.",
+            s.forwarding_delay,
+        )
+
+
+def _histogram_family(name: str, doc: str, histogram: DelayHistogram) -> HistogramMetricFamily:
+    """Prometheus' cumulative `le` buckets from per-bucket counts."""
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip((*histogram.bounds, float("inf")), histogram.counts, strict=True):
+        total += count
+        # Labels as the Prometheus client writes them: "10.0", "+Inf".
+        buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), total))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=histogram.sum_us)
+
+
+class ThreadCollector:
+    """`process_threads`: the OS threads of this process (proc(5) stat field 20), which
+    ProcessCollector leaves out; a leak of threads per call shows here."""
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            with open("/proc/self/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            return
+        yield GaugeMetricFamily("process_threads", "OS threads of this process.", int(fields[17]))
 
 
 class Metrics:
@@ -106,6 +142,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._sfu = SfuCollector(sfu_stats)
         self.registry.register(self._sfu)
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds...: what a
+        # load tester reads from a server it cannot see the /proc of (gethory-bench --server).
+        ProcessCollector(registry=self.registry)
+        self.registry.register(ThreadCollector())
         self._connections = Gauge(
             "gethory_signaling_connections", "Open signaling sockets.", registry=self.registry
         )

@@ -164,11 +164,16 @@ class Room:
         if slots is None:
             return
         publisher_id = publisher.id
+        forwarded = 0
         for slot in slots:
             sent = slot.forward(publisher_id, packet, now)
             if sent:
-                stats.forwarded_packets += 1
+                forwarded += 1
                 stats.forwarded_bytes += sent
+        if forwarded:
+            stats.forwarded_packets += forwarded
+            # Once per received packet, not per copy: the last copy's delay is the fan-out's.
+            stats.forwarding_delay.observe((time.monotonic() - now) * 1e6)
 
     def close(self) -> list[RoomParticipant]:
         """Idempotent: takes everyone out at once, silently (no reassignment, no `speakers`

@@ -165,3 +165,28 @@ async def test_instances_have_separate_registries() -> None:
     assert first.registry is not second.registry
     assert first.registry.get_sample_value("gethory_sfu_forwarded_packets_total") == 1
     assert second.registry.get_sample_value("gethory_sfu_forwarded_packets_total") == 2
+
+
+async def test_forwarding_delay_is_a_cumulative_histogram_in_microseconds(served: Served) -> None:
+    delay = served.stats.forwarding_delay
+    for microseconds in (3.0, 40.0, 40.0, 2_000_000.0):
+        delay.observe(microseconds)
+
+    samples = await served.scrape()
+
+    name = "gethory_sfu_forwarding_delay_microseconds"
+    assert _only(samples, f"{name}_bucket", le="10.0") == 1
+    assert _only(samples, f"{name}_bucket", le="50.0") == 3
+    assert _only(samples, f"{name}_bucket", le="100000.0") == 3
+    assert _only(samples, f"{name}_bucket", le="+Inf") == 4
+    assert _only(samples, f"{name}_count") == 4
+    assert _only(samples, f"{name}_sum") == 2_000_083.0
+
+
+async def test_process_figures_are_scraped_for_remote_load_tests(served: Served) -> None:
+    samples = await served.scrape()
+
+    assert _only(samples, "process_cpu_seconds_total") > 0
+    assert _only(samples, "process_resident_memory_bytes") > 10_000_000
+    assert _only(samples, "process_open_fds") > 0
+    assert _only(samples, "process_threads") >= 1

@@ -275,3 +275,19 @@ async def test_the_manager_refuses_to_start_when_aiortc_internals_moved(
     manager = RoomManager(SfuConfig(), Quiet())
     with pytest.raises(SfuStartError, match="lost __mid"):
         manager.start()
+
+
+async def test_forwarding_delay_is_observed_once_per_received_packet_not_per_copy() -> None:
+    h = Harness(slot_count=1)
+    a = await h.join("a")
+    for name in ("l1", "l2", "l3"):
+        await h.join(name, microphone=False)
+    assert a.publisher is not None
+    h.room.route(a.publisher, packet(1))
+    assert h.stats.forwarded_packets == 3
+    delay = h.stats.forwarding_delay
+    assert delay.count == 1 and delay.sum_us > 0
+
+    h.room.set_muted("a", True)
+    h.room.route(a.publisher, packet(2))  # dropped: nothing forwarded, nothing observed
+    assert delay.count == 1
