@@ -48,6 +48,8 @@ async def test_room_defaults_follow_the_media_mode(signed_up: SignedUp) -> None:
     assert (mesh["slots"], mesh["maxParticipants"]) == (None, 8)
     small = await create_room(ann, media="sfu", slots=8, maxParticipants=50)
     assert (small["slots"], small["maxParticipants"]) == (8, 50)
+    audience = await create_room(ann, media="sfu", maxParticipants=5000)
+    assert audience["maxParticipants"] == 5000
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ async def test_room_defaults_follow_the_media_mode(signed_up: SignedUp) -> None:
         {"media": "mesh", "maxParticipants": 9},
         {"media": "sfu", "slots": 9},
         {"media": "sfu", "slots": 0},
-        {"media": "sfu", "maxParticipants": 1001},
+        {"media": "sfu", "maxParticipants": 5001},
         {"media": "video"},
         {"visibility": "secret"},
         {"topic": ""},

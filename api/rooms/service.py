@@ -24,7 +24,10 @@ from api.store.rooms import MediaMode, Room, Visibility
 from sfu.config import DEFAULT_SLOTS
 
 MESH_MAX_PARTICIPANTS = 8  # every browser sends to every other: beyond this, uplinks give out
-SFU_MAX_PARTICIPANTS = 1000
+SFU_DEFAULT_PARTICIPANTS = 1000
+# What an owner may ask for (`maxParticipants`): a large audience, measured with gethory-bench's
+# large-room scenario (benchmarks/RESULTS.md); one server process forwards to all of them.
+SFU_MAX_PARTICIPANTS = 5000
 DEFAULT_INVITE_LIFETIME = timedelta(days=7)
 DEFAULT_IDLE_HIDE = timedelta(minutes=30)
 # The public listing considers at most this many rooms created within the idle window.
@@ -92,7 +95,7 @@ class RoomService:
             media=spec.media,
             slots=(spec.slots or self._default_slots) if sfu else None,
             max_participants=spec.max_participants
-            or (SFU_MAX_PARTICIPANTS if sfu else MESH_MAX_PARTICIPANTS),
+            or (SFU_DEFAULT_PARTICIPANTS if sfu else MESH_MAX_PARTICIPANTS),
             status="open",
             created_at=self._clock(),
         )
