@@ -38,15 +38,8 @@ JOIN_RATE_KEY = "join_rate_per_second"  # x of the join-storm steps
 DPI = 110
 
 # Axis labels for names that carry their unit as a suffix.
-_UNITS = {
-    "_ms": "ms",
-    "_us": "µs",
-    "_mb": "MiB",
-    "_kb": "KiB",
-    "_percent": "%",
-    "_per_second": "/s",
-    "_kbps": "kbit/s",
-}
+_UNITS = {"ms": "ms", "us": "µs", "mb": "MiB", "kb": "KiB", "percent": "%", "kbps": "kbit/s"}
+_WORDS = {"cpu": "CPU", "rss": "RSS", "fds": "fds", "e2e": "end-to-end", "join": "join time"}
 _SERIES_LABELS = {
     "packets_per_second": "packets received by listeners (/s)",
     "loss_percent": "loss (% of expected packets)",
@@ -112,11 +105,24 @@ def title(result: RunResult, what: str) -> str:
 
 
 def axis_label(name: str) -> str:
-    """`e2e_delay_ms` → `e2e delay (ms)`: the unit suffix of a figure name made readable."""
-    for suffix, unit in _UNITS.items():
-        if name.endswith(suffix):
-            return f"{name[: -len(suffix)].replace('_', ' ')} ({unit})"
-    return name.replace("_", " ")
+    """A figure name made readable, its unit word moved to the end in parentheses.
+
+    `e2e_delay_ms_p95` → `end-to-end delay p95 (ms)`, `server_cpu_us_per_forwarded_packet`
+    → `server CPU per forwarded packet (µs)`, `forwarded_packets_per_second` →
+    `forwarded packets (/s)`.
+    """
+    words = name.split("_")
+    unit = None
+    if words[-2:] == ["per", "second"]:
+        words, unit = words[:-2], "/s"
+    else:
+        for i, word in enumerate(words):
+            if word in _UNITS:
+                unit = _UNITS[word]
+                del words[i]
+                break
+    text = " ".join(_WORDS.get(w, w) for w in words)
+    return f"{text} ({unit})" if unit else text
 
 
 # --- the plots (each returns False when its data is absent) ---------------------------------
