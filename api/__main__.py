@@ -1,4 +1,6 @@
 """`gethory` / `python -m api`: run the server (uvloop, embedded database in development).
+With arguments it runs an operator command instead (`gethory admin create-bots ...`, see
+api.admin.cli; `gethory --help` lists them).
 
 Our own runner rather than `web.run_app`, for the order of shutdown (api.drain): run_app turns
 SIGTERM into GracefulExit, which closes the listening port at once and then waits up to its
@@ -19,6 +21,7 @@ import time
 import uvloop
 from aiohttp import web
 
+from api.admin.cli import command
 from api.app import create_app
 from api.drain import DRAIN
 from api.logs import configure_logging
@@ -34,6 +37,8 @@ log = logging.getLogger("api")
 
 
 def main() -> None:
+    if len(sys.argv) > 1:
+        raise SystemExit(command(sys.argv[1:]))
     try:
         settings = load_settings()
     except SettingsError as error:
