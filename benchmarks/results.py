@@ -298,6 +298,16 @@ def percentiles(samples: Sequence[float]) -> tuple[float | None, float | None, f
     return (rank(50), rank(95), rank(99))
 
 
+def percentile_figures(name: str, samples: Sequence[float]) -> dict[str, Figure]:
+    """{"<name>_p50", "<name>_p95", "<name>_p99"} from `percentiles(samples)`, for make_figures.
+
+    E.g. `make_figures(**percentile_figures("e2e_delay_ms", delays))`; the names exist for
+    e2e_delay_ms, join_ms and server_forwarding_delay_us.
+    """
+    p50, p95, p99 = percentiles(samples)
+    return {f"{name}_p50": p50, f"{name}_p95": p95, f"{name}_p99": p99}
+
+
 def machine_description() -> dict[str, Any]:
     """The machine a run was made on: {"cpu_model", "logical_cores", "memory_total_mb",
     "kernel", "hostname", "python", "os", "arch"}.

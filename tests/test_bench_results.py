@@ -22,6 +22,7 @@ from benchmarks.results import (
     RunResult,
     machine_description,
     make_figures,
+    percentile_figures,
     percentiles,
     versions,
 )
@@ -148,6 +149,8 @@ def test_percentiles_by_nearest_rank() -> None:
     assert percentiles(samples) == (50.0, 95.0, 99.0)
     # n = 10: ceil(0.5*10)=5th, ceil(0.95*10)=10th, ceil(0.99*10)=10th smallest.
     assert percentiles([float(n) for n in range(1, 11)]) == (5.0, 10.0, 10.0)
+    figures = make_figures(**percentile_figures("join_ms", samples))
+    assert (figures["join_ms_p50"], figures["join_ms_p99"]) == (50.0, 99.0)
 
 
 def test_machine_and_versions_describe_this_checkout() -> None:
