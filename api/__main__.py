@@ -27,6 +27,7 @@ from api.drain import DRAIN
 from api.logs import configure_logging
 from api.settings import Settings, SettingsError, load_settings
 from api.signaling.hub import SIGNALING
+from api.store.embedded import EmbeddedMongoError
 from sfu import SfuStartError
 
 # After the drain closed every Engine.IO transport, open HTTP requests (a long poll, a slow
@@ -54,6 +55,11 @@ def main() -> None:
     except SfuStartError as error:
         # Through logging, so it is a JSON line like every other in production.
         log.critical("gethory: the media server cannot start: %s", error)
+        raise SystemExit(2) from None
+    except EmbeddedMongoError as error:
+        # E.g. another process holds DATA_DIR/mongo: a second server, or for a moment
+        # `gethory admin create-bots` run while no server was up.
+        log.critical("gethory: the embedded database cannot start: %s", error)
         raise SystemExit(2) from None
 
 

@@ -23,6 +23,7 @@ from api.admin.cli import command
 from api.admin.create_bots import create_bots
 from api.services import SERVICES
 from api.settings import Settings
+from api.store.embedded import EmbeddedMongo
 from tests.client import ApiClient
 from tests.conftest import RunningServer
 from tests.mailbox import Mailbox
@@ -325,3 +326,28 @@ def test_production_is_allowed_and_says_what_it_created(
     assert f"prod-00001@{BOT_DOMAIN}" in err
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert len(json.loads(out.read_text())["accounts"]) == 2
+
+
+async def test_a_server_starting_while_the_command_holds_the_database_says_so(
+    tmp_path: Path,
+) -> None:
+    """The command's embedded database (no server was running) and a server started in those
+    seconds: the server stops with one line and exit status 2, not a traceback."""
+    data_dir = tmp_path / "data"
+    held = EmbeddedMongo(data_dir / "mongo", supervise=False)
+    await held.start()
+    try:
+        environ = development_environ(data_dir) | {"PORT": str(free_port())}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "api",
+            cwd=tmp_path, env=environ,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(process.communicate(), EXIT_SECONDS)
+    finally:
+        await held.stop()
+
+    assert process.returncode == 2
+    text = output.decode()
+    assert "the embedded database cannot start: another nx-27017" in text
+    assert "Traceback" not in text

@@ -117,7 +117,7 @@ def _create_bots(arguments: argparse.Namespace) -> int:
     except PyMongoError as error:
         return _fail(out, f"database error: {one_line(error)}")
     except KeyboardInterrupt:
-        _fail(out, "interrupted; run it again to finish (the bots written so far changed)")
+        _fail(out, "interrupted: the bots written so far hold an unsaved password; run it again")
         return INTERRUPTED
     print(_summary(created, settings, arguments.out), file=sys.stderr)
     return 0

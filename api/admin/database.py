@@ -8,7 +8,10 @@ start (each is SQLite underneath), but the server refuses that through its pid f
 (`api.store.embedded`: "two servers must not share the data"), and so do we: while a server's
 embedded database is up, we connect to it as one more client (its port is on its command line);
 otherwise we start the embedded database ourselves exactly as the server does, for as long as
-the command runs.
+the command runs (about a second for 1,000 bots). A server started during those seconds stops
+at start-up with the embedded database's own one-line error ("another nx-27017 (pid N) is
+using ...; stop it first"); one that was running and is restarting its crashed database retries
+until we are done. Either way the two never write the same files at once.
 """
 
 from __future__ import annotations
