@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
-from api.admin.bots import BOT_DOMAIN
+from api.admin.bots import BOT_DOMAIN, MAX_BOTS, BotAccounts, bot_email
 from api.admin.cli import command
 from api.admin.create_bots import create_bots
 from api.services import SERVICES
 from api.settings import Settings
+from api.store.database import database_of, open_client, stores_for
 from api.store.embedded import EmbeddedMongo
 from tests.client import ApiClient
 from tests.conftest import RunningServer
@@ -280,7 +282,8 @@ def run_command(
 def test_an_unreachable_database_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environ = {"DATA_DIR": str(tmp_path), "DATABASE_URL": f"mongodb://127.0.0.1:{free_port()}"}
+    url = f"mongodb://bench:s3cret@127.0.0.1:{free_port()}/gethory?authSource=admin"
+    environ = {"DATA_DIR": str(tmp_path), "DATABASE_URL": url}
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "bots.json"
 
@@ -291,6 +294,7 @@ def test_an_unreachable_database_is_one_line(
     captured = capsys.readouterr()
     assert status == 2 and captured.out == ""
     assert captured.err.count("\n") == 1 and "database unreachable" in captured.err
+    assert "s3cret" not in captured.err
     assert list(out.parent.iterdir()) == []  # no credentials file, not even the reserved one
 
 
@@ -351,3 +355,26 @@ async def test_a_server_starting_while_the_command_holds_the_database_says_so(
     text = output.decode()
     assert "the embedded database cannot start: another nx-27017" in text
     assert "Traceback" not in text
+
+
+async def test_a_database_lost_midway_raises_what_the_store_raised(tmp_path: Path) -> None:
+    """Not an ExceptionGroup from the concurrent writers: the command turns a `PyMongoError`
+    into its one-line message."""
+    embedded = EmbeddedMongo(tmp_path / "mongo", supervise=False)
+    await embedded.start()
+    client = open_client(embedded.url)
+    try:
+        stores = stores_for(database_of(client))
+        await stores.create_indexes()
+        bots = BotAccounts(stores.users, stores.sessions)
+        running = asyncio.create_task(bots.ensure("lost", MAX_BOTS, "not a real hash"))
+        while await stores.users.by_email(bot_email("lost", 10)) is None:
+            assert not running.done()
+            await asyncio.sleep(0.01)
+        await embedded.stop()
+
+        with pytest.raises(PyMongoError):
+            await running
+    finally:
+        await client.close()
+        await embedded.stop()

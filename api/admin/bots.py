@@ -73,6 +73,9 @@ class BotAccounts:
         race with another run (the unique email index refuses it) refreshes the winner's
         account instead. Two runs at once on one prefix leave each bot with one of the two
         passwords: run one at a time.
+
+        Raises what the stores raise (`PyMongoError`) if the database fails midway; the bots
+        written until then hold `password_hash`.
         """
         if PREFIX_PATTERN.fullmatch(prefix) is None:
             raise ValueError(f"prefix {prefix!r} is not [a-z0-9-]{{1,20}}")
@@ -85,9 +88,14 @@ class BotAccounts:
             for index in indexes:  # shared: each index is taken by exactly one worker
                 accounts[index] = await self._ensure_one(prefix, index, password_hash)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(CONCURRENT_WRITES, count)):
-                group.create_task(work())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(CONCURRENT_WRITES, count)):
+                    group.create_task(work())
+        except ExceptionGroup as failures:
+            # The first worker's error as itself (a PyMongoError when the database went away),
+            # so callers catch what the store raised rather than a group.
+            raise failures.exceptions[0] from None
         return [account for account in accounts if account is not None]
 
     async def _ensure_one(self, prefix: str, index: int, password_hash: str) -> BotAccount:

@@ -25,6 +25,7 @@ from api.settings import Settings, SettingsError, load_settings
 
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+UNSAVED = "the bots written so far hold a password that was not saved: run it again"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,9 +116,9 @@ def _create_bots(arguments: argparse.Namespace) -> int:
     except (SettingsError, AdminError) as error:
         return _fail(out, str(error))
     except PyMongoError as error:
-        return _fail(out, f"database error: {one_line(error)}")
+        return _fail(out, f"database error: {one_line(error)}; {UNSAVED}")
     except KeyboardInterrupt:
-        _fail(out, "interrupted: the bots written so far hold an unsaved password; run it again")
+        _fail(out, f"interrupted; {UNSAVED}")
         return INTERRUPTED
     print(_summary(created, settings, arguments.out), file=sys.stderr)
     return 0
