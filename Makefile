@@ -49,5 +49,21 @@ pytest: $(STAMP) web
 dockertest: $(STAMP)
 	$(BIN)/pytest tests/docker
 
+# gethory-bench (benchmarks/README.md): `bench` is a smoke fanout of under 3 minutes; `bench-full`
+# the whole sweep (about half an hour on 2 cores). Results and PNGs go to bench-results/.
+.PHONY: bench bench-full
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --scenario fanout --speakers 1 --listeners 40 --duration 20 --out bench-results
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks --scenario fanout --listeners 100 --duration 30 --out bench-results
+	$(BIN)/python -m benchmarks --scenario fanout --speakers 3 --listeners 100 --duration 30 --out bench-results
+	$(BIN)/python -m benchmarks --scenario rooms --rooms 20 --room-size 5 --duration 30 --out bench-results
+	$(BIN)/python -m benchmarks --scenario join-storm --out bench-results
+	$(BIN)/python -m benchmarks --scenario churn --out bench-results
+	$(BIN)/python -m benchmarks --scenario mesh-vs-sfu --out bench-results
+	$(BIN)/python -m benchmarks --scenario large-room --listeners 1000 --out bench-results
+	$(BIN)/python -m benchmarks report bench-results
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

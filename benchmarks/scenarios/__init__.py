@@ -1,0 +1,15 @@
+"""The named scenarios of gethory-bench: `SCENARIOS[name]` → Scenario (parameters, run).
+
+`gethory-bench scenarios` prints each one's summary, parameters and defaults.
+"""
+
+from __future__ import annotations
+
+from benchmarks.scenarios.base import Param, Scenario
+from benchmarks.scenarios.fanout import SCENARIO as FANOUT
+from benchmarks.scenarios.join_storm import SCENARIO as JOIN_STORM
+from benchmarks.scenarios.rooms import SCENARIO as ROOMS
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (FANOUT, ROOMS, JOIN_STORM)}
+
+__all__ = ["SCENARIOS", "Param", "Scenario"]

@@ -1,0 +1,255 @@
+"""The server a run loads: one started here (local) or a deployment named by --server URL.
+
+Local: `python -m api` in a subprocess (development, embedded database in a temporary data
+dir, RATE_LIMITS=off, RTC_HOST_ADDRESSES=127.0.0.1), exactly as benchmarks/sfu_forwarding.py
+starts it. Its bot accounts come from `python -m api admin create-bots` run with the
+server's own environment (the documented operator command); if that command is missing,
+from REST sign-up through the development outbox (benchmarks.accounts).
+
+Remote: the server at --server URL; bot accounts from a --bots-file written by
+`gethory admin create-bots --count N --prefix P --out FILE` on the server's machine. Every
+bot signs in with `POST /api/auth/login` (email + the file's password) for a bearer token.
+Its ICE servers come from the deployment (`GET /api/rtc/ice-servers`, TURN included).
+
+Mistakes a user can make (bad URL, unreachable server, no or wrong bots file, wrong
+password) raise `BenchError`, which the CLI prints as one line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+LOGIN_CONCURRENCY = 16  # sign-ins in flight: each costs the server a password hash
+HTTP_SECONDS = 30.0
+CREATE_BOTS_SECONDS = 600.0
+
+
+class BenchError(Exception):
+    """A problem the user can fix; its message is one line, printed without a traceback."""
+
+
+@dataclass
+class Target:
+    """A reachable Gethory server. `kind`: "gethory-local" | "gethory-remote"; `pid`: the
+    local server process (None for remote); `rtc`: "loopback" | "deployment"."""
+
+    kind: str
+    base_url: str
+    http: aiohttp.ClientSession
+    pid: int | None
+    rtc: str
+    bots_file: Path | None = None
+    workdir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    log_tail: Any = None  # () -> str: the local server's log tail, for errors
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.base_url}
+
+    async def tokens(self, count: int) -> list[str]:
+        """`count` access tokens of distinct bot accounts (one room seat each)."""
+        if self.bots_file is None and self.workdir is not None:
+            self.bots_file = await self._create_local_bots(count)
+            if self.bots_file is None:  # no admin command: REST sign-up in development
+                from benchmarks.accounts import GethoryAccounts
+
+                accounts = GethoryAccounts(self.http, self.workdir / "data" / "outbox")
+                return await accounts.sign_up(count)
+        assert self.bots_file is not None
+        email_and_password = read_bots_file(self.bots_file, count)
+        return await self._login_all(email_and_password)
+
+    async def _create_local_bots(self, count: int) -> Path | None:
+        assert self.workdir is not None
+        out = self.workdir / "bots.json"
+        command = [sys.executable, "-m", "api", "admin", "create-bots"]
+        command += ["--count", str(count), "--prefix", "bench", "--out", str(out)]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=self.env,
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        async with asyncio.timeout(CREATE_BOTS_SECONDS):
+            _, stderr = await process.communicate()
+        if process.returncode != 0 or not out.exists():
+            if b"create-bots" in stderr or b"invalid choice" in stderr or b"usage" in stderr:
+                return None  # an older server without the admin command
+            raise BenchError(f"`{' '.join(command[1:5])}` failed: {stderr.decode()[-300:]}")
+        return out
+
+    async def _login_all(self, accounts: Sequence[tuple[str, str]]) -> list[str]:
+        gate = asyncio.Semaphore(LOGIN_CONCURRENCY)
+
+        async def login(email: str, password: str) -> str:
+            async with gate:
+                return await self._login(email, password)
+
+        return list(await asyncio.gather(*(login(e, p) for e, p in accounts)))
+
+    async def _login(self, email: str, password: str) -> str:
+        body = {"email": email, "password": password}
+        for _ in range(5):
+            async with self.http.post("/api/auth/login", json=body) as response:
+                reply = await _json(response)
+                if response.status == 200:
+                    return str(reply["accessToken"])
+                if response.status == 429:  # someone else's wrong attempts: wait as told
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    continue
+                code = (reply.get("error") or {}).get("code", "") if isinstance(reply, dict) else ""
+                raise BenchError(
+                    f"{self.base_url} refused the bots file's credentials for {email}: "
+                    f"{response.status} {code}".rstrip()
+                    + " (run `gethory admin create-bots` again where the server runs)"
+                )
+        raise BenchError(f"{self.base_url}: sign-in of {email} kept being rate limited")
+
+    async def create_room(
+        self, token: str, *, media: str, slots: int | None, max_participants: int | None
+    ) -> str:
+        """A public room owned by `token`'s account; its id."""
+        body: dict[str, Any] = {"topic": "gethory-bench", "visibility": "public", "media": media}
+        if slots is not None:
+            body["slots"] = slots
+        if max_participants is not None:
+            body["maxParticipants"] = max_participants
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.post("/api/rooms", json=body, headers=headers) as response:
+            reply = await _json(response)
+            if response.status >= 300:
+                raise BenchError(f"{self.base_url} refused to create a room: {reply}")
+            return str(reply["id"])
+
+
+async def _json(response: aiohttp.ClientResponse) -> Any:
+    try:
+        return await response.json(content_type=None)
+    except (json.JSONDecodeError, aiohttp.ContentTypeError, ValueError):
+        return {"error": {"code": f"not JSON ({response.content_type})"}}
+
+
+def read_bots_file(path: Path, count: int) -> list[tuple[str, str]]:
+    """(email, password) of the first `count` accounts of a create-bots file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        password = str(data["password"])
+        emails = [str(account["email"]) for account in data["accounts"]]
+    except OSError as error:
+        raise BenchError(f"cannot read the bots file {path}: {error.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise BenchError(
+            f"{path} is not a bots file of `gethory admin create-bots` "
+            '({"password": ..., "accounts": [{"email": ...}]})'
+        ) from None
+    if len(emails) < count:
+        raise BenchError(
+            f"{path} holds {len(emails)} bot accounts; this run needs {count}: "
+            f"`gethory admin create-bots --count {count}` where the server runs"
+        )
+    return [(email, password) for email in emails[:count]]
+
+
+def check_url(url: str) -> str:
+    """The base URL without a trailing slash; BenchError unless http(s)://host[:port][/]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BenchError(f"--server {url!r} is not an http:// or https:// URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BenchError(f"--server {url!r}: give the server's origin only, e.g. https://host")
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise BenchError(f"--server {url!r} has a bad port") from None
+    return url.rstrip("/")
+
+
+async def wait_reachable(http: aiohttp.ClientSession, base_url: str) -> None:
+    """BenchError unless `GET /api/health` answers 200 (a Gethory server, ready)."""
+    try:
+        async with asyncio.timeout(HTTP_SECONDS):
+            async with http.get("/api/health") as response:
+                if response.status != 200:
+                    raise BenchError(
+                        f"{base_url}/api/health answered {response.status}: "
+                        "not a ready Gethory server"
+                    )
+    except (aiohttp.ClientError, OSError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise BenchError(f"cannot reach {base_url}: {reason}") from None
+    except TimeoutError:
+        raise BenchError(f"{base_url} did not answer within {HTTP_SECONDS:g} s") from None
+
+
+@contextlib.asynccontextmanager
+async def remote_target(url: str, bots_file: Path | None) -> AsyncIterator[Target]:
+    base_url = check_url(url)
+    if bots_file is None:
+        raise BenchError(
+            "--server needs --bots-file: run `gethory admin create-bots --count N --prefix "
+            "bench --out bots.json` where the server runs and copy bots.json here"
+        )
+    read_bots_file(bots_file, 0)  # fail early on a wrong file
+    jar = aiohttp.DummyCookieJar()  # bearer tokens only: many sign-ins must not share cookies
+    timeout = aiohttp.ClientTimeout(total=HTTP_SECONDS)
+    async with aiohttp.ClientSession(base_url=base_url, cookie_jar=jar, timeout=timeout) as http:
+        await wait_reachable(http, base_url)
+        target = Target("gethory-remote", base_url, http, None, "deployment", bots_file=bots_file)
+        await target.tokens(1)  # wrong credentials fail here, before any bot starts
+        yield target
+
+
+@contextlib.asynccontextmanager
+async def local_target() -> AsyncIterator[Target]:
+    """Start `python -m api` here, stopped (SIGINT, then SIGKILL) when the block ends."""
+    from benchmarks.bots import (
+        LOOPBACK,
+        free_port,
+        server_environment,
+        server_process,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        env = server_environment(
+            PORT=str(port),
+            APP_ORIGIN=f"http://{LOOPBACK}:{port}",
+            DATA_DIR=str(workdir / "data"),
+            GETHORY_ENV="development",
+            RTC_HOST_ADDRESSES=LOOPBACK,
+            RATE_LIMITS="off",
+        )
+        with server_process("api", env, port, workdir) as server:
+            try:
+                await server.wait_healthy("/api/health")
+            except RuntimeError as error:
+                raise BenchError(str(error).splitlines()[0]) from None
+            jar = aiohttp.DummyCookieJar()
+            timeout = aiohttp.ClientTimeout(total=HTTP_SECONDS)
+            async with aiohttp.ClientSession(
+                base_url=server.base_url, cookie_jar=jar, timeout=timeout
+            ) as http:
+                yield Target(
+                    "gethory-local",
+                    server.base_url,
+                    http,
+                    server.pid,
+                    "loopback",
+                    workdir=workdir,
+                    env=env,
+                    log_tail=server.log_tail,
+                )
