@@ -1,0 +1,562 @@
+"""Cheap media bots for load tests: listeners that read RTP headers, speakers that loop Opus.
+
+Both are one aiortc RTCPeerConnection each, so ICE (consent included), DTLS and SRTP keys are
+aiortc's own, against any server (Gethory as offerer, Janus as answerer). What they skip:
+
+ListenerBot: once negotiated, each socket of its ICE connection (the aioice `StunProtocol`s in
+    `Connection._protocols`, this connection's only, never a process-wide hook: a server in
+    the same process keeps its own path) gets an instance-level `datagram_received`. An RTP
+    datagram (first byte 0x80-0xBF, second byte not an RTCP type 192-223, RFC 5761 §4) goes
+    straight to `RtpReceiveStats.on_datagram` from its header (in clear in SRTP, RFC 3711):
+    no queue, no SRTP, no parse, no coroutine. STUN (the server's consent checks,
+    docs/protocol.md), DTLS and SRTCP go on to aioice/aiortc as before. One RTP datagram in
+    `sample_every` goes on as well: aiortc unprotects it (libsrtp estimates the rollover
+    counter across the gap, RFC 3711 §3.3.1, and its replay window only moves forward) and
+    parses it; the bot's receiver hook (no jitter buffer, no decoder thread) looks its payload
+    up among the speakers' clips (`ClipIndex`) and the `SendLog` says when that frame left:
+    end-to-end delay. A `decode=True` listener passes every datagram on and decodes Opus
+    (PyAV) to find the tone it hears. The receivers' RTCP receiver reports are built from the
+    header statistics (the sampled packets alone would report 98 % loss).
+SpeakerBot: a sendonly transceiver whose aiortc send loop stays parked; the bot sends its
+    clip's pre-encoded frames itself every 20 ms from a fixed schedule (no drift), with the
+    RFC 6464 audio level and the marker bit at talk spurt starts, through the sender's own
+    SRTP context and socket (`sfu.aiortc_hooks.RtpOutput`: serialize, protect, sendto); its
+    RTCP sender reports carry its real counts.
+
+aiortc/aioice private names used here (pinned versions, see sfu/aiortc_hooks.py), checked by
+`check_bot_internals()`: `RTCIceTransport._connection`, aioice `Connection._protocols`,
+`RTCRtpReceiver.__started`/`__transport`/`__rtcp_task`/`__remote_streams`/`_run_rtcp`/
+`_handle_rtp_packet`, `RTCDtlsTransport._register_rtp_receiver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import av
+import numpy as np
+import numpy.typing as npt
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    sdp,
+)
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtp import RtpPacket, clamp_packets_lost
+
+from benchmarks.opus_clip import (
+    DTX_INTERVAL_FRAMES,
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    IDLE_FRAMES,
+    SAMPLE_RATE,
+    ClipIndex,
+    OpusClip,
+    clip_for_speaker,
+)
+from benchmarks.rtp_reader import RtpReceiveStats, RtpStream
+from benchmarks.send_log import SendLog
+from sfu.aiortc_hooks import RtpOutput
+from sfu.participant import ParkedTrack
+from sfu.rtp_sink import SenderReport
+
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"  # RFC 6464
+CONNECT_SECONDS = 15.0
+CLIP_SECONDS = 5.0  # clip_for_speaker's length
+# Frames a speaker's clip can have at most: a SendLog for a run is speakers × this.
+MAX_CLIP_FRAMES = round(CLIP_SECONDS / FRAME_SECONDS) + IDLE_FRAMES
+TONE_WINDOW_SECONDS = 2.0  # decoded audio kept per stream for the tone
+MIN_TONE_SECONDS = 1.0
+_ARRIVALS_CAP = 512  # sampled datagrams awaiting aiortc (ones it drops never come back)
+
+Handler = Callable[[RtpPacket], None]
+
+
+def new_send_log(speakers: int) -> SendLog:
+    """A SendLog sized for `speakers` speaker bots' clips (the run's creator unlinks it)."""
+    return SendLog.create(speakers, MAX_CLIP_FRAMES)
+
+
+def check_bot_internals() -> None:
+    """Raise RuntimeError if aiortc/aioice moved what the bots rely on (see module doc)."""
+    wanted: list[tuple[Any, str, tuple[str, ...]]] = [
+        (aioice.ice.Connection, "__init__", ("self._protocols",)),
+        (aioice.ice.StunProtocol, "datagram_received", ("self.receiver.data_received(",)),
+        (RTCRtpReceiver, "__init__", ("self.__started", "self.__transport", "self.__rtcp_task")),
+        (RTCRtpReceiver, "__init__", ("self.__remote_streams",)),
+        (RTCRtpReceiver, "receive", ("_register_rtp_receiver", "_run_rtcp")),
+        (RTCRtpReceiver, "_run_rtcp", ("stream.fraction_lost", "stream.packets_lost")),
+        (RTCRtpReceiver, "_run_rtcp", ("stream.max_seq", "stream.jitter")),
+    ]
+    problems = []
+    for cls, method, names in wanted:
+        source = inspect.getsource(getattr(cls, method))
+        problems += [f"{cls.__name__}.{method} lacks {n}" for n in names if n not in source]
+    if problems:
+        raise RuntimeError("aiortc/aioice internals changed: " + "; ".join(problems))
+
+
+def negotiated_extension_id(description: str, uri: str) -> int | None:
+    """The id an SDP gives the header extension `uri` (its first audio section that has it)."""
+    for media in sdp.SessionDescription.parse(description).media:
+        for extension in media.rtp.headerExtensions:
+            if extension.uri == uri:
+                return int(extension.id)
+    return None
+
+
+def negotiated_opus_type(description: str, mid: str | None) -> int | None:
+    """The Opus payload type of the SDP section `mid`, None if it has no Opus."""
+    for media in sdp.SessionDescription.parse(description).media:
+        if media.rtp.muxId == mid:
+            for codec in media.rtp.codecs:
+                if codec.mimeType.lower() == "audio/opus" and codec.payloadType is not None:
+                    return int(codec.payloadType)
+    return None
+
+
+class _ReportView:
+    """What aiortc's receiver RTCP loop and getStats() read of a stream (the duck type of
+    its StreamStatistics), from the header statistics of every packet, not the sample."""
+
+    def __init__(self, stream: RtpStream) -> None:
+        self._stream = stream
+
+    @property
+    def fraction_lost(self) -> int:
+        return self._stream.fraction_lost()
+
+    @property
+    def packets_lost(self) -> int:
+        return int(clamp_packets_lost(self._stream.lost))
+
+    @property
+    def packets_received(self) -> int:
+        return self._stream.unique_received
+
+    @property
+    def max_seq(self) -> int:  # RFC 3550's extended highest sequence number
+        return self._stream.extended_max & 0xFFFFFFFF
+
+    @property
+    def jitter(self) -> int:  # RTP units
+        return int(self._stream.jitter)
+
+
+def _hook_receiver(receiver: RTCRtpReceiver, handler: Handler, stats: RtpReceiveStats) -> None:
+    """Give `handler` each packet aiortc unprotects for `receiver` (no jitter buffer, no
+    decoder thread), as sfu.aiortc_hooks.forward_received_rtp does; the receiver reports
+    aiortc sends say what the header statistics say of the stream."""
+    hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
+    reports: dict[int, Any] = hooked._RTCRtpReceiver__remote_streams
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        if hooked._RTCRtpReceiver__started:
+            return
+        hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
+        hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        hooked._RTCRtpReceiver__started = True
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.ssrc not in reports:
+            stream = stats.streams.get(packet.ssrc)
+            if stream is not None:  # one stream per receiver: a new SSRC replaces the old
+                reports.clear()
+                reports[packet.ssrc] = _ReportView(stream)
+        handler(packet)
+
+    hooked.receive = receive
+    hooked._handle_rtp_packet = handle_rtp_packet
+
+
+def _rtp_tap(
+    protocol: aioice.ice.StunProtocol,
+    on_rtp: Callable[[bytes, float], None],
+    sample_every: int,
+    on_sample: Callable[[bytes, float], None],
+    pass_all: bool,
+) -> Callable[[bytes, tuple[Any, ...]], None]:
+    """`datagram_received` for one socket: RTP to `on_rtp`; 1 RTP in `sample_every` (never if
+    0) also to `on_sample` and on to aioice; everything else on to aioice (the method of the
+    protocol's class at that moment, so process-wide hooks still apply). `pass_all`: every
+    datagram goes on to aioice too."""
+    monotonic = time.monotonic
+    stock = type(protocol)
+    countdown = sample_every if sample_every > 0 else -1
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        nonlocal countdown
+        if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            now = monotonic()
+            on_rtp(data, now)
+            countdown -= 1
+            if countdown == 0:
+                countdown = sample_every
+                on_sample(data, now)
+            elif not pass_all:
+                return
+        stock.datagram_received(protocol, data, addr)
+
+    return datagram_received
+
+
+class _Bot:
+    """One peer connection with recvonly slots read by header (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        rtc: RTCConfiguration,
+        *,
+        slots: int,
+        sample_every: int,
+        decode: bool,
+        send_log: SendLog | None,
+    ) -> None:
+        self.name = name
+        self.pc = RTCPeerConnection(rtc)
+        self.stats = RtpReceiveStats()
+        self.delays_ms: list[float] = []
+        self._sample_every = 1 if decode else sample_every
+        self._decode = decode
+        self._send_log = send_log
+        self._index = _clip_index(send_log.speakers) if send_log is not None else None
+        self._arrivals: dict[int, float] = {}
+        self._hooked: set[RTCRtpReceiver] = set()
+        self._tapped: set[aioice.ice.StunProtocol] = set()
+        self._decoders: dict[int, _ToneListener] = {}
+        self._connected = asyncio.Event()
+        self._failed = False
+        self._closed = False
+        self.pc.on("connectionstatechange", self._on_state)
+        self._slots = [self.pc.addTransceiver("audio", direction="recvonly") for _ in range(slots)]
+
+    # --- negotiation -------------------------------------------------------------------------
+
+    async def offer(self) -> str:
+        """Our offer (aiortc gathers here); the server answers with `accept`."""
+        self._hook_receivers()
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer_sdp: str) -> None:
+        """Apply the server's answer; `connected()` then waits for ICE and DTLS."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        self._negotiated(answer_sdp)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Answer the server's offer (Janus subscribers and publishers are answered)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        self._prepare_answer()
+        self._hook_receivers()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._negotiated(offer_sdp)
+        return str(self.pc.localDescription.sdp)
+
+    def _prepare_answer(self) -> None:
+        """Between the offer and our answer (the speaker takes its microphone line here)."""
+
+    def _negotiated(self, remote_sdp: str) -> None:
+        self.stats.audio_level_id = negotiated_extension_id(remote_sdp, AUDIO_LEVEL_URI)
+        self._tap_sockets()
+
+    async def connected(self) -> None:
+        """Wait until ICE and DTLS are up. Raises RuntimeError if the connection fails,
+        closes, or is not up within CONNECT_SECONDS."""
+        try:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await self._connected.wait()
+        except TimeoutError:
+            raise RuntimeError(
+                f"{self.name}: media not connected in {CONNECT_SECONDS:.0f} s "
+                f"({self.pc.connectionState})"
+            ) from None
+        if self._failed:
+            raise RuntimeError(f"{self.name}: media connection {self.pc.connectionState}")
+        self._tap_sockets()
+
+    async def close(self) -> None:
+        self._closed = True
+        await self.pc.close()
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self._connected.set()
+        elif state in ("failed", "closed"):
+            self._failed = True
+            self._connected.set()
+
+    # --- the receive path --------------------------------------------------------------------
+
+    def _hook_receivers(self) -> None:
+        for transceiver in self.pc.getTransceivers():
+            receiver = transceiver.receiver
+            if receiver not in self._hooked and self._receives(transceiver):
+                _hook_receiver(receiver, self._on_packet, self.stats)
+                self._hooked.add(receiver)
+
+    def _receives(self, transceiver: RTCRtpTransceiver) -> bool:
+        return True
+
+    def _tap_sockets(self) -> None:
+        """Hook every socket of this connection's ICE transports (after bundling)."""
+        for transceiver in self.pc.getTransceivers():
+            dtls = transceiver.receiver.transport
+            connection: Any = dtls.transport._connection  # aiortc's aioice Connection
+            for protocol in connection._protocols:
+                if protocol not in self._tapped:
+                    tap = _rtp_tap(
+                        protocol,
+                        self.stats.on_datagram,
+                        self._sample_every,
+                        self._on_sample,
+                        self._decode,
+                    )
+                    protocol.datagram_received = tap  # this instance only
+                    self._tapped.add(protocol)
+
+    def _on_sample(self, data: bytes, now: float) -> None:
+        arrivals = self._arrivals
+        if len(arrivals) >= _ARRIVALS_CAP:
+            arrivals.clear()
+        key = int.from_bytes(data[8:12], "big") << 16 | int.from_bytes(data[2:4], "big")
+        arrivals[key] = now
+
+    def _on_packet(self, packet: RtpPacket) -> None:
+        """A packet aiortc unprotected: a sample (delay), or any packet of a decoder."""
+        if self._decode:
+            listener = self._decoders.get(packet.ssrc)
+            if listener is None:
+                listener = self._decoders[packet.ssrc] = _ToneListener()
+            listener.add(packet.payload)
+        arrival = self._arrivals.pop(packet.ssrc << 16 | packet.sequence_number, None)
+        if arrival is None or self._index is None or self._send_log is None:
+            return
+        where = self._index.lookup(packet.payload)
+        if where is None:
+            return
+        sent = self._send_log.sent_at(*where)
+        if not math.isnan(sent):
+            self.delays_ms.append((arrival - sent) * 1000.0)
+
+    @property
+    def tone_hz(self) -> float | None:
+        """The dominant frequency of the stream heard longest (decode=True only; None
+        before MIN_TONE_SECONDS of it were decoded)."""
+        if not self._decoders:
+            return None
+        longest = max(self._decoders.values(), key=lambda d: d.samples)
+        return longest.dominant_hz()
+
+    @property
+    def tones_hz(self) -> dict[int, float | None]:
+        """The dominant frequency per SSRC (decode=True only)."""
+        return {ssrc: d.dominant_hz() for ssrc, d in self._decoders.items()}
+
+
+class _ToneListener:
+    """Decodes one stream's Opus and keeps its last TONE_WINDOW_SECONDS of audio."""
+
+    def __init__(self) -> None:
+        self._codec = av.CodecContext.create("libopus", "r")
+        assert isinstance(self._codec, av.AudioCodecContext)
+        self._codec.sample_rate = SAMPLE_RATE
+        self._codec.layout = "mono"
+        self._chunks: list[npt.NDArray[np.float64]] = []
+        self._kept = 0
+        self.samples = 0
+
+    def add(self, payload: bytes) -> None:
+        try:
+            frames = self._codec.decode(av.Packet(payload))
+        except av.FFmpegError:
+            return  # a corrupt payload: the next one decodes (Opus frames are independent)
+        for frame in frames:
+            pcm = frame.to_ndarray().astype(np.float64)
+            mono = pcm.reshape(-1) if pcm.shape[0] == 1 else pcm.mean(axis=0)
+            self._chunks.append(mono)
+            self._kept += mono.size
+            self.samples += mono.size
+        limit = int(TONE_WINDOW_SECONDS * SAMPLE_RATE)
+        while self._chunks and self._kept - self._chunks[0].size >= limit:
+            self._kept -= self._chunks.pop(0).size
+
+    def dominant_hz(self) -> float | None:
+        if self._kept < MIN_TONE_SECONDS * SAMPLE_RATE:
+            return None
+        audio = np.concatenate(self._chunks)
+        spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+        spectrum[0] = 0.0
+        peak = int(np.argmax(spectrum))
+        # Parabolic interpolation between the bins around the peak.
+        if 0 < peak < spectrum.size - 1:
+            a, b, c = spectrum[peak - 1], spectrum[peak], spectrum[peak + 1]
+            denominator = a - 2 * b + c
+            offset = 0.5 * (a - c) / denominator if denominator else 0.0
+        else:
+            offset = 0.0
+        return float((peak + offset) * SAMPLE_RATE / audio.size)
+
+
+_clip_indexes: dict[int, ClipIndex] = {}
+
+
+def _clip_index(speakers: int) -> ClipIndex:
+    index = _clip_indexes.get(speakers)
+    if index is None:
+        index = _clip_indexes[speakers] = ClipIndex.for_speakers(speakers)
+    return index
+
+
+class ListenerBot(_Bot):
+    """A listener: `slots` recvonly transceivers read by header (module docstring).
+
+    stats: header statistics of every RTP datagram received.
+    delays_ms: end-to-end delays (ms) of the sampled packets whose payload is a clip frame
+        the `send_log` knows (its speakers' clips: `clip_for_speaker(0..speakers-1)`).
+    tone_hz: the dominant frequency heard (decode=True only).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rtc: RTCConfiguration,
+        *,
+        slots: int,
+        sample_every: int = 50,
+        decode: bool = False,
+        send_log: SendLog | None = None,
+    ) -> None:
+        super().__init__(
+            name, rtc, slots=slots, sample_every=sample_every, decode=decode, send_log=send_log
+        )
+
+
+class SpeakerBot(_Bot):
+    """A speaker: loops `clip_for_speaker(speaker_index)` on a sendonly transceiver (module
+    docstring), recording each send in `send_log`; `slots` recvonly transceivers are read as
+    a listener's are (`stats`). `talking` False: only DTX frames, one per 400 ms."""
+
+    def __init__(
+        self,
+        name: str,
+        rtc: RTCConfiguration,
+        *,
+        speaker_index: int,
+        send_log: SendLog | None = None,
+        slots: int = 0,
+        sample_every: int = 50,
+    ) -> None:
+        self.speaker_index = speaker_index
+        self.clip: OpusClip = clip_for_speaker(speaker_index)
+        self.sent_packets = 0
+        self.sent_bytes = 0
+        self.talking = True
+        self._resume = True  # the next voiced frame opens a talk spurt: marker bit
+        self._microphone: RTCRtpTransceiver | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+        self._timestamp_base = random.getrandbits(32)
+        self._payload_octets = 0
+        super().__init__(
+            name, rtc, slots=0, sample_every=sample_every, decode=False, send_log=send_log
+        )
+        self._microphone = self.pc.addTransceiver(ParkedTrack(), direction="sendonly")
+        self._slots = [self.pc.addTransceiver("audio", direction="recvonly") for _ in range(slots)]
+
+    def start_talking(self) -> None:
+        if not self.talking:
+            self.talking = True
+            self._resume = True
+
+    def stop_talking(self) -> None:
+        self.talking = False
+
+    def _receives(self, transceiver: RTCRtpTransceiver) -> bool:
+        return transceiver is not self._microphone
+
+    def _prepare_answer(self) -> None:
+        microphone = self._microphone
+        if microphone is not None and microphone.mid is None:  # the offer had no line for it
+            self._microphone = None
+
+    async def connected(self) -> None:
+        await super().connected()
+        if self._task is None and self._microphone is not None:
+            self._task = asyncio.create_task(self._send_loop(), name=f"{self.name} speaks")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await super().close()
+
+    def sender_report(self, now: float) -> SenderReport:
+        """For the RTCP sender reports: the RTP time of `now` on our send schedule."""
+        ticks = (now - self._started_at) / FRAME_SECONDS
+        timestamp = (self._timestamp_base + int(ticks * FRAME_SAMPLES)) & 0xFFFFFFFF
+        return SenderReport(timestamp, self.sent_packets, self._payload_octets)
+
+    async def _send_loop(self) -> None:
+        microphone = self._microphone
+        assert microphone is not None
+        remote = self.pc.remoteDescription
+        local = self.pc.localDescription
+        description = remote.sdp if remote.type == "answer" else local.sdp
+        payload_type = negotiated_opus_type(description, microphone.mid)
+        level_id = negotiated_extension_id(description, AUDIO_LEVEL_URI)
+        if payload_type is None:
+            raise RuntimeError(f"{self.name}: Opus was not negotiated")
+        output = RtpOutput(microphone.sender)
+        output.report_from(self)
+        packet = RtpPacket(payload_type=payload_type, ssrc=output.ssrc)
+        sequence = random.getrandbits(16)
+        loop = asyncio.get_running_loop()
+        self._started_at = start = loop.time()
+        tick = 0
+        while not self._closed:
+            delay = start + tick * FRAME_SECONDS - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            frame = self._frame_at(tick)
+            if frame >= 0:
+                clip = self.clip
+                packet.sequence_number = sequence
+                packet.timestamp = (self._timestamp_base + tick * FRAME_SAMPLES) & 0xFFFFFFFF
+                voiced = clip.voiced[frame]
+                # The marker opens each talk spurt (RFC 3551 §4.1), and the first after a turn.
+                packet.marker = 1 if clip.markers[frame] or (self._resume and voiced) else 0
+                packet.payload = clip.frames[frame]
+                if level_id is not None:
+                    packet.extensions.audio_level = (voiced, clip.levels[frame])
+                now = time.monotonic()
+                sent = output.send(packet)
+                if sent:
+                    sequence = (sequence + 1) & 0xFFFF
+                    if voiced:
+                        self._resume = False
+                    self.sent_packets += 1
+                    self.sent_bytes += sent
+                    self._payload_octets += len(packet.payload)
+                    if self._send_log is not None:
+                        self._send_log.record(self.speaker_index, frame, now)
+            tick += 1
+
+    def _frame_at(self, tick: int) -> int:
+        """The clip frame to send at `tick` (20 ms each since the start), -1 for none."""
+        clip = self.clip
+        if self.talking:
+            return clip.schedule[tick % clip.tick_count]
+        if tick % DTX_INTERVAL_FRAMES or not clip.idle:
+            return -1
+        return clip.idle[(tick // DTX_INTERVAL_FRAMES) % len(clip.idle)]
