@@ -109,10 +109,13 @@ class LegacyListener(Bot):
         self.clock = clock
         self.sample_every = sample_every
         self.delays_ms: list[float] = []
+        self.first_at: float | None = None  # time.monotonic() of the first packet
         self._first: dict[int, int] = {}  # SSRC → first sequence number
         self._highest: dict[int, int] = {}  # SSRC → extended highest sequence number
 
     def _count(self, packet: RtpPacket) -> None:
+        if not self.received:
+            self.first_at = time.monotonic()
         self.received += 1
         self._track_sequence(packet.ssrc, packet.sequence_number)
         if self.received % self.sample_every == 0:
