@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from benchmarks.scenarios.base import Param, Scenario
+from benchmarks.scenarios.churn import SCENARIO as CHURN
 from benchmarks.scenarios.fanout import SCENARIO as FANOUT
 from benchmarks.scenarios.join_storm import SCENARIO as JOIN_STORM
+from benchmarks.scenarios.large_room import SCENARIO as LARGE_ROOM
 from benchmarks.scenarios.rooms import SCENARIO as ROOMS
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (FANOUT, ROOMS, JOIN_STORM)}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (FANOUT, ROOMS, JOIN_STORM, CHURN, LARGE_ROOM)}
 
 __all__ = ["SCENARIOS", "Param", "Scenario"]

@@ -96,7 +96,7 @@ class Bench:
         self._next_listener = 0
         self._tokens_used = 0
         self._tokens: list[str] = []
-        self.last_failures: list[dict[str, Any]] = []
+        self.refusals: list[dict[str, Any]] = []  # every failed join's outcome, in order
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -168,22 +168,36 @@ class Bench:
         outcomes = await asyncio.gather(
             *(self.workers.join(w, bots) for w, bots in by_worker.items())
         )
-        self.last_failures = [o for results in outcomes for o in results if not o["ok"]]
+        self.refusals += [o for results in outcomes for o in results if not o["ok"]]
         return {
             str(w): [o["name"] for o in results if o["ok"]]
             for w, results in zip(by_worker, outcomes, strict=True)
         }
+
+    async def join_paced(self, specs: Sequence[BotSpec], rate: float) -> dict[str, list[str]]:
+        """Join the bots one by one, the i-th at i/rate seconds from now; names by worker."""
+        started = time.monotonic()
+        tasks = []
+        for i, spec in enumerate(specs):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing: the i-th join leaves at i/rate seconds
+            tasks.append(asyncio.ensure_future(self.join([spec])))
+        joined: dict[str, list[str]] = {}
+        for outcome in await asyncio.gather(*tasks):
+            for worker, names in outcome.items():
+                joined.setdefault(worker, []).extend(names)
+        return joined
 
     async def leave(self, joined: dict[str, list[str]]) -> None:
         await asyncio.gather(*(self.workers.leave(int(w), names) for w, names in joined.items()))
 
     def check_joined(self, joined: dict[str, list[str]], wanted: int) -> None:
         """BenchError when the server refused every join (a wrong URL, a closed server...)."""
-        if wanted and not any(joined.values()) and self.last_failures:
-            first = self.last_failures[0]
+        if wanted and not any(joined.values()) and self.refusals:
+            first = self.refusals[-1]
             raise BenchError(
-                f"the server refused every join ({len(self.last_failures)}): "
-                f"{first['code']}: {first['message']}"
+                f"the server refused every join ({wanted}): {first['code']}: {first['message']}"
             )
 
     async def wait_heard(self, listeners: int, within: float = HEAR_SECONDS) -> int:

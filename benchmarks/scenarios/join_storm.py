@@ -8,7 +8,6 @@ the p95 join time exceeds --deadline-ms; that step is the limit.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -62,8 +61,9 @@ async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
             limit = ("join-deadline", f"p95 join time {p95} ms at {rate:g} joins/s")
             break
     last = points[-1] if points else {}
+    peak = max((v for _, v in bench.series.get("participants", [])), default=None)
     figures = bench.figures_without_window(
-        server_cpu_percent=last.get("server_cpu_percent"), participants=1
+        server_cpu_percent=last.get("server_cpu_percent"), participants=peak
     )
     return bench.result("join-storm", p, figures, limit=limit, window=None, points=points)
 
@@ -76,21 +76,11 @@ async def _step(
     specs = [BotSpec(f"j{rate:g}-{i}", "listener", tokens[i], room) for i in range(count)]
     started = time.monotonic()
     probe_start = await bench.probe.sample()
-    tasks = []
-    for i, spec in enumerate(specs):
-        delay = started + i / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)  # pacing: the i-th join leaves at i/rate seconds
-        tasks.append(asyncio.ensure_future(bench.join([spec])))
-    outcomes = await asyncio.gather(*tasks)
-    joined: dict[str, list[str]] = {}
-    for outcome in outcomes:
-        for worker, names in outcome.items():
-            joined.setdefault(worker, []).extend(names)
+    joined = await bench.join_paced(specs, rate)
     ok = sum(len(names) for names in joined.values())
     await bench.wait_heard_since(started, ok, HEAR_SECONDS)
     probe_end = await bench.probe.sample()
-    records = [r for r in bench.join_records if r[0] >= started - 0.5]
+    records = [r for r in bench.join_records if r[0] >= started]  # this step's joins
     times = [ms for _, ms, code in records if ms is not None]
     failed = len([r for r in records if r[2] is not None])
     p50, p95, p99 = percentiles(times)
@@ -100,7 +90,7 @@ async def _step(
         "join_rate_per_second": rate,
         "joins": float(count),
         "joins_ok": float(len(times)),
-        "joins_failed": float(failed + (ok - len(times))),  # never heard counts as failed
+        "joins_failed": float(failed + max(0, ok - len(times))),  # unheard counts as failed
         "server_cpu_percent": cpu[0][1] if cpu else float("nan"),
     }
     for name, value in (("join_ms_p50", p50), ("join_ms_p95", p95), ("join_ms_p99", p99)):
