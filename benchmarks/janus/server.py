@@ -151,6 +151,7 @@ class JanusServer:
 
     server: ServerProcess  # what benchmarks.measurement samples (pid, log tail)
     settings: JanusSettings
+    version: str | None = None  # `version_string` of GET /janus/info, once ready
 
     @property
     def api_url(self) -> str:
@@ -175,6 +176,8 @@ class JanusServer:
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{self.api_url}/info") as response:
                         if response.status == 200:
+                            info = await response.json(content_type=None)
+                            self.version = str(info.get("version_string", "unknown"))
                             return
                 await asyncio.sleep(0.05)  # a separate process: no other readiness signal
         raise RuntimeError(
