@@ -153,9 +153,10 @@ async def _media_up(connected: Callable[[], Any]) -> None:
 
 
 class MeshPeerFactory(Protocol):
-    """Makes one peer connection of a mesh bot toward `peer_id` (a bot with offer/answer)."""
+    """Makes one peer connection of a mesh bot toward `peer_id` (a bot with offer/answer);
+    `offering`: this side makes the offer (the newcomer), else it answers."""
 
-    def __call__(self, peer_id: str) -> Any: ...
+    def __call__(self, peer_id: str, *, offering: bool) -> Any: ...
 
 
 class GethoryMeshSignaling:
@@ -187,11 +188,15 @@ class GethoryMeshSignaling:
         self.join_sent_at = time.monotonic()
         await self._socket.call("join", {"roomId": self.room_id})
 
-    def _peer(self, peer_id: str) -> Any:
+    def _peer(self, peer_id: str, *, offering: bool) -> Any:
         if peer_id not in self.peers:
             assert self._factory is not None
-            self.peers[peer_id] = self._factory(peer_id)
+            self.peers[peer_id] = self._factory(peer_id, offering=offering)
         return self.peers[peer_id]
+
+    @property
+    def connected_peers(self) -> int:
+        return sum(1 for bot in self.peers.values() if bot.pc.connectionState == "connected")
 
     def _spawn(self, job: Any) -> None:
         task = asyncio.get_running_loop().create_task(job)
@@ -203,7 +208,7 @@ class GethoryMeshSignaling:
             self._spawn(self._offer(str(data["peerId"])))
 
     async def _offer(self, peer_id: str) -> None:
-        bot = self._peer(peer_id)
+        bot = self._peer(peer_id, offering=True)
         try:
             sdp = await bot.offer()
             await self._socket.call(
@@ -212,12 +217,14 @@ class GethoryMeshSignaling:
             )
         except JoinFailed as failure:
             self.failures.append(failure)
+        except Exception as error:  # a bot's own failure: counted, not lost in the task
+            self.failures.append(JoinFailed("error", repr(error)))
 
     async def _on_session_description(self, data: dict[str, Any]) -> None:
         self._spawn(self._describe(str(data["peerId"]), data["sessionDescription"]))
 
     async def _describe(self, peer_id: str, description: dict[str, Any]) -> None:
-        bot = self._peer(peer_id)
+        bot = self._peer(peer_id, offering=description["type"] != "offer")
         try:
             if description["type"] == "offer":
                 sdp = await bot.answer(str(description["sdp"]))
@@ -230,6 +237,8 @@ class GethoryMeshSignaling:
             await _media_up(bot.connected)
         except JoinFailed as failure:
             self.failures.append(failure)
+        except Exception as error:  # a bot's own failure: counted, not lost in the task
+            self.failures.append(JoinFailed("error", repr(error)))
 
     async def _on_remove_peer(self, data: dict[str, Any]) -> None:
         bot = self.peers.pop(str(data.get("peerId")), None)

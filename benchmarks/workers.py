@@ -95,6 +95,7 @@ class WorkerStats:
     delays_ms: list[float] = field(default_factory=list)
     tones: list[tuple[int, float | None]] = field(default_factory=list)  # (speaker, heard Hz)
     unheard: int = 0  # listeners connected for HEAR_SECONDS without a packet
+    mesh_peers: int = 0  # connected peer connections of mesh participants
 
 
 def process_cpu_seconds() -> float:
@@ -129,6 +130,65 @@ def read_pipe(
 # --- inside a worker process ----------------------------------------------------------------
 
 
+class _MeshStats:
+    """A mesh participant's receive statistics: the sum over its peer connections."""
+
+    def __init__(self, peers: dict[str, Any]) -> None:
+        self._peers = peers
+
+    @property
+    def first_at(self) -> float | None:
+        times = [b.stats.first_at for b in self._peers.values() if b.stats.first_at is not None]
+        return min(times) if times else None
+
+    def snapshot(self) -> dict[str, float]:
+        total: Counter[str] = Counter()
+        jitter = 0.0
+        for bot in self._peers.values():
+            snapshot = bot.stats.snapshot()
+            total.update({k: snapshot.get(k, 0) for k in COUNTERS})
+            jitter = max(jitter, float(snapshot.get("jitter_ms", 0.0)))
+        return {**total, "jitter_ms": jitter}
+
+
+class _MeshClient:
+    """A mesh participant seen as one bot: a SpeakerBot per other member (sending its clip,
+    reading the other's by header), made as `add-peer` and offers arrive."""
+
+    def __init__(self, signaling: Any) -> None:
+        self.signaling = signaling
+        self.stats = _MeshStats(signaling.peers)
+        self.delays_ms: list[float] = []  # not sampled in mesh rooms
+
+    @property
+    def sent_packets(self) -> int:
+        return sum(int(b.sent_packets) for b in self.signaling.peers.values())
+
+    @property
+    def sent_bytes(self) -> int:
+        return sum(int(b.sent_bytes) for b in self.signaling.peers.values())
+
+    async def close(self) -> None:
+        await self.signaling.leave()
+
+
+def _mic_last(bot: Any) -> Any:
+    """Put a SpeakerBot's recvonly slot before its microphone in the offer it makes.
+
+    aiortc's answerer pairs each offered m-line with its first unpaired transceiver of that
+    kind (RTCPeerConnection.setRemoteDescription): an offer [recvonly, sendonly] meets a
+    SpeakerBot answerer's [sendonly microphone, recvonly slot] line by line, so both send and
+    both receive; the SpeakerBot's own order would pair sendonly with sendonly (inactive).
+    Uses aiortc's private transceiver list (aiortc is pinned). Every audio transceiver shares
+    the first one's transport (bundle policy "balanced"): the one now first owns it, the
+    others are marked bundled, as aiortc marks them at creation."""
+    transceivers = bot.pc._RTCPeerConnection__transceivers
+    transceivers.sort(key=lambda t: t.direction != "recvonly")
+    for n, transceiver in enumerate(transceivers):
+        transceiver._bundled = n > 0
+    return bot
+
+
 @dataclass
 class _Member:
     spec: BotSpec
@@ -138,6 +198,7 @@ class _Member:
     connected_at: float | None = None
     reported: bool = False  # its join record was sent
     delays_taken: int = 0
+    factory: Any = None  # mesh: makes its peer connections
 
 
 class _Worker:
@@ -242,6 +303,26 @@ class _Worker:
     async def _join(self, specs: Sequence[BotSpec]) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(self._join_one(spec) for spec in specs)))
 
+    def _mesh_member(self, spec: BotSpec, rtc: Any, sent_at: float) -> _Member:
+        from benchmarks.media_bots import SpeakerBot
+        from benchmarks.signaling import GethoryMeshSignaling
+
+        signaling = GethoryMeshSignaling(self.config.base_url, spec.token, spec.room_id)
+
+        def peer(peer_id: str, *, offering: bool) -> Any:
+            bot = SpeakerBot(
+                f"{spec.name}>{peer_id}",
+                rtc,
+                speaker_index=spec.speaker_index,
+                send_log=self.send_log,
+                slots=1,
+            )
+            return _mic_last(bot) if offering else bot
+
+        member = _Member(spec, _MeshClient(signaling), signaling, sent_at)
+        member.factory = peer
+        return member
+
     async def _join_one(self, spec: BotSpec) -> dict[str, Any]:
         from benchmarks.signaling import GethorySfuSignaling, JoinFailed
 
@@ -250,12 +331,17 @@ class _Worker:
             member: _Member | None = None
             try:
                 rtc = await self._rtc_for(spec.token)
-                bot = self._bot(spec, rtc)
-                signaling = GethorySfuSignaling(self.config.base_url, spec.token, spec.room_id)
-                member = _Member(spec, bot, signaling, sent_at)
-                self.members[spec.name] = member
-                await signaling.enter(bot)
-                member.sent_at = signaling.join_sent_at or sent_at
+                if spec.signaling == "mesh":
+                    member = self._mesh_member(spec, rtc, sent_at)
+                    self.members[spec.name] = member
+                    await member.signaling.enter(member.factory)
+                else:
+                    bot = self._bot(spec, rtc)
+                    signaling = GethorySfuSignaling(self.config.base_url, spec.token, spec.room_id)
+                    member = _Member(spec, bot, signaling, sent_at)
+                    self.members[spec.name] = member
+                    await signaling.enter(bot)
+                member.sent_at = member.signaling.join_sent_at or sent_at
                 member.connected_at = time.monotonic()
             except JoinFailed as failure:
                 return await self._failed(spec, member, sent_at, failure.code, failure.message)
@@ -283,9 +369,9 @@ class _Worker:
 
     async def _depart(self, member: _Member) -> None:
         self._collect_records()
+        snapshot = member.bot.stats.snapshot()
+        self.departed.update({k: snapshot.get(k, 0) for k in COUNTERS})
         if member.spec.role == "listener":
-            snapshot = member.bot.stats.snapshot()
-            self.departed.update({k: snapshot.get(k, 0) for k in COUNTERS})
             self.delays_from(member)  # samples not yet reported are lost with the bot
         else:
             self.departed_sent[0] += member.bot.sent_packets
@@ -335,10 +421,13 @@ class _Worker:
             if member.connected_at is None:
                 continue
             stats.slot_switches += member.signaling.slot_switches
+            stats.mesh_peers += getattr(member.signaling, "connected_peers", 0)
             if member.spec.role == "speaker":
                 stats.speakers += 1
                 stats.sent_packets += member.bot.sent_packets
                 stats.sent_bytes += member.bot.sent_bytes
+                snapshot = member.bot.stats.snapshot()  # what its slots received, if any
+                counters.update({k: snapshot.get(k, 0) for k in COUNTERS})
                 continue
             stats.listeners += 1
             snapshot = member.bot.stats.snapshot()
@@ -442,6 +531,8 @@ class PoolStats:
     listeners: int
     speakers: int
     sent_packets: int
+    sent_bytes: int
+    mesh_peers: int
     slot_switches: int
     jitter_ms: list[float]
     failures: dict[str, int]
@@ -495,6 +586,8 @@ class WorkerPool:
             listeners=sum(w.listeners for w in workers),
             speakers=sum(w.speakers for w in workers),
             sent_packets=sum(w.sent_packets for w in workers),
+            sent_bytes=sum(w.sent_bytes for w in workers),
+            mesh_peers=sum(w.mesh_peers for w in workers),
             slot_switches=sum(w.slot_switches for w in workers),
             jitter_ms=[j for w in workers for j in w.jitter_ms],
             failures=dict(failures),

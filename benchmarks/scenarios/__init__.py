@@ -10,8 +10,11 @@ from benchmarks.scenarios.churn import SCENARIO as CHURN
 from benchmarks.scenarios.fanout import SCENARIO as FANOUT
 from benchmarks.scenarios.join_storm import SCENARIO as JOIN_STORM
 from benchmarks.scenarios.large_room import SCENARIO as LARGE_ROOM
+from benchmarks.scenarios.mesh_vs_sfu import SCENARIO as MESH_VS_SFU
 from benchmarks.scenarios.rooms import SCENARIO as ROOMS
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (FANOUT, ROOMS, JOIN_STORM, CHURN, LARGE_ROOM)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (FANOUT, ROOMS, MESH_VS_SFU, JOIN_STORM, CHURN, LARGE_ROOM)
+}
 
 __all__ = ["SCENARIOS", "Param", "Scenario"]

@@ -196,6 +196,8 @@ class Bench:
         """BenchError when the server refused every join (a wrong URL, a closed server...)."""
         if wanted and not any(joined.values()) and self.refusals:
             first = self.refusals[-1]
+            if first["code"] == "error":  # a bot's own failure, not the server's refusal
+                raise RuntimeError(f"every join failed: {first['message']}")
             raise BenchError(
                 f"the server refused every join ({wanted}): {first['code']}: {first['message']}"
             )
