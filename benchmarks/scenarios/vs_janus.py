@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python -m benchmarks.scenarios.vs_janus [--listeners 40] [--seconds 20]
         [--warmup 3] [--servers janus-stock,janus-loops2,gethory] [--bots media|legacy]
-        [--out DIR]
+        [--rounds 1] [--out DIR]
 
 1 speaker → L listeners, audio only, for a fixed window, against each server in turn:
 - `janus-stock`: Janus 1.1.2 (Debian `janus`), VideoRoom, stock threading (a thread and
@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,7 @@ def run_vs_janus(
     servers: Sequence[str] = SERVERS,
     bots: str = "media",
     out_dir: Path | None = None,
+    rounds: int = 1,
 ) -> VsJanusRun:
     """Run the fanout against each of `servers` in turn, inside a fresh network namespace.
 
@@ -96,8 +98,9 @@ def run_vs_janus(
     server; warmup: seconds after every listener hears before the window; servers: any of
     SERVERS, run in the order given; bots: "media" (benchmarks.media_bots) or "legacy"
     (benchmarks.janus.legacy_bots); out_dir: where each RunResult is written
-    (`RunResult.write`), None for nowhere. Blocking: it runs its own event loop, or (outside
-    the namespace) a subprocess inside it.
+    (`RunResult.write`), None for nowhere; rounds: how many times the servers take turns
+    (the comparison then uses each server's median). Blocking: it runs its own event loop,
+    or (outside the namespace) a subprocess inside it.
 
     Raises benchmarks.janus.netns.NamespaceUnavailable (not root, no `ip`),
     benchmarks.janus.server.JanusUnavailable (Janus not installed), ValueError (bad
@@ -105,11 +108,11 @@ def run_vs_janus(
     unknown = [s for s in servers if s not in SERVERS]
     if unknown or not servers or bots not in BOTS:
         raise ValueError(f"servers from {', '.join(SERVERS)}; bots media or legacy")
-    if listeners < 1 or seconds <= 0 or warmup < 0:
-        raise ValueError("listeners ≥ 1, seconds > 0, warmup ≥ 0")
+    if listeners < 1 or seconds <= 0 or warmup < 0 or rounds < 1:
+        raise ValueError("listeners ≥ 1, seconds > 0, warmup ≥ 0, rounds ≥ 1")
     if Namespace.inside() is None:
-        return _run_in_namespace(listeners, seconds, warmup, servers, bots, out_dir)
-    run = uvloop.run(_run_all(listeners, seconds, warmup, servers, bots))
+        return _run_in_namespace(listeners, seconds, warmup, servers, bots, out_dir, rounds)
+    run = uvloop.run(_run_all(listeners, seconds, warmup, servers, bots, rounds))
     if out_dir is not None:
         for result in run.results:
             result.write(out_dir)
@@ -123,6 +126,7 @@ def _run_in_namespace(
     servers: Sequence[str],
     bots: str,
     out_dir: Path | None,
+    rounds: int,
 ) -> VsJanusRun:
     """Make the namespace and run this module inside it; its results come back as JSON."""
     with bench_namespace() as namespace, tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +134,7 @@ def _run_in_namespace(
         argv = [sys.executable, "-m", "benchmarks.scenarios.vs_janus"]
         argv += ["--listeners", str(listeners), "--seconds", str(seconds)]
         argv += ["--warmup", str(warmup), "--servers", ",".join(servers), "--bots", bots]
-        argv += ["--results-json", str(results_file)]
+        argv += ["--rounds", str(rounds), "--results-json", str(results_file)]
         if out_dir is not None:
             argv += ["--out", str(out_dir.resolve())]
         path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
@@ -144,14 +148,17 @@ def _run_in_namespace(
 
 
 async def _run_all(
-    listeners: int, seconds: float, warmup: float, servers: Sequence[str], bots: str
+    listeners: int, seconds: float, warmup: float, servers: Sequence[str], bots: str, rounds: int
 ) -> VsJanusRun:
     results: list[RunResult] = []
     parameters = {"listeners": listeners, "speakers": 1, "seconds": seconds, "warmup": warmup}
     with tempfile.TemporaryDirectory(prefix="gethory-vs-janus-") as tmp:
-        for server in servers:
-            print(f"\n[{server}] 1 speaker → {listeners} listeners ({bots} bots)", flush=True)
-            workdir = Path(tmp) / server
+        for round_, server in ((r, s) for r in range(1, rounds + 1) for s in servers):
+            print(
+                f"\n[{server}, round {round_}] 1 speaker → {listeners} listeners ({bots} bots)",
+                flush=True,
+            )
+            workdir = Path(tmp) / f"{server}-{round_}"
             workdir.mkdir()
             started_at, started = _utc_now(), time.monotonic()
             if server == "gethory":
@@ -165,7 +172,8 @@ async def _run_all(
                 f"{'-' if cost is None else f'{cost:.1f}'} µs per forwarded packet",
                 flush=True,
             )
-            results.append(_result(server, bots, parameters, target, measured, started_at, started))
+            p = parameters | {"round": round_, "rounds": rounds}
+            results.append(_result(server, bots, p, target, measured, started_at, started))
     comparison = compare(results)
     for result in results:
         result.parameters["comparison"] = comparison
@@ -310,20 +318,28 @@ COMPARED = (
 
 
 def compare(results: Sequence[RunResult]) -> dict[str, float | None]:
-    """`"<server>/gethory <figure>"`: each Janus run's figure divided by Gethory's."""
-    by_server = {str(r.parameters.get("server")): r for r in results}
-    gethory = by_server.get("gethory")
+    """`"<server>/gethory <figure>"`: each Janus server's figure divided by Gethory's, the
+    median over its rounds of each side (None where a side has no value or Gethory's is 0)."""
+    by_server: dict[str, list[RunResult]] = {}
+    for result in results:
+        by_server.setdefault(str(result.parameters.get("server")), []).append(result)
     ratios: dict[str, float | None] = {}
-    if gethory is None:
+    if "gethory" not in by_server:
         return ratios
-    for server, result in by_server.items():
+    for server, runs in by_server.items():
         if server == "gethory":
             continue
         for name in COMPARED:
-            ours, theirs = gethory.figures.get(name), result.figures.get(name)
+            ours = _median(by_server["gethory"], name)
+            theirs = _median(runs, name)
             ratio = theirs / ours if ours and theirs is not None else None
             ratios[f"{server}/gethory {name}"] = ratio
     return ratios
+
+
+def _median(runs: Sequence[RunResult], name: str) -> float | None:
+    values = [float(v) for r in runs if (v := r.figures.get(name)) is not None]
+    return statistics.median(values) if values else None
 
 
 ROWS = (
@@ -346,7 +362,11 @@ ROWS = (
 
 def table(run: VsJanusRun) -> str:
     """A Markdown table, one column per server, then the ratios."""
-    names = [str(r.parameters.get("server")) for r in run.results]
+    rounds = max(int(r.parameters.get("round", 1)) for r in run.results)
+    names = [
+        str(r.parameters.get("server")) + (f" #{r.parameters.get('round')}" if rounds > 1 else "")
+        for r in run.results
+    ]
     lines = ["| figure | " + " | ".join(names) + " |", "|:--|" + "--:|" * len(names)]
     for label, name in ROWS:
         cells = []
@@ -378,12 +398,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--bots", choices=BOTS, default="media", help="gethory-bench's media bots or the old ones"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="turns of every server")
     parser.add_argument("--out", type=Path, help="write one RunResult JSON per server here")
     parser.add_argument("--results-json", type=Path, help=argparse.SUPPRESS)  # inner run
     args = parser.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     try:
-        run = run_vs_janus(args.listeners, args.seconds, args.warmup, servers, args.bots, args.out)
+        run = run_vs_janus(
+            args.listeners, args.seconds, args.warmup, servers, args.bots, args.out, args.rounds
+        )
     except (ValueError, RuntimeError) as error:  # NamespaceUnavailable, JanusUnavailable too
         raise SystemExit(f"vs-janus: {error}") from None
     if args.results_json is not None:  # inside the namespace, for the process outside
