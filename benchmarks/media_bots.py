@@ -179,17 +179,17 @@ def _hook_receiver(receiver: RTCRtpReceiver, handler: Handler, stats: RtpReceive
     hooked._handle_rtp_packet = handle_rtp_packet
 
 
-def _rtp_tap(
-    protocol: aioice.ice.StunProtocol,
+def rtp_tap(
+    protocol: Any,
     on_rtp: Callable[[bytes, float], None],
     sample_every: int,
     on_sample: Callable[[bytes, float], None],
     pass_all: bool,
 ) -> Callable[[bytes, tuple[Any, ...]], None]:
-    """`datagram_received` for one socket: RTP to `on_rtp`; 1 RTP in `sample_every` (never if
-    0) also to `on_sample` and on to aioice; everything else on to aioice (the method of the
-    protocol's class at that moment, so process-wide hooks still apply). `pass_all`: every
-    datagram goes on to aioice too."""
+    """`datagram_received` for one socket's protocol (an aioice StunProtocol): RTP to
+    `on_rtp`; 1 RTP in `sample_every` (never if 0) also to `on_sample` and on to aioice;
+    everything else on to aioice (the method of the protocol's class at that moment, so
+    process-wide hooks still apply). `pass_all`: every datagram goes on to aioice too."""
     monotonic = time.monotonic
     stock = type(protocol)
     countdown = sample_every if sample_every > 0 else -1
@@ -316,7 +316,7 @@ class _Bot:
             connection: Any = dtls.transport._connection  # aiortc's aioice Connection
             for protocol in connection._protocols:
                 if protocol not in self._tapped:
-                    tap = _rtp_tap(
+                    tap = rtp_tap(
                         protocol,
                         self.stats.on_datagram,
                         self._sample_every,
@@ -522,7 +522,10 @@ class SpeakerBot(_Bot):
         packet = RtpPacket(payload_type=payload_type, ssrc=output.ssrc)
         sequence = random.getrandbits(16)
         loop = asyncio.get_running_loop()
-        self._started_at = start = loop.time()
+        # On the 20 ms grid of the monotonic clock: the speakers of one process wake together
+        # (one timer wake-up per tick, not one per speaker), as one SFU input fans out at once.
+        start = math.ceil(loop.time() / FRAME_SECONDS) * FRAME_SECONDS
+        self._started_at = start
         tick = 0
         while not self._closed:
             delay = start + tick * FRAME_SECONDS - loop.time()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from aiortc import RTCConfiguration
 
+from benchmarks.bot_cost import measure_bot_cost, measure_receive_floor
 from benchmarks.media_bots import ListenerBot, SpeakerBot, _Bot, new_send_log
 from benchmarks.opus_clip import ClipIndex, OpusClip, clip_for_speaker, speaker_hz
 from benchmarks.send_log import SendLog
@@ -145,3 +146,14 @@ async def test_consent_is_kept_by_stun_alone(room: Room) -> None:
     received = listener.stats.received
     await until(lambda: listener.stats.received > received + 20)
     assert listener.stats.lost == 0
+
+
+def test_bot_cost_measures_cpu_per_packet() -> None:
+    """The figure every run prints: real bots in two processes, over a short window."""
+    cost = measure_bot_cost(listeners=2, seconds=1.5, warmup=0.5, breakdown=True)
+    assert cost.packets > 100 and cost.lost == 0
+    assert cost.us_per_packet is not None and cost.us_per_packet > 0
+    assert cost.quiet is not None and cost.quiet.packets < cost.packets
+    assert "µs of CPU per received packet" in cost.line()
+    floor = measure_receive_floor(sockets=4, seconds=0.5)
+    assert floor.bare_us is not None and floor.tapped_us is not None
