@@ -153,7 +153,12 @@ class _ReportView:
         return int(self._stream.jitter)
 
 
-def _hook_receiver(receiver: RTCRtpReceiver, handler: Handler, stats: RtpReceiveStats) -> None:
+def _hook_receiver(
+    receiver: RTCRtpReceiver,
+    handler: Handler,
+    stats: RtpReceiveStats,
+    closed: Callable[[], bool],
+) -> None:
     """Give `handler` each packet aiortc unprotects for `receiver` (no jitter buffer, no
     decoder thread), as sfu.aiortc_hooks.forward_received_rtp does; the receiver reports
     aiortc sends say what the header statistics say of the stream."""
@@ -161,7 +166,8 @@ def _hook_receiver(receiver: RTCRtpReceiver, handler: Handler, stats: RtpReceive
     reports: dict[int, Any] = hooked._RTCRtpReceiver__remote_streams
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
-        if hooked._RTCRtpReceiver__started:
+        # aiortc's connect task may get here after close(): nothing would stop the RTCP loop.
+        if hooked._RTCRtpReceiver__started or closed():
             return
         hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
         hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
@@ -289,6 +295,9 @@ class _Bot:
         self._closed = True
         await self.pc.close()
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     def _on_state(self) -> None:
         state = self.pc.connectionState
         if state == "connected":
@@ -303,7 +312,7 @@ class _Bot:
         for transceiver in self.pc.getTransceivers():
             receiver = transceiver.receiver
             if receiver not in self._hooked and self._receives(transceiver):
-                _hook_receiver(receiver, self._on_packet, self.stats)
+                _hook_receiver(receiver, self._on_packet, self.stats, self._is_closed)
                 self._hooked.add(receiver)
 
     def _receives(self, transceiver: RTCRtpTransceiver) -> bool:
@@ -521,6 +530,9 @@ class SpeakerBot(_Bot):
         output.report_from(self)
         packet = RtpPacket(payload_type=payload_type, ssrc=output.ssrc)
         sequence = random.getrandbits(16)
+        send_log = self._send_log
+        # A speaker index beyond the log's size sends unlogged (its delays cannot be measured).
+        logged = send_log is not None and self.speaker_index < send_log.speakers
         loop = asyncio.get_running_loop()
         # On the 20 ms grid of the monotonic clock: the speakers of one process wake together
         # (one timer wake-up per tick, not one per speaker), as one SFU input fans out at once.
@@ -551,8 +563,8 @@ class SpeakerBot(_Bot):
                     self.sent_packets += 1
                     self.sent_bytes += sent
                     self._payload_octets += len(packet.payload)
-                    if self._send_log is not None:
-                        self._send_log.record(self.speaker_index, frame, now)
+                    if logged and send_log is not None:
+                        send_log.record(self.speaker_index, frame, now)
             tick += 1
 
     def _frame_at(self, tick: int) -> int:
