@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import uvloop
@@ -65,9 +65,13 @@ from benchmarks.janus.netns import BOT_ADDRESS, SERVER_ADDRESS, Namespace, bench
 from benchmarks.janus.server import JanusSettings, janus_server
 from benchmarks.janus.signaling import JanusVideoRoomSignaling, unlimited_http
 from benchmarks.results import RunResult, machine_description, versions
+from benchmarks.scenarios.base import Param, Scenario
 from benchmarks.signaling import GethorySfuSignaling
 
-SCENARIO = "vs-janus"
+if TYPE_CHECKING:
+    from benchmarks.scenarios.bench import Bench
+
+NAME = "vs-janus"  # the scenario, in every RunResult and in gethory-bench --scenario
 SERVERS = ("janus-stock", "janus-loops2", "gethory")
 BOTS = ("media", "legacy")
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -190,7 +194,7 @@ def _result(
     started: float,
 ) -> RunResult:
     return RunResult(
-        scenario=SCENARIO,
+        scenario=NAME,
         parameters={
             **parameters,
             "server": server,
@@ -385,6 +389,54 @@ def table(run: VsJanusRun) -> str:
     for key, ratio in run.comparison.items():
         lines.append(f"{key}: {'-' if ratio is None else f'{ratio:.2f}×'}")
     return "\n".join(lines)
+
+
+# --- as a gethory-bench scenario (benchmarks.scenarios.SCENARIOS) -----------------------------
+
+PARAMS = (
+    Param("listeners", int, 40, "listener bots (one speaker besides)"),
+    Param("duration", float, 20.0, "measurement window per server, seconds"),
+    Param("warmup", float, 3.0, "seconds after every listener hears before the window"),
+    Param("servers", str, ",".join(SERVERS), "comma-separated, run in this order"),
+    Param("bots", str, "media", "media (gethory-bench's bots) or legacy (the old aiortc bots)"),
+    Param("rounds", int, 1, "turns of every server; ratios from each server's median"),
+)
+
+
+async def run_scenario(bench: Bench, p: dict[str, Any]) -> RunResult:
+    """`gethory-bench --scenario vs-janus`: `run_vs_janus` in its own namespace (the bench's
+    own target is not used: the run starts its own Janus and Gethory servers there). Returns
+    the (last) Gethory result with the comparison and every Janus result (their JSON) in
+    parameters["comparison"] and parameters["janus_results"]; the table is printed."""
+    bench.progress.update(phase="vs-janus (servers take turns in their namespace)")
+    run = await asyncio.to_thread(
+        run_vs_janus,
+        listeners=int(p["listeners"]),
+        seconds=float(p["duration"]),
+        warmup=float(p["warmup"]),
+        servers=[s.strip() for s in str(p["servers"]).split(",") if s.strip()],
+        bots=str(p["bots"]),
+        rounds=int(p["rounds"]),
+    )
+    print(table(run))
+    gethory = [r for r in run.results if r.parameters.get("server") == "gethory"]
+    others = [r for r in run.results if r.parameters.get("server") != "gethory"]
+    main_result = gethory[-1] if gethory else run.results[-1]
+    main_result.parameters["janus_results"] = [r.to_json() for r in others]
+    return main_result
+
+
+SCENARIO = Scenario(
+    name=NAME,
+    summary=(
+        "The same bots and fanout (1 speaker, L listeners) against Janus 1.1.2 (VideoRoom, "
+        "stock and event_loops=2) and Gethory in turn, inside a network namespace made for "
+        "the run (root needed): server CPU per forwarded packet, delay and loss, and the "
+        "ratios Janus / Gethory."
+    ),
+    params=PARAMS,
+    run=run_scenario,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
