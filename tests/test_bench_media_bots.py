@@ -13,7 +13,13 @@ import pytest
 from aiortc import RTCConfiguration
 
 from benchmarks.bot_cost import measure_bot_cost, measure_receive_floor
-from benchmarks.media_bots import ListenerBot, SpeakerBot, _Bot, new_send_log
+from benchmarks.media_bots import (
+    ListenerBot,
+    SpeakerBot,
+    _Bot,
+    check_bot_internals,
+    new_send_log,
+)
 from benchmarks.opus_clip import ClipIndex, OpusClip, clip_for_speaker, speaker_hz
 from benchmarks.send_log import SendLog
 from sfu.config import RtcConfig, SfuConfig
@@ -157,3 +163,7 @@ def test_bot_cost_measures_cpu_per_packet() -> None:
     assert "µs of CPU per received packet" in cost.line()
     floor = measure_receive_floor(sockets=4, seconds=0.5)
     assert floor.bare_us is not None and floor.tapped_us is not None
+
+
+def test_the_aiortc_internals_the_bots_use_are_there() -> None:
+    check_bot_internals()
