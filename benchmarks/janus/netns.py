@@ -5,8 +5,11 @@ run on 127.0.0.1 as the other benchmarks do. Instead the run gets its own namesp
 `gethory-bench-<pid>` (ip-netns(8)) holding `lo` and a veth pair whose BOTH ends are inside
 it: `veth-srv` with 10.200.0.1/24 (the servers' media address) and `veth-bot` with
 10.200.0.2/24 (the bots'). The namespace has no other interface and no route out, so no
-packet can leave it; between two local addresses the kernel delivers through its own
-loopback path, the veth addresses only make the candidates non-loopback.
+packet can leave it. Between two of its own addresses the kernel normally delivers through
+its loopback path (the bots' and Gethory's sockets); libnice's sockets send out of their
+interface instead (observed: Janus's neighbour lookup for 10.200.0.2 happens on veth-srv),
+so each end has a permanent neighbour entry for the other and accepts packets from a local
+source address (`accept_local`, no `rp_filter`): Janus's packets cross the veth pair.
 
 Creating a namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's `ip`:
 `NamespaceUnavailable` says which is missing. Any process (Janus, a Gethory server, a bot

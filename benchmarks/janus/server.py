@@ -6,9 +6,9 @@ block ends, when it gets SIGINT (SIGKILL after 10 s). What the config holds, fol
 sample files shipped in /etc/janus (conf/*.jcfg.sample.in of meetecho/janus-gateway):
 
 - janus.jcfg: `event_loops` (None: stock, a thread and GLib loop per handle; N: N shared
-  loops), `interface` and `ice_enforce_list` set to the media address only (the enforce list
-  wins over `ice_ignore_list`, which therefore stays the stock "vmnet"), no STUN/TURN,
-  `nice_debug = false`, IPv6 off, event handlers off; every plugin but
+  loops), `interface` and `ice_enforce_list` set to the media address only (an enforce list
+  wins over `ice_ignore_list`, left at its default "vmnet"), no STUN/TURN server, mDNS
+  candidates ignored, `nice_debug = false`, IPv6 off, event handlers off; every plugin but
   libjanus_videoroom.so, every transport but libjanus_http.so and every logger disabled.
 - janus.transport.http.jcfg: the plain HTTP API on 127.0.0.1:<port>, base path /janus,
   compact JSON, admin API off.
