@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=param.kind,
             default=None,
             metavar=param.kind.__name__.upper(),
-            help=f"{param.help} (default per scenario)",
+            help=f"{param.help} (default per scenario)".replace("%", "%%"),
         )
     return parser
 

@@ -82,6 +82,7 @@ class WorkerStats:
 
     worker: int
     cpu_seconds: float
+    at: float = 0.0  # time.monotonic() of this report (one clock for every process)
     counters: dict[str, float] = field(default_factory=dict)
     jitter_ms: list[float] = field(default_factory=list)  # one per listener (max over SSRCs)
     listeners: int = 0  # in a room now
@@ -92,6 +93,7 @@ class WorkerStats:
     join_records: list[tuple[float, float | None, str | None]] = field(default_factory=list)
     # (join sent at [monotonic s], ms to first audio or None, failure code or None)
     failures: dict[str, int] = field(default_factory=dict)
+    failure_examples: dict[str, str] = field(default_factory=dict)  # first message per code
     delays_ms: list[float] = field(default_factory=list)
     tones: list[tuple[int, float | None]] = field(default_factory=list)  # (speaker, heard Hz)
     unheard: int = 0  # listeners connected for HEAR_SECONDS without a packet
@@ -212,6 +214,7 @@ class _Worker:
         self.departed_switches = 0
         self.records: list[tuple[float, float | None, str | None]] = []
         self.failures: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
         self.gate = asyncio.Semaphore(config.join_concurrency)
         self.rtc: Any = None
         self.send_log: Any = None
@@ -356,6 +359,7 @@ class _Worker:
         self, spec: BotSpec, member: _Member | None, sent_at: float, code: str, message: str
     ) -> dict[str, Any]:
         self.failures[code] += 1
+        self.examples.setdefault(code, message[:300])
         self.records.append((sent_at, None, code))
         if member is not None:
             self.members.pop(spec.name, None)
@@ -412,7 +416,7 @@ class _Worker:
 
     def _stats(self) -> WorkerStats:
         self._collect_records()
-        stats = WorkerStats(worker=self.index, cpu_seconds=process_cpu_seconds())
+        stats = WorkerStats(self.index, process_cpu_seconds(), time.monotonic())
         counters: Counter[str] = Counter(self.departed)
         stats.sent_packets, stats.sent_bytes = self.departed_sent
         stats.slot_switches = self.departed_switches
@@ -441,6 +445,7 @@ class _Worker:
         stats.counters = dict(counters)
         stats.join_records, self.records = self.records, []
         stats.failures = dict(self.failures)
+        stats.failure_examples = dict(self.examples)
         return stats
 
     async def _close_all(self) -> None:

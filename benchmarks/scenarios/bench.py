@@ -39,6 +39,7 @@ from benchmarks.workers import BotSpec, PoolStats, WorkerConfig, WorkerPool
 
 HEAR_SECONDS = 30.0  # for every listener to receive its first packet
 LIMIT_PERCENT = 85.0  # a process this busy (of one core) is the limit
+LAG_LIMIT_MS = 100.0  # a server event loop this late (p99) cannot keep audio on time
 IN_FLIGHT_SECONDS = 0.25  # forwarded but not yet counted: sampling skew plus the path's delay
 
 
@@ -96,6 +97,7 @@ class Bench:
         self._next_listener = 0
         self._tokens_used = 0
         self._tokens: list[str] = []
+        self.speakers = 1  # clips in the SendLog (speaker indices 0..speakers-1)
         self.refusals: list[dict[str, Any]] = []  # every failed join's outcome, in order
 
     # --- set-up ------------------------------------------------------------------------
@@ -108,7 +110,8 @@ class Bench:
         self.baseline = await self.probe.sample()
         self.probe.samples.append(self.baseline)
         frames = MAX_CLIP_FRAMES
-        self.send_log = new_send_log(max(1, speakers))
+        self.speakers = max(1, speakers)
+        self.send_log = new_send_log(self.speakers)
         config = WorkerConfig(
             base_url=self.target.base_url,
             rtc=self.target.rtc,
@@ -222,6 +225,7 @@ class Bench:
     async def poll(self) -> PoolStats:
         """The workers' stats now; join records and delay samples are kept."""
         stats = await self.workers.stats()
+        self.last = stats
         for worker in stats.workers:
             self.join_records.extend(tuple(r) for r in worker.join_records)  # type: ignore[misc]
             self.delays.extend((stats.at, d) for d in worker.delays_ms)
@@ -234,7 +238,6 @@ class Bench:
             self.probe.samples.append(sample)
             self._record(previous, stats, sample)
             previous = (stats, sample)
-            self.last = stats
             await asyncio.sleep(1.0)  # the sampling period
 
     def _record(
@@ -254,8 +257,7 @@ class Bench:
             before, probe_before = previous
             seconds = stats.at - before.at
             if seconds > 0:
-                pps = (stats.received - before.received) / seconds
-                bots = 100 * (stats.cpu_seconds - before.cpu_seconds) / seconds
+                pps, bots = _rates(before, stats)
                 self._add("packets_per_second", t, pps)
                 self._add("bot_cpu_percent", t, bots)
                 status.update(packets_per_second=pps, bot_cpu_percent=bots)
@@ -345,7 +347,7 @@ class Bench:
             "bot_cpu_percent": 100 * bot_cpu / seconds,
             "bot_processes": self.processes,
             "tones_checked": len([t for t in tones if t[1] is not None]) if tones else None,
-            "tones_ok": len([t for t in tones if _tone_ok(*t)]) if tones else None,
+            "tones_ok": len([t for t in tones if _tone_ok(*t, self.speakers)]) if tones else None,
             "server_threads_start": self.baseline.threads if self.baseline else None,
             "server_threads_end": pe.threads,
             "server_fds_start": self.baseline.fds if self.baseline else None,
@@ -385,6 +387,14 @@ class Bench:
             k: v for k, v in figures.items() if k not in FIGURE_NAMES
         }
 
+    def error_examples(self) -> dict[str, str]:
+        """The first message seen for each failed join's code (from the last report)."""
+        examples: dict[str, str] = {}
+        for worker in self.last.workers if self.last is not None else []:
+            for code, message in worker.failure_examples.items():
+                examples.setdefault(code, message)
+        return examples
+
     def _header_listener_cost(self, w: Window) -> tuple[float, float]:
         """CPU seconds and packets received of the processes holding header-only listeners
         (workers 1..N-1; worker 0 too when it is the only one)."""
@@ -397,7 +407,12 @@ class Bench:
         return cpu, received
 
     def limit(self, window: Window, figures: dict[str, Any]) -> tuple[str, str]:
-        """Which ran out first, and the figures that show it (one line)."""
+        """Which ran out first, and the figures that show it (one line).
+
+        "server": its one Python process near a full core, its event loop late by
+        LAG_LIMIT_MS (p99), or loss/failed joins while it is busier than any bot process;
+        "bots": a bot process near a full core, or loss/failed joins while one is busier;
+        "machine": neither alone, but all cores busy (other processes included); "none"."""
         seconds = window.seconds
         busiest = max(
             100 * (b.cpu_seconds - a.cpu_seconds) / seconds
@@ -405,19 +420,25 @@ class Bench:
         )
         server = figures.get("server_cpu_percent")
         loss = figures.get("loss_percent") or 0.0
+        lag = figures.get("event_loop_lag_ms_p99")
         machine = figures.get("machine_busy_percent") or 0.0
+        failed = figures.get("joins_failed") or 0
+        tried = failed + (figures.get("joins_ok") or 0)
         cores = float(os.cpu_count() or 1)
         detail = (
-            f"server CPU {_fmt(server)} % of one core, busiest bot process {busiest:.0f} %, "
-            f"machine {machine:.0f} % of {cores:.0f} cores, loss {loss:.2f} %"
+            f"server CPU {_fmt(server)} % of one core, event-loop lag p99 {_fmt(lag)} ms, "
+            f"busiest bot process {busiest:.0f} % of one core, machine {machine:.0f} % of one "
+            f"core ({cores:.0f} cores), loss {loss:.2f} %, failed joins {failed} of {tried}"
         )
         if server is not None and server >= LIMIT_PERCENT:
             return "server", detail
         if busiest >= LIMIT_PERCENT:
             return "bots", detail
+        if lag is not None and lag >= LAG_LIMIT_MS:
+            return "server", detail
         if machine >= 0.9 * 100 * cores:
             return "machine", detail
-        if loss > 1.0:
+        if loss > 1.0 or (tried and failed > 0.01 * tried):
             return ("server" if (server or 0) >= busiest else "bots"), detail
         return "none", detail
 
@@ -446,6 +467,7 @@ class Bench:
                 **parameters,
                 "processes": self.processes,
                 "limit_detail": limit[1],
+                "error_examples": self.error_examples(),
             },
             target=self.target.describe(),
             machine=machine_description(),
@@ -461,6 +483,19 @@ class Bench:
         )
 
 
+def _rates(before: PoolStats, after: PoolStats) -> tuple[float, float]:
+    """Packets/s received and bot CPU (% of one core) between two reports, each worker over
+    its own report times: a busy worker answers late, and the coordinator's clock would
+    charge its packets to the wrong second."""
+    packets = cpu = 0.0
+    for a, b in zip(before.workers, after.workers, strict=True):
+        seconds = b.at - a.at
+        if seconds > 0:
+            packets += (b.counters.get("received", 0) - a.counters.get("received", 0)) / seconds
+            cpu += 100 * (b.cpu_seconds - a.cpu_seconds) / seconds
+    return packets, cpu
+
+
 def _mb(size: float | None) -> float | None:
     return None if size is None else size / 2**20
 
@@ -473,15 +508,15 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
-def _tone_ok(speaker_index: int, heard_hz: float | None) -> bool:
+def _tone_ok(speaker_index: int, heard_hz: float | None, speakers: int) -> bool:
+    """Whether a decoding listener heard speaker `speaker_index`'s tone (any of the run's
+    `speakers` for -1: speakers taking turns), within 3 % or 10 Hz."""
     if heard_hz is None:
         return False
-    from benchmarks.opus_clip import clip_for_speaker
+    from benchmarks.opus_clip import speaker_hz
 
-    expected = getattr(clip_for_speaker(speaker_index), "hz", None)
-    if expected is None:
-        return True  # the clip does not say its frequency: heard something tonal
-    return abs(heard_hz - float(expected)) <= max(10.0, 0.03 * float(expected))
+    candidates = range(speakers) if speaker_index < 0 else [speaker_index]
+    return any(abs(heard_hz - speaker_hz(i)) <= max(10.0, 0.03 * speaker_hz(i)) for i in candidates)
 
 
 def window_points(window: Window, figures: dict[str, Any], **extra: float) -> dict[str, float]:

@@ -3,7 +3,7 @@ to its baseline afterwards?
 
 One speaker stays in the room throughout. The baseline (server RSS, threads, open fds,
 signaling connections) is sampled with only the speaker in. Then --people listeners join;
---rate times a second the longest-present listener leaves (Socket.IO `leave`, disconnect,
+--swap-rate times a second the longest-present listener leaves (Socket.IO `leave`, disconnect,
 its peer connection closed) and a fresh one joins. After --minutes every listener leaves,
 the server gets up to --settle seconds to let go of them (its connections back to the
 baseline), and the same figures are sampled again. `limit` is "none" when threads, fds and
@@ -27,7 +27,7 @@ from benchmarks.workers import BotSpec
 PARAMS = (
     Param("people", int, 20, "listeners in the room at any time"),
     Param("minutes", float, 1.0, "how long people keep coming and going (< 15: token lifetime)"),
-    Param("rate", float, 2.0, "leave-and-join swaps per second"),
+    Param("swap_rate", float, 2.0, "leave-and-join swaps per second"),
     Param("settle", float, 20.0, "seconds the server gets to return to its baseline"),
     Param("rss_tolerance_mb", float, 10.0, "RSS growth still counted as back to baseline, MiB"),
 )
@@ -47,9 +47,9 @@ def _growth(before: ProbeSample, after: ProbeSample) -> dict[str, float | None]:
 
 
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
-    people, rate = max(1, int(p["people"])), float(p["rate"])
+    people, rate = max(1, int(p["people"])), float(p["swap_rate"])
     if rate <= 0:
-        raise ValueError("--rate > 0")
+        raise ValueError("--swap-rate > 0")
     bench.target_participants = people + 1
     tokens = await bench.tokens(1 + 2 * people)
     await bench.start(speakers=1)
@@ -153,7 +153,7 @@ SCENARIO = Scenario(
     name="churn",
     summary=(
         "One sfu room, one speaker throughout; --people listeners, of whom one leaves and a "
-        "fresh one joins --rate times a second for --minutes. Server RSS, threads, fds and "
+        "fresh one joins --swap-rate times a second for --minutes. Server RSS, threads, fds and "
         "signaling connections are sampled before and after (everyone gone, --settle "
         "seconds allowed): they must return to the baseline; the run says by how much they "
         "did not."

@@ -1,8 +1,8 @@
 """join-storm: listeners join one sfu room at J joins per second, J ramped step by step.
 
-Each step sends J×step joins, evenly spaced, into a room where one speaker talks; a join's
-time is `join` sent → the listener's first audio packet. After each step its listeners
-leave. The ramp stops at the first step where joins fail (more than --max-fail-percent) or
+Each step sends J × --step-seconds joins, evenly spaced, into a room where one speaker
+talks; a join's time is `join` sent → the listener's first audio packet. After each step its
+listeners leave. The ramp stops at the first step where joins fail (more than --max-fail-percent) or
 the p95 join time exceeds --deadline-ms; that step is the limit.
 """
 
@@ -21,7 +21,7 @@ HEAR_SECONDS = 15.0  # after a step's last join, for its listeners to hear the s
 
 PARAMS = (
     Param("rates", str, "5,10,20,40,80", "join rates to ramp through, joins per second"),
-    Param("step", float, 5.0, "seconds of joining per step"),
+    Param("step_seconds", float, 5.0, "seconds of joining per step"),
     Param("deadline_ms", float, 3000.0, "p95 join time above which the ramp stops, ms"),
     Param("max_fail_percent", float, 1.0, "failed joins above which the ramp stops, %"),
 )
@@ -39,7 +39,7 @@ def parse_rates(text: str) -> list[float]:
 
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
     rates = parse_rates(str(p["rates"]))
-    step = float(p["step"])
+    step = float(p["step_seconds"])
     most = max(1, max(round(rate * step) for rate in rates))
     bench.target_participants = most + 1
     tokens = await bench.tokens(most + 1)
@@ -103,7 +103,7 @@ SCENARIO = Scenario(
     name="join-storm",
     summary=(
         "Listeners join one sfu room (one speaker talking) at J joins per second, J ramped "
-        "through --rates, --step seconds each; every step's listeners leave before the next. "
+        "through --rates, --step-seconds each; every step's listeners leave before the next. "
         "Stops at the first step where joins fail or the p95 join time (join sent → first "
         "audio packet) exceeds --deadline-ms. One point per step."
     ),

@@ -2,7 +2,7 @@
 
 S speakers join first; one talks at a time for --turn seconds, then the next (the others
 send only DTX frames, as a muted-by-silence browser does), so the room's single slot
-switches speaker at every turn. Listeners join at --rate per second; after every --step
+switches speaker at every turn. Listeners join at --rate per second; after every --step-listeners
 listeners a --step-window measurement gives one point (CPU per forwarded packet, server
 and bot CPU, loss, delay vs listeners). When every listener is in, a --duration window
 gives the run's figures. The ramp stops early when most of a step's joins fail.
@@ -28,7 +28,7 @@ PARAMS = (
     Param("speakers", int, 2, "speaker bots taking turns"),
     Param("rate", float, 20.0, "listener joins per second"),
     Param("turn", float, 5.0, "seconds each speaker talks before the next one"),
-    Param("step", int, 100, "listeners between sweep points"),
+    Param("step_listeners", int, 100, "listeners between sweep points"),
     Param("step_window", float, 5.0, "seconds measured at each sweep point"),
     Param("decoders", int, 2, "listeners that also decode (tone check, end-to-end delay)"),
     Param("duration", float, 20.0, "final measurement window with every listener in, seconds"),
@@ -48,7 +48,7 @@ async def _take_turns(bench: Bench, speakers: list[str], turn: float) -> None:
 
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
     listeners, speakers = int(p["listeners"]), max(1, int(p["speakers"]))
-    rate, step = float(p["rate"]), max(1, int(p["step"]))
+    rate, step = float(p["rate"]), max(1, int(p["step_listeners"]))
     if listeners + speakers > MAX_ROOM or rate <= 0:
         raise ValueError(f"--listeners + --speakers ≤ {MAX_ROOM}, --rate > 0")
     bench.target_participants = listeners + speakers
@@ -90,7 +90,9 @@ async def _ramp(
         batch = range(joined, min(listeners, joined + step))
         bench.progress.update(phase=f"listeners joining ({batch.stop}/{listeners})")
         specs = [
-            BotSpec(f"listener-{n}", "listener", tokens[n], room, decode=n < decoders)
+            BotSpec(
+                f"listener-{n}", "listener", tokens[n], room, decode=n < decoders, speaker_index=-1
+            )
             for n in batch
         ]
         outcome = await bench.join_paced(specs, rate)
@@ -124,7 +126,7 @@ SCENARIO = Scenario(
     name="large-room",
     summary=(
         "One sfu room with one slot: S speakers take turns (--turn seconds each) while up to "
-        "1,000+ listeners join at --rate per second. A sweep point every --step listeners "
+        "1,000+ listeners join at --rate per second. A sweep point every --step-listeners "
         "(server CPU per forwarded packet, CPU, loss, delays vs listeners), then a final "
         "window with everyone in. Says whether the server or the bots ran out first."
     ),

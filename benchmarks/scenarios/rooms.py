@@ -55,7 +55,7 @@ async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
                     room,
                     slots=per_room,
                     decode=decode,
-                    speaker_index=r * per_room,
+                    speaker_index=r * per_room if per_room == 1 else -1,
                 )
             )
     bench.progress.update(phase="speakers joining")

@@ -62,6 +62,8 @@ def run(scenario: Scenario, values: dict[str, Any], args: argparse.Namespace) ->
     console = Console(file=sys.stderr if args.json else sys.stdout, width=100)
     console.print(summary_table(result))
     console.print(f"limit: {result.limit} ({result.parameters.get('limit_detail', '')})")
+    for code, message in (result.parameters.get("error_examples") or {}).items():
+        console.print(f"failed joins, {code}: {message}")
     console.print(f"wrote {path}" + "".join(f"\n      {p}" for p in pngs))
     return result
 
