@@ -74,9 +74,14 @@ class _Socket:
 
     async def connect(self) -> None:
         try:
-            async with asyncio.timeout(CONNECT_SECONDS):
+            async with asyncio.timeout(CONNECT_SECONDS + 5):
+                # wait_timeout: python-socketio gives the namespace's `connect` 1 s by
+                # default, which a loaded server's event loop misses: a refusal that is not.
                 await self.sio.connect(
-                    self.base_url, auth={"token": self.token}, transports=["websocket"]
+                    self.base_url,
+                    auth={"token": self.token},
+                    transports=["websocket"],
+                    wait_timeout=CONNECT_SECONDS,
                 )
         except TimeoutError:
             raise JoinFailed(
