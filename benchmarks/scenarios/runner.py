@@ -59,7 +59,7 @@ def run(scenario: Scenario, values: dict[str, Any], args: argparse.Namespace) ->
     from benchmarks.plots import plot_run
 
     pngs = plot_run(result, out)
-    console = Console(file=sys.stderr if args.json else sys.stdout, width=100)
+    console = Console(file=sys.stderr if args.json else sys.stdout, width=100, highlight=False)
     console.print(summary_table(result))
     console.print(f"limit: {result.limit} ({result.parameters.get('limit_detail', '')})")
     for code, message in (result.parameters.get("error_examples") or {}).items():
