@@ -28,8 +28,10 @@ the old benchmark's stock relay) and `gethory_sfu_forwarded_packets_total` of /m
 Gethory (cross-checked with what its listeners received); server CPU %, RSS, threads;
 end-to-end delay p50/p95/p99; loss; join time (join request → first packet); the bots' own
 CPU. One RunResult per server (scenario "vs-janus", the server in `target` and
-parameters["server"]), plus ratios Janus / Gethory in `VsJanusRun.comparison` (also in every
-result's parameters["comparison"]).
+parameters["server"]), plus ratios Janus / Gethory in `VsJanusRun.comparison`. With an output
+directory, each result is written there as `vs-janus-<UTC stamp>.json` (read them side by
+side with `gethory-bench report DIR`), and the table with the ratios as
+`vs-janus-<UTC stamp>.md`.
 """
 
 from __future__ import annotations
@@ -102,9 +104,9 @@ def run_vs_janus(
     server; warmup: seconds after every listener hears before the window; servers: any of
     SERVERS, run in the order given; bots: "media" (benchmarks.media_bots) or "legacy"
     (benchmarks.janus.legacy_bots); out_dir: where each RunResult is written
-    (`RunResult.write`), None for nowhere; rounds: how many times the servers take turns
-    (the comparison then uses each server's median). Blocking: it runs its own event loop,
-    or (outside the namespace) a subprocess inside it.
+    (`RunResult.write`) with the Markdown table (`table`), None for nowhere; rounds: how
+    many times the servers take turns (the comparison then uses each server's median).
+    Blocking: it runs its own event loop, or (outside the namespace) a subprocess inside it.
 
     Raises benchmarks.janus.netns.NamespaceUnavailable (not root, no `ip`),
     benchmarks.janus.server.JanusUnavailable (Janus not installed), ValueError (bad
@@ -120,6 +122,7 @@ def run_vs_janus(
     if out_dir is not None:
         for result in run.results:
             result.write(out_dir)
+        (out_dir / f"{run.results[0].file_stem()}.md").write_text(table(run) + "\n")
     return run
 
 
@@ -178,10 +181,7 @@ async def _run_all(
             )
             p = parameters | {"round": round_, "rounds": rounds}
             results.append(_result(server, bots, p, target, measured, started_at, started))
-    comparison = compare(results)
-    for result in results:
-        result.parameters["comparison"] = comparison
-    return VsJanusRun(results, comparison)
+    return VsJanusRun(results, compare(results))
 
 
 def _result(
@@ -422,6 +422,7 @@ async def run_scenario(bench: Bench, p: dict[str, Any]) -> RunResult:
     gethory = [r for r in run.results if r.parameters.get("server") == "gethory"]
     others = [r for r in run.results if r.parameters.get("server") != "gethory"]
     main_result = gethory[-1] if gethory else run.results[-1]
+    main_result.parameters["comparison"] = run.comparison
     main_result.parameters["janus_results"] = [r.to_json() for r in others]
     return main_result
 
