@@ -34,7 +34,6 @@ from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_hooks import forward_received_rtp, use_host_addresses
 from sfu.config import RtcConfig
-from tests.rtc_audio import ToneTrack
 
 LOOPBACK = "127.0.0.1"
 TONE_HZ = 440.0
@@ -82,6 +81,10 @@ class Bot:
         self._connected = asyncio.Event()
         self._failed = False
         if speaks:
+            # Imported here: only the old benchmark's bots (run from the repository root) use
+            # the tests' tone; `gethory-bench` imports this module from anywhere.
+            from tests.rtc_audio import ToneTrack
+
             self.pc.addTransceiver(ToneTrack(TONE_HZ), direction="sendonly")
         for _ in range(slots):
             transceiver = self.pc.addTransceiver("audio", direction="recvonly")
