@@ -17,7 +17,9 @@ The window (after every listener has heard the speaker and a warm-up): server CP
 second; the listeners' received and expected packets and delay samples; this process's CPU
 (the bots'); for Gethory also /metrics (forwarded packets, forwarding-delay histogram),
 scraped before the /proc sample at the start and after it at the end, so that no scrape is
-billed to the window and forwarded − received is the packets still in flight (≥ 0).
+billed to the window; its count is scaled from the span between the scrapes to the window
+(a loaded server answers a scrape late), so forwarded − received is about the packets in
+flight at the end.
 """
 
 from __future__ import annotations
@@ -124,10 +126,13 @@ def first_at(bot: Listener) -> float | None:
 @dataclass(frozen=True)
 class GethoryCounters:
     """From Gethory's /metrics: forwarded packets and the forwarding-delay histogram
-    (cumulative counts by upper bound in µs: Prometheus' `le`)."""
+    (cumulative counts by upper bound in µs: Prometheus' `le`). `at`: when the server read
+    them, taken as the middle of the request (time.monotonic()); a busy server answers late,
+    and the counter goes on counting meanwhile."""
 
     forwarded: int
     delay_buckets: dict[float, float]
+    at: float
 
 
 CounterProbe = Callable[[], Awaitable[GethoryCounters]]
@@ -135,8 +140,10 @@ CounterProbe = Callable[[], Awaitable[GethoryCounters]]
 
 async def gethory_counters(http: aiohttp.ClientSession) -> GethoryCounters:
     """Scrape `/metrics` of the server `http` points at; RuntimeError without the counter."""
+    sent = time.monotonic()
     async with http.get("/metrics") as response:
         text = await response.text()
+    at = (sent + time.monotonic()) / 2
     forwarded: int | None = None
     buckets: dict[float, float] = {}
     for line in text.splitlines():
@@ -147,7 +154,7 @@ async def gethory_counters(http: aiohttp.ClientSession) -> GethoryCounters:
             buckets[math.inf if bound == "+Inf" else float(bound)] = float(line.split()[-1])
     if forwarded is None:
         raise RuntimeError("/metrics has no gethory_sfu_forwarded_packets_total")
-    return GethoryCounters(forwarded, buckets)
+    return GethoryCounters(forwarded, buckets, at)
 
 
 def bucket_quantile(q: float, start: dict[float, float], end: dict[float, float]) -> float | None:
@@ -355,7 +362,11 @@ def _figures(w: _Window, baseline: ProcessSample, joined: Joined) -> dict[str, f
     forwarded = got
     delay_us: list[float | None] = [None, None, None]
     if w.start.counters is not None and w.end.counters is not None:
-        forwarded = w.end.counters.forwarded - w.start.counters.forwarded
+        # The counter's rate between the two scrapes, over the window: the scrapes lie
+        # outside the window (so no scrape is billed to the CPU), a little before and after.
+        counted = w.end.counters.forwarded - w.start.counters.forwarded
+        span = w.end.counters.at - w.start.counters.at
+        forwarded = round(counted * seconds / span) if span > 0 else counted
         delay_us = [
             bucket_quantile(q, w.start.counters.delay_buckets, w.end.counters.delay_buckets)
             for q in (0.50, 0.95, 0.99)
