@@ -25,6 +25,7 @@ class Status:
     joined: int = 0
     target: int = 0
     failed: int = 0
+    failures: str = ""  # by code, e.g. "timeout 3, room_full 1"
     packets_per_second: float | None = None
     loss_percent: float | None = None
     server_cpu_percent: float | None = None
@@ -81,7 +82,9 @@ class Progress:
         s = self.status
         return (
             f"[{time.monotonic() - self._started:6.1f} s] {s.phase}: "
-            f"{s.joined}/{s.target} joined, {s.failed} failed, "
+            f"{s.joined}/{s.target} joined, {s.failed} failed"
+            + (f" ({s.failures})" if s.failures else "")
+            + ", "
             f"{_number(s.packets_per_second)} packets/s, "
             f"loss {_number(s.loss_percent, ' %', 2)}, "
             f"server CPU {_number(s.server_cpu_percent, ' %')}, "
@@ -94,7 +97,7 @@ class Progress:
         table.add_column("what")
         table.add_column("value", justify="right")
         table.add_row("participants joined", f"{s.joined:,} / {s.target:,}")
-        table.add_row("failed joins", f"{s.failed:,}")
+        table.add_row("failed joins", f"{s.failed:,}" + (f" ({s.failures})" if s.failures else ""))
         table.add_row("packets/s received", _number(s.packets_per_second))
         table.add_row("loss", _number(s.loss_percent, " %", 2))
         table.add_row("server CPU (% of one core)", _number(s.server_cpu_percent, " %"))

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -359,7 +360,11 @@ class _Worker:
         self, spec: BotSpec, member: _Member | None, sent_at: float, code: str, message: str
     ) -> dict[str, Any]:
         self.failures[code] += 1
-        self.examples.setdefault(code, message[:300])
+        if code not in self.examples:  # the first of its kind, as it happens
+            self.examples[code] = message[:300]
+            print(
+                f"bot process {self.index}: a join failed, {code}: {message[:300]}", file=sys.stderr
+            )
         self.records.append((sent_at, None, code))
         if member is not None:
             self.members.pop(spec.name, None)
