@@ -7,11 +7,12 @@ A child process runs one SpeakerBot per listener (each a real aiortc peer: ICE, 
 looping its Opus clip at 50 packets a second with talk spurts and DTX silences; this process
 runs the ListenerBots, which answer their offers, as they answer Janus. Each pair's ICE runs
 over 127.0.0.1 only (no STUN server). After a warm-up, the listener process's CPU (utime +
-stime of all its threads, /proc/self/stat: the kernel's receive path of each datagram counts)
-over the window is divided by the RTP packets its listeners received (header statistics),
-sampled packets (1 in `sample_every`, decrypted, looked up in the clips and the send log)
-included, as are RTCP and ICE consent. Target: ≤ 5 µs per packet (issue 14). uvloop on both
-sides.
+stime of all its threads, from getrusage: the scheduler's exact run time, not clock ticks;
+the kernel's receive path of each datagram counts) over the window is divided by the RTP
+packets its listeners received (header statistics), sampled packets (1 in `sample_every`,
+decrypted, looked up in the clips and the send log) included, as are RTCP and ICE consent.
+Target: ≤ 5 µs per packet (issue 14). uvloop on both sides. `--per-datagram`: the listeners
+read their sockets through uvloop's own transports instead of the batched `DatagramPoller`.
 
 `measure_bot_cost(...)` runs the same from code and returns a `BotCost`; `CpuPerPacket` turns
 any process's CPU and packet counts over a window into the same figure.
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import socket
 import struct
 import time
@@ -184,15 +186,17 @@ class Window:
 
 async def _window(bots: Sequence[ListenerBot], seconds: float) -> Window:
     before_packets = sum(bot.stats.received for bot in bots)
-    before = sample_process(os.getpid())
+    # getrusage, not /proc's clock ticks: the scheduler's exact run time (all threads), so
+    # a short window of cheap bots does not round to 0 or 10 ms.
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     await asyncio.sleep(seconds)  # the measurement window itself
-    after = sample_process(os.getpid())
+    after = resource.getrusage(resource.RUSAGE_SELF)
     return Window(
         seconds=time.monotonic() - started,
         packets=sum(bot.stats.received for bot in bots) - before_packets,
-        user_seconds=after.user_seconds - before.user_seconds,
-        system_seconds=after.system_seconds - before.system_seconds,
+        user_seconds=after.ru_utime - before.ru_utime,
+        system_seconds=after.ru_stime - before.ru_stime,
     )
 
 
@@ -203,12 +207,15 @@ def measure_bot_cost(
     sample_every: int = 50,
     speakers: int = 4,
     breakdown: bool = False,
+    batched: bool = True,
 ) -> BotCost:
     """Run the measurement (module docstring) in this process and a child; blocks for about
     warmup + seconds + set-up (twice the window with `breakdown`: a second window while the
     speakers only send DTX, to split fixed from per-packet cost). Raises RuntimeError if a
     bot fails to connect."""
-    return uvloop.run(_measure(listeners, seconds, warmup, sample_every, speakers, breakdown))
+    return uvloop.run(
+        _measure(listeners, seconds, warmup, sample_every, speakers, breakdown, batched)
+    )
 
 
 async def _measure(
@@ -218,6 +225,7 @@ async def _measure(
     sample_every: int,
     speakers: int,
     breakdown: bool,
+    batched: bool,
 ) -> BotCost:
     loop = asyncio.get_running_loop()
     rtc = loopback_rtc()
@@ -232,7 +240,14 @@ async def _measure(
     )
     child.start()
     bots = [
-        ListenerBot(f"listener-{n}", rtc, slots=1, sample_every=sample_every, send_log=send_log)
+        ListenerBot(
+            f"listener-{n}",
+            rtc,
+            slots=1,
+            sample_every=sample_every,
+            send_log=send_log,
+            batched=batched,
+        )
         for n in range(listeners)
     ]
 
@@ -408,6 +423,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="a second window with DTX only: fixed cost per listener vs cost per packet",
     )
     parser.add_argument(
+        "--per-datagram",
+        action="store_true",
+        help="listeners on uvloop's own datagram transports, not the batched poller",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="also measure uvloop's bare receive cost and the header statistics alone",
@@ -416,7 +436,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.listeners < 1 or args.seconds <= 0 or args.warmup < 0 or args.sample_every < 0:
         parser.error("--listeners ≥ 1, --seconds > 0, --warmup ≥ 0, --sample-every ≥ 0")
     cost = measure_bot_cost(
-        args.listeners, args.seconds, args.warmup, args.sample_every, breakdown=args.breakdown
+        args.listeners,
+        args.seconds,
+        args.warmup,
+        args.sample_every,
+        breakdown=args.breakdown,
+        batched=not args.per_datagram,
     )
     print(cost.line())
     if args.floor:

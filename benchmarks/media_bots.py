@@ -43,17 +43,26 @@ import aioice.ice
 import av
 import numpy as np
 import numpy.typing as npt
+import pylibsrtp
 from aiortc import (
     RTCConfiguration,
+    RTCDtlsTransport,
     RTCPeerConnection,
     RTCRtpReceiver,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
     sdp,
 )
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
-from aiortc.rtp import RtpPacket, clamp_packets_lost
+from aiortc.rtp import (
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtpPacket,
+    clamp_packets_lost,
+)
 
+from benchmarks.bot_upkeep import ROUND_SECONDS, Upkeep, keep_consent
 from benchmarks.opus_clip import (
     DTX_INTERVAL_FRAMES,
     FRAME_SAMPLES,
@@ -66,6 +75,7 @@ from benchmarks.opus_clip import (
 )
 from benchmarks.rtp_reader import RtpReceiveStats, RtpStream
 from benchmarks.send_log import SendLog
+from benchmarks.udp_poller import poll_host_candidates
 from sfu.aiortc_hooks import RtpOutput
 from sfu.participant import ParkedTrack
 from sfu.rtp_sink import SenderReport
@@ -77,9 +87,7 @@ CLIP_SECONDS = 5.0  # clip_for_speaker's length
 MAX_CLIP_FRAMES = round(CLIP_SECONDS / FRAME_SECONDS) + IDLE_FRAMES
 TONE_WINDOW_SECONDS = 2.0  # decoded audio kept per stream for the tone
 MIN_TONE_SECONDS = 1.0
-_ARRIVALS_CAP = 512  # sampled datagrams awaiting aiortc (ones it drops never come back)
-
-Handler = Callable[[RtpPacket], None]
+RTCP_INTERVAL_SECONDS = ROUND_SECONDS  # RFC 3550 §6.2's recommended minimum interval
 
 
 def new_send_log(speakers: int) -> SendLog:
@@ -91,12 +99,15 @@ def check_bot_internals() -> None:
     """Raise RuntimeError if aiortc/aioice moved what the bots rely on (see module doc)."""
     wanted: list[tuple[Any, str, tuple[str, ...]]] = [
         (aioice.ice.Connection, "__init__", ("self._protocols",)),
+        (aioice.ice.Connection, "gather_candidates", ("self.get_component_candidates(",)),
         (aioice.ice.StunProtocol, "datagram_received", ("self.receiver.data_received(",)),
-        (RTCRtpReceiver, "__init__", ("self.__started", "self.__transport", "self.__rtcp_task")),
-        (RTCRtpReceiver, "__init__", ("self.__remote_streams",)),
-        (RTCRtpReceiver, "receive", ("_register_rtp_receiver", "_run_rtcp")),
-        (RTCRtpReceiver, "_run_rtcp", ("stream.fraction_lost", "stream.packets_lost")),
-        (RTCRtpReceiver, "_run_rtcp", ("stream.max_seq", "stream.jitter")),
+        (aioice.ice.StunProtocol, "close", ("self.transport.close()", "await self.__closed")),
+        (RTCRtpReceiver, "stop", ("if self.__started:",)),
+        (RTCDtlsTransport, "__init__", ("self._rx_srtp",)),
+        (RTCDtlsTransport, "_recv_next", ("self._rx_srtp.unprotect(data)",)),
+        (RTCDtlsTransport, "_send_rtp", ("protect_rtcp",)),
+        (RTCPeerConnection, "_RTCPeerConnection__createTransceiver", ("_set_rtcp_ssrc(",)),
+        (RTCRtpSender, "__init__", ("self._ssrc",)),
     ]
     problems = []
     for cls, method, names in wanted:
@@ -153,36 +164,22 @@ class _ReportView:
         return int(self._stream.jitter)
 
 
-def _hook_receiver(
-    receiver: RTCRtpReceiver,
-    handler: Handler,
-    stats: RtpReceiveStats,
-    closed: Callable[[], bool],
-) -> None:
-    """Give `handler` each packet aiortc unprotects for `receiver` (no jitter buffer, no
-    decoder thread), as sfu.aiortc_hooks.forward_received_rtp does; the receiver reports
-    aiortc sends say what the header statistics say of the stream."""
-    hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
-    reports: dict[int, Any] = hooked._RTCRtpReceiver__remote_streams
+def _park_receiver(receiver: RTCRtpReceiver) -> None:
+    """aiortc's `receive` starts a decoder thread, a jitter buffer and a receiver RTCP loop
+    sending a report every 0.5-1.5 s; a bot needs none of them (it reads datagrams itself and
+    sends its own, rarer, reports), so `receive` does nothing. `stop()` then has nothing to
+    stop (it only acts on a started receiver)."""
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
-        # aiortc's connect task may get here after close(): nothing would stop the RTCP loop.
-        if hooked._RTCRtpReceiver__started or closed():
-            return
-        hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
-        hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
-        hooked._RTCRtpReceiver__started = True
+        return None
 
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if packet.ssrc not in reports:
-            stream = stats.streams.get(packet.ssrc)
-            if stream is not None:  # one stream per receiver: a new SSRC replaces the old
-                reports.clear()
-                reports[packet.ssrc] = _ReportView(stream)
-        handler(packet)
-
+    hooked: Any = receiver
     hooked.receive = receive
-    hooked._handle_rtp_packet = handle_rtp_packet
+
+
+def is_rtcp(data: bytes) -> bool:
+    """An RTCP (or SRTCP) datagram: version 2, packet type 192-223 (RFC 5761 §4)."""
+    return len(data) >= 8 and 127 < data[0] < 192 and 191 < data[1] < 224
 
 
 def rtp_tap(
@@ -190,30 +187,57 @@ def rtp_tap(
     on_rtp: Callable[[bytes, float], None],
     sample_every: int,
     on_sample: Callable[[bytes, float], None],
-    pass_all: bool,
+    pass_rtcp: bool,
 ) -> Callable[[bytes, tuple[Any, ...]], None]:
-    """`datagram_received` for one socket's protocol (an aioice StunProtocol): RTP to
-    `on_rtp`; 1 RTP in `sample_every` (never if 0) also to `on_sample` and on to aioice;
-    everything else on to aioice (the method of the protocol's class at that moment, so
-    process-wide hooks still apply). `pass_all`: every datagram goes on to aioice too."""
+    """`datagram_received` for one socket's protocol (an aioice StunProtocol): each RTP
+    datagram to `on_rtp` (with its arrival time, time.monotonic()), and 1 in `sample_every`
+    (never if 0; every one if 1) to `on_sample` as well; RTP never goes on to aioice. RTCP
+    goes on to aioice only if `pass_rtcp`. Everything else (STUN, DTLS) goes on to aioice:
+    the method of the protocol's class at that moment, so process-wide hooks still apply."""
     monotonic = time.monotonic
     stock = type(protocol)
     countdown = sample_every if sample_every > 0 else -1
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
         nonlocal countdown
-        if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
-            now = monotonic()
-            on_rtp(data, now)
-            countdown -= 1
-            if countdown == 0:
-                countdown = sample_every
-                on_sample(data, now)
-            elif not pass_all:
+        if len(data) >= 12 and 127 < data[0] < 192:
+            if not 191 < data[1] < 224:
+                now = monotonic()
+                on_rtp(data, now)
+                countdown -= 1
+                if countdown == 0:
+                    countdown = sample_every
+                    on_sample(data, now)
+                return
+            if not pass_rtcp:
                 return
         stock.datagram_received(protocol, data, addr)
 
     return datagram_received
+
+
+def receiver_report(ssrc: int, stats: RtpReceiveStats) -> RtcpRrPacket | None:
+    """An RTCP receiver report (RFC 3550 §6.4.2) from sender SSRC `ssrc` with a block for
+    each of the (at most 31) streams last seen in `stats`; None without any. LSR/DLSR are 0:
+    listeners do not read the sender reports (§6.4.1 allows 0 when none was received)."""
+    streams = list(stats.streams.values())[-31:]
+    if not streams:
+        return None
+    reports = []
+    for stream in streams:
+        view = _ReportView(stream)
+        reports.append(
+            RtcpReceiverInfo(
+                ssrc=stream.ssrc,
+                fraction_lost=view.fraction_lost,
+                packets_lost=view.packets_lost,
+                highest_sequence=view.max_seq,
+                jitter=view.jitter,
+                lsr=0,
+                dlsr=0,
+            )
+        )
+    return RtcpRrPacket(ssrc=ssrc, reports=reports)
 
 
 class _Bot:
@@ -228,8 +252,10 @@ class _Bot:
         sample_every: int,
         decode: bool,
         send_log: SendLog | None,
+        batched: bool,
     ) -> None:
         self.name = name
+        self._batched = batched
         self.pc = RTCPeerConnection(rtc)
         self.stats = RtpReceiveStats()
         self.delays_ms: list[float] = []
@@ -237,8 +263,7 @@ class _Bot:
         self._decode = decode
         self._send_log = send_log
         self._index = _clip_index(send_log.speakers) if send_log is not None else None
-        self._arrivals: dict[int, float] = {}
-        self._hooked: set[RTCRtpReceiver] = set()
+        self._parked: set[RTCRtpReceiver] = set()
         self._tapped: set[aioice.ice.StunProtocol] = set()
         self._decoders: dict[int, _ToneListener] = {}
         self._connected = asyncio.Event()
@@ -251,7 +276,8 @@ class _Bot:
 
     async def offer(self) -> str:
         """Our offer (aiortc gathers here); the server answers with `accept`."""
-        self._hook_receivers()
+        self._park_receivers()
+        self._poll_sockets()
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return str(self.pc.localDescription.sdp)
 
@@ -264,7 +290,8 @@ class _Bot:
         """Answer the server's offer (Janus subscribers and publishers are answered)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         self._prepare_answer()
-        self._hook_receivers()
+        self._park_receivers()
+        self._poll_sockets()
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._negotiated(offer_sdp)
         return str(self.pc.localDescription.sdp)
@@ -290,13 +317,15 @@ class _Bot:
         if self._failed:
             raise RuntimeError(f"{self.name}: media connection {self.pc.connectionState}")
         self._tap_sockets()
+        if self._parked and not self._closed:
+            # Every RTCP_INTERVAL_SECONDS (randomized over [0.8, 1.2] times), with every other
+            # bot's of this process: one timer wake-up for all (benchmarks.bot_upkeep).
+            Upkeep.running().every_round(self, self._send_report)
 
     async def close(self) -> None:
         self._closed = True
+        Upkeep.running().forget(self)
         await self.pc.close()
-
-    def _is_closed(self) -> bool:
-        return self._closed
 
     def _on_state(self) -> None:
         state = self.pc.connectionState
@@ -308,15 +337,30 @@ class _Bot:
 
     # --- the receive path --------------------------------------------------------------------
 
-    def _hook_receivers(self) -> None:
+    def _park_receivers(self) -> None:
         for transceiver in self.pc.getTransceivers():
             receiver = transceiver.receiver
-            if receiver not in self._hooked and self._receives(transceiver):
-                _hook_receiver(receiver, self._on_packet, self.stats, self._is_closed)
-                self._hooked.add(receiver)
+            if receiver not in self._parked and self._receives(transceiver):
+                _park_receiver(receiver)
+                self._parked.add(receiver)
+
+    def _passes_rtcp(self) -> bool:
+        """Whether RTCP goes on to aiortc (a speaker's sender reads receiver reports)."""
+        return False
 
     def _receives(self, transceiver: RTCRtpTransceiver) -> bool:
         return True
+
+    def _poll_sockets(self) -> None:
+        """Before gathering: this connection's host sockets are read by the process's
+        `DatagramPoller` (batched), unless the bot was made with `batched=False`."""
+        if not self._batched:
+            return
+        for transceiver in self.pc.getTransceivers():
+            connection: Any = transceiver.receiver.transport.transport._connection
+            if "get_component_candidates" not in vars(connection):
+                poll_host_candidates(connection)
+                keep_consent(connection)
 
     def _tap_sockets(self) -> None:
         """Hook every socket of this connection's ICE transports (after bundling)."""
@@ -329,28 +373,20 @@ class _Bot:
                         protocol,
                         self.stats.on_datagram,
                         self._sample_every,
-                        self._on_sample,
-                        self._decode,
+                        _SrtpSample(dtls, self._on_packet),
+                        self._passes_rtcp(),
                     )
                     protocol.datagram_received = tap  # this instance only
                     self._tapped.add(protocol)
 
-    def _on_sample(self, data: bytes, now: float) -> None:
-        arrivals = self._arrivals
-        if len(arrivals) >= _ARRIVALS_CAP:
-            arrivals.clear()
-        key = int.from_bytes(data[8:12], "big") << 16 | int.from_bytes(data[2:4], "big")
-        arrivals[key] = now
-
-    def _on_packet(self, packet: RtpPacket) -> None:
-        """A packet aiortc unprotected: a sample (delay), or any packet of a decoder."""
+    def _on_packet(self, packet: RtpPacket, arrival: float) -> None:
+        """A sampled packet, decrypted: its end-to-end delay; any packet of a decoder."""
         if self._decode:
             listener = self._decoders.get(packet.ssrc)
             if listener is None:
                 listener = self._decoders[packet.ssrc] = _ToneListener()
             listener.add(packet.payload)
-        arrival = self._arrivals.pop(packet.ssrc << 16 | packet.sequence_number, None)
-        if arrival is None or self._index is None or self._send_log is None:
+        if self._index is None or self._send_log is None:
             return
         where = self._index.lookup(packet.payload)
         if where is None:
@@ -358,6 +394,20 @@ class _Bot:
         sent = self._send_log.sent_at(*where)
         if not math.isnan(sent):
             self.delays_ms.append((arrival - sent) * 1000.0)
+
+    def _send_report(self) -> None:
+        """One RTCP receiver report for all the streams heard (`receiver_report`), from the
+        RTCP SSRC aiortc gave the first receiving transceiver (its sender's SSRC, as aiortc's
+        own reports), SRTCP-protected and sent on the selected pair, synchronously."""
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver in self._parked)
+        dtls: Any = transceiver.receiver.transport
+        packet = receiver_report(transceiver.sender._ssrc, self.stats)
+        if packet is None or dtls.state != "connected":
+            return
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(bytes(packet)), pair.remote_addr)
 
     @property
     def tone_hz(self) -> float | None:
@@ -372,6 +422,30 @@ class _Bot:
     def tones_hz(self) -> dict[int, float | None]:
         """The dominant frequency per SSRC (decode=True only)."""
         return {ssrc: d.dominant_hz() for ssrc, d in self._decoders.items()}
+
+
+class _SrtpSample:
+    """`on_sample` for a tap: decrypts the datagram with the DTLS transport's SRTP session
+    (aiortc's own, `_rx_srtp`, which no other packet goes through: libsrtp estimates the
+    rollover counter across the gap, RFC 3711 §3.3.1, and its replay window only moves
+    forward), parses it and gives it to `handler` with its arrival time. Nothing before
+    DTLS is up; a datagram that fails to decrypt is skipped."""
+
+    def __init__(self, dtls: Any, handler: Callable[[RtpPacket, float], None]) -> None:
+        self._dtls = dtls
+        self._handler = handler
+        self.failed = 0
+
+    def __call__(self, data: bytes, now: float) -> None:
+        srtp = self._dtls._rx_srtp
+        if srtp is None:
+            return
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data))
+        except (pylibsrtp.Error, ValueError):
+            self.failed += 1
+            return
+        self._handler(packet, now)
 
 
 class _ToneListener:
@@ -446,9 +520,16 @@ class ListenerBot(_Bot):
         sample_every: int = 50,
         decode: bool = False,
         send_log: SendLog | None = None,
+        batched: bool = True,
     ) -> None:
         super().__init__(
-            name, rtc, slots=slots, sample_every=sample_every, decode=decode, send_log=send_log
+            name,
+            rtc,
+            slots=slots,
+            sample_every=sample_every,
+            decode=decode,
+            send_log=send_log,
+            batched=batched,
         )
 
 
@@ -466,6 +547,7 @@ class SpeakerBot(_Bot):
         send_log: SendLog | None = None,
         slots: int = 0,
         sample_every: int = 50,
+        batched: bool = True,
     ) -> None:
         self.speaker_index = speaker_index
         self.clip: OpusClip = clip_for_speaker(speaker_index)
@@ -479,7 +561,13 @@ class SpeakerBot(_Bot):
         self._timestamp_base = random.getrandbits(32)
         self._payload_octets = 0
         super().__init__(
-            name, rtc, slots=0, sample_every=sample_every, decode=False, send_log=send_log
+            name,
+            rtc,
+            slots=0,
+            sample_every=sample_every,
+            decode=False,
+            send_log=send_log,
+            batched=batched,
         )
         self._microphone = self.pc.addTransceiver(ParkedTrack(), direction="sendonly")
         self._slots = [self.pc.addTransceiver("audio", direction="recvonly") for _ in range(slots)]
@@ -494,6 +582,9 @@ class SpeakerBot(_Bot):
 
     def _receives(self, transceiver: RTCRtpTransceiver) -> bool:
         return transceiver is not self._microphone
+
+    def _passes_rtcp(self) -> bool:
+        return True  # the server's receiver reports of our stream (aiortc's round-trip time)
 
     def _prepare_answer(self) -> None:
         microphone = self._microphone
