@@ -12,9 +12,10 @@ from benchmarks.scenarios.join_storm import SCENARIO as JOIN_STORM
 from benchmarks.scenarios.large_room import SCENARIO as LARGE_ROOM
 from benchmarks.scenarios.mesh_vs_sfu import SCENARIO as MESH_VS_SFU
 from benchmarks.scenarios.rooms import SCENARIO as ROOMS
+from benchmarks.scenarios.vs_janus import SCENARIO as VS_JANUS
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (FANOUT, ROOMS, MESH_VS_SFU, JOIN_STORM, CHURN, LARGE_ROOM)
+    s.name: s for s in (FANOUT, ROOMS, MESH_VS_SFU, JOIN_STORM, CHURN, LARGE_ROOM, VS_JANUS)
 }
 
 __all__ = ["SCENARIOS", "Param", "Scenario"]
