@@ -75,7 +75,7 @@ from benchmarks.opus_clip import (
 )
 from benchmarks.rtp_reader import RtpReceiveStats, RtpStream
 from benchmarks.send_log import SendLog
-from benchmarks.udp_poller import poll_host_candidates
+from benchmarks.udp_poller import PolledTransport, Receiver, poll_host_candidates
 from sfu.aiortc_hooks import RtpOutput
 from sfu.participant import ParkedTrack
 from sfu.rtp_sink import SenderReport
@@ -182,27 +182,25 @@ def is_rtcp(data: bytes) -> bool:
     return len(data) >= 8 and 127 < data[0] < 192 and 191 < data[1] < 224
 
 
-def rtp_tap(
+def rtp_receiver(
     protocol: Any,
     on_rtp: Callable[[bytes, float], None],
     sample_every: int,
     on_sample: Callable[[bytes, float], None],
     pass_rtcp: bool,
-) -> Callable[[bytes, tuple[Any, ...]], None]:
-    """`datagram_received` for one socket's protocol (an aioice StunProtocol): each RTP
-    datagram to `on_rtp` (with its arrival time, time.monotonic()), and 1 in `sample_every`
-    (never if 0; every one if 1) to `on_sample` as well; RTP never goes on to aioice. RTCP
-    goes on to aioice only if `pass_rtcp`. Everything else (STUN, DTLS) goes on to aioice:
-    the method of the protocol's class at that moment, so process-wide hooks still apply."""
-    monotonic = time.monotonic
+) -> Receiver:
+    """What one socket's datagrams go to, with their arrival time (time.monotonic()
+    seconds): each RTP datagram to `on_rtp`, and 1 in `sample_every` (never if 0; every one
+    if 1) to `on_sample` as well; RTP never goes on to aioice. RTCP goes on to aioice only if
+    `pass_rtcp`. Everything else (STUN, DTLS) goes on to `protocol` (an aioice StunProtocol)
+    through the method of its class at that moment, so process-wide hooks still apply."""
     stock = type(protocol)
     countdown = sample_every if sample_every > 0 else -1
 
-    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+    def datagram_received(data: bytes, addr: tuple[Any, ...], now: float) -> None:
         nonlocal countdown
         if len(data) >= 12 and 127 < data[0] < 192:
             if not 191 < data[1] < 224:
-                now = monotonic()
                 on_rtp(data, now)
                 countdown -= 1
                 if countdown == 0:
@@ -212,6 +210,27 @@ def rtp_tap(
             if not pass_rtcp:
                 return
         stock.datagram_received(protocol, data, addr)
+
+    return datagram_received
+
+
+def rtp_tap(
+    protocol: Any,
+    on_rtp: Callable[[bytes, float], None],
+    sample_every: int,
+    on_sample: Callable[[bytes, float], None],
+    pass_rtcp: bool,
+) -> Callable[[bytes, tuple[Any, ...]], None]:
+    """`rtp_receiver` as a protocol's `datagram_received` (a socket of the event loop's own
+    transports): the arrival time is taken when the datagram is handled."""
+    return _timed(rtp_receiver(protocol, on_rtp, sample_every, on_sample, pass_rtcp))
+
+
+def _timed(receive: Receiver) -> Callable[[bytes, tuple[Any, ...]], None]:
+    monotonic = time.monotonic
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        receive(data, addr, monotonic())
 
     return datagram_received
 
@@ -368,16 +387,21 @@ class _Bot:
             dtls = transceiver.receiver.transport
             connection: Any = dtls.transport._connection  # aiortc's aioice Connection
             for protocol in connection._protocols:
-                if protocol not in self._tapped:
-                    tap = rtp_tap(
-                        protocol,
-                        self.stats.on_datagram,
-                        self._sample_every,
-                        _SrtpSample(dtls, self._on_packet),
-                        self._passes_rtcp(),
-                    )
-                    protocol.datagram_received = tap  # this instance only
-                    self._tapped.add(protocol)
+                if protocol in self._tapped:
+                    continue
+                receive = rtp_receiver(
+                    protocol,
+                    self.stats.on_datagram,
+                    self._sample_every,
+                    _SrtpSample(dtls, self._on_packet),
+                    self._passes_rtcp(),
+                )
+                transport = getattr(protocol, "transport", None)
+                if isinstance(transport, PolledTransport):
+                    transport.receiver = receive  # with the kernel's arrival time
+                else:
+                    protocol.datagram_received = _timed(receive)  # this instance only
+                self._tapped.add(protocol)
 
     def _on_packet(self, packet: RtpPacket, arrival: float) -> None:
         """A sampled packet, decrypted: its end-to-end delay; any packet of a decoder."""

@@ -32,7 +32,10 @@ import asyncio
 import ipaddress
 import select
 import socket
+import struct
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import aioice.ice
@@ -42,7 +45,16 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 RECEIVE_SIZE = 4096  # larger than any datagram of ICE, DTLS (aiortc's MTU 1200) or audio RTP
 SOCKET_BUFFER_BYTES = aioice.turn.UDP_SOCKET_BUFFER_SIZE  # what aioice asks for its sockets
 
+HOLD_SECONDS = 0.008  # a readable poller is read this much later (see DatagramPoller)
+# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS), which Python's socket module does not name:
+# each datagram's receive time as a struct timespec in the ancillary data of recvmsg.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_unpack_timespec = _TIMESPEC.unpack_from
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
+
 Address = tuple[Any, ...]
+Receiver = Callable[[bytes, Address, float], None]
 
 
 class PolledTransport(asyncio.DatagramTransport):
@@ -60,6 +72,9 @@ class PolledTransport(asyncio.DatagramTransport):
         self.protocol = protocol
         self._poller = poller
         self.dropped_sends = 0
+        # Set to take each datagram with its arrival time (time.monotonic() seconds, from
+        # the kernel's receive timestamp) instead of the protocol's datagram_received.
+        self.receiver: Receiver | None = None
         self._closing = False
         self._sockname: Address = sock.getsockname()
 
@@ -115,7 +130,9 @@ class DatagramPoller:
         self.received = 0
         self.wakeups = 0
         self.errors = 0
-        loop.add_reader(self._epoll.fileno(), self._drain)
+        self.hold = HOLD_SECONDS
+        self._held = False
+        loop.add_reader(self._epoll.fileno(), self._ready)
 
     @classmethod
     def running(cls) -> DatagramPoller:
@@ -138,6 +155,7 @@ class DatagramPoller:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             sock.bind((host, 0))
         except OSError:
             sock.close()
@@ -165,12 +183,30 @@ class DatagramPoller:
                 self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
 
+    def _ready(self) -> None:
+        """The epoll fd is readable: read after `hold` seconds, so that one wake-up takes
+        what arrives meanwhile (arrival times come from the kernel, not from the read)."""
+        if self.hold <= 0:
+            self._drain()
+            return
+        self.loop.remove_reader(self._epoll.fileno())
+        self.loop.call_later(self.hold, self._drain_held)
+
+    def _drain_held(self) -> None:
+        if self._epoll.closed:
+            return
+        self._drain()
+        self.loop.add_reader(self._epoll.fileno(), self._ready)
+
     def _drain(self) -> None:
         """One datagram from each ready socket, until epoll reports none ready."""
         self.wakeups += 1
         poll = self._epoll.poll
         transports = self._transports
         received = 0
+        # The kernel stamps arrivals with CLOCK_REALTIME (SO_TIMESTAMPNS); the bots' clock
+        # is time.monotonic(): one offset per drain (the two differ only by NTP's slewing).
+        offset = time.time() - time.monotonic()
         try:
             while True:
                 ready = poll(0)
@@ -181,7 +217,9 @@ class DatagramPoller:
                     if transport is None:
                         continue  # closed by a datagram handled earlier in this round
                     try:
-                        data, addr = transport.sock.recvfrom(RECEIVE_SIZE)
+                        data, ancillary, _, addr = transport.sock.recvmsg(
+                            RECEIVE_SIZE, _ANCILLARY_SIZE
+                        )
                     except (BlockingIOError, InterruptedError):
                         continue
                     except OSError as exc:
@@ -189,7 +227,16 @@ class DatagramPoller:
                         transport.protocol.error_received(exc)
                         continue
                     received += 1
-                    transport.protocol.datagram_received(data, addr)
+                    receiver = transport.receiver
+                    if receiver is None:
+                        transport.protocol.datagram_received(data, addr)
+                        continue
+                    if ancillary:
+                        seconds, nanoseconds = _unpack_timespec(ancillary[0][2])
+                        arrival = seconds + nanoseconds * 1e-9 - offset
+                    else:
+                        arrival = time.monotonic()
+                    receiver(data, addr, arrival)
         finally:
             self.received += received
 

@@ -5,23 +5,32 @@ the right tone, a positive end-to-end delay, and ICE consent kept by STUN alone.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiortc import RTCConfiguration
 
 from benchmarks.bot_cost import measure_bot_cost, measure_receive_floor
+from benchmarks.bot_upkeep import CONSENT_FAILURES, Upkeep
+from benchmarks.bots import LOOPBACK
 from benchmarks.media_bots import (
     ListenerBot,
     SpeakerBot,
     _Bot,
     check_bot_internals,
     new_send_log,
+    rtp_receiver,
+    rtp_tap,
 )
 from benchmarks.opus_clip import ClipIndex, OpusClip, clip_for_speaker, speaker_hz
+from benchmarks.rtp_reader import RtpReceiveStats
 from benchmarks.send_log import SendLog
+from benchmarks.udp_poller import DatagramPoller, PolledTransport
 from sfu.config import RtcConfig, SfuConfig
 from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager
@@ -167,3 +176,108 @@ def test_bot_cost_measures_cpu_per_packet() -> None:
 
 def test_the_aiortc_internals_the_bots_use_are_there() -> None:
     check_bot_internals()
+
+
+def ice_connection(bot: _Bot) -> Any:
+    """The aioice Connection of a bot's (bundled) transport."""
+    return bot.pc.getTransceivers()[0].receiver.transport.transport._connection
+
+
+async def test_bots_keep_their_own_consent_on_the_shared_timer(room: Room) -> None:
+    """The bot's consent checks (benchmarks.bot_upkeep, one timer for all bots) are answered
+    by the server: no failure round, and the bot stays connected past several rounds."""
+    upkeep = Upkeep.running()
+    upkeep.round_seconds = 0.2
+    listener = ListenerBot("listener", room.rtc, slots=1)
+    await room.enter(listener)
+    consent = upkeep.consents[ice_connection(listener)]
+    rounds = upkeep.rounds
+    await until(lambda: upkeep.rounds >= rounds + 4)
+    assert consent.failures == 0 and consent.checks
+    assert listener.pc.connectionState == "connected"
+
+
+async def test_a_peer_that_stops_answering_loses_consent(loopback_only: RtcConfig) -> None:
+    """Against a peer that stops answering (its socket drops everything from then on), the
+    listener's connection closes after CONSENT_FAILURES rounds, as aioice's own would."""
+    rtc = loopback_only.rtc_configuration()
+    upkeep = Upkeep.running()
+    upkeep.round_seconds = 0.1
+    speaker = SpeakerBot("speaker", rtc, speaker_index=0)
+    listener = ListenerBot("listener", rtc, slots=1)
+    try:
+        await listener.answer(await speaker.offer())
+        await speaker.accept(listener.pc.localDescription.sdp)
+        await asyncio.gather(speaker.connected(), listener.connected())
+        await until(lambda: listener.stats.received > 10)
+        for protocol in ice_connection(speaker)._protocols:
+            transport = protocol.transport
+            assert isinstance(transport, PolledTransport)
+            transport.receiver = lambda data, addr, now: None  # deaf from now on
+        await until(lambda: listener.pc.connectionState in ("failed", "closed"), timeout=5.0)
+        assert upkeep.rounds >= CONSENT_FAILURES
+    finally:
+        await listener.close()
+        await speaker.close()
+
+
+class Sink(asyncio.DatagramProtocol):
+    """A datagram protocol whose instances take attributes (asyncio's has __slots__)."""
+
+
+def crafted_traffic() -> list[bytes]:
+    """SRTP-shaped datagrams with a loss, a duplicate, a reordering, a wrap-around, a
+    second SSRC, an RTCP packet and a STUN-like datagram (neither counted)."""
+
+    def rtp(seq: int, ssrc: int = 0x1111) -> bytes:
+        timestamp = ((seq - 65530) & 0xFFFF) * 960  # continuous across the wrap-around
+        header = struct.pack("!BBHII", 0x90, 111, seq & 0xFFFF, timestamp, ssrc)
+        return header + struct.pack("!HH", 0xBEDE, 1) + bytes([0x10, 0x95, 0, 0]) + bytes(60)
+
+    order = [*range(65530, 65536), 0, 1, 3, 2, 2, *range(4, 10), *range(11, 20)]
+    rtcp = struct.pack("!BBHI", 0x80, 200, 6, 0x1111) + bytes(24)
+    stun = bytes([0, 1, 0, 0]) + struct.pack("!I", 0x2112A442) + bytes(12)
+    return [rtp(n) for n in order] + [rtcp, stun] + [rtp(n, 0x2222) for n in range(5)]
+
+
+async def test_batched_receive_gives_the_per_datagram_statistics() -> None:
+    """The same datagrams through the poller (kernel arrival times, reads held and batched)
+    and through the event loop's own datagram transport give the same statistics; arrival
+    times are the kernel's, between sending and reading."""
+    loop = asyncio.get_running_loop()
+    batched, per_datagram = RtpReceiveStats(audio_level_id=1), RtpReceiveStats(audio_level_id=1)
+    unused: list[bytes] = []
+
+    def sample(data: bytes, now: float) -> None:
+        unused.append(data)
+
+    polled_protocol = Sink()
+    polled = DatagramPoller.running().open(LOOPBACK, polled_protocol)
+    polled.receiver = rtp_receiver(polled_protocol, batched.on_datagram, 0, sample, False)
+    transport, protocol = await loop.create_datagram_endpoint(Sink, local_addr=(LOOPBACK, 0))
+    tap = rtp_tap(protocol, per_datagram.on_datagram, 0, sample, False)
+    protocol.datagram_received = tap  # type: ignore[method-assign,assignment]
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    traffic = crafted_traffic()
+    try:
+        sent_at = time.monotonic()
+        for data in traffic:
+            for port in (
+                polled.get_extra_info("sockname")[1],
+                transport.get_extra_info("sockname")[1],
+            ):
+                sender.sendto(data, (LOOPBACK, port))
+        await until(lambda: batched.received == per_datagram.received == len(traffic) - 2)
+        assert batched.first_at is not None and sent_at <= batched.first_at <= time.monotonic()
+        got, want = batched.snapshot(), per_datagram.snapshot()
+        for key in ("first_at", "last_at", "jitter_ms"):
+            del got[key], want[key]
+        assert got == want
+        assert want["lost"] == 1 and want["duplicates"] == 1 and want["reordered"] == 1
+        assert want["ssrcs"] == 2 and want["voiced_packets"] == want["received"]
+        # Sent at once, 20 ms of RTP time apart: the same jitter within a millisecond.
+        assert abs(batched.jitter_ms - per_datagram.jitter_ms) < 1.0
+    finally:
+        sender.close()
+        polled.close()
+        transport.close()
