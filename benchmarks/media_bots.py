@@ -75,6 +75,7 @@ from benchmarks.opus_clip import (
 )
 from benchmarks.rtp_reader import RtpReceiveStats, RtpStream
 from benchmarks.send_log import SendLog
+from benchmarks.stun_answer import BINDING_REQUEST, consent_response
 from benchmarks.udp_poller import PolledTransport, Receiver, poll_host_candidates
 from sfu.aiortc_hooks import RtpOutput
 from sfu.participant import ParkedTrack
@@ -192,22 +193,30 @@ def rtp_receiver(
     """What one socket's datagrams go to, with their arrival time (time.monotonic()
     seconds): each RTP datagram to `on_rtp`, and 1 in `sample_every` (never if 0; every one
     if 1) to `on_sample` as well; RTP never goes on to aioice. RTCP goes on to aioice only if
-    `pass_rtcp`. Everything else (STUN, DTLS) goes on to `protocol` (an aioice StunProtocol)
-    through the method of its class at that moment, so process-wide hooks still apply."""
+    `pass_rtcp`. A consent check the peer sends on the selected pair is answered here
+    (`benchmarks.stun_answer`). Everything else (STUN, DTLS) goes on to `protocol` (an aioice
+    StunProtocol) through the method of its class at that moment, so process-wide hooks still
+    apply."""
     stock = type(protocol)
     countdown = sample_every if sample_every > 0 else -1
+    stun = isinstance(protocol, aioice.ice.StunProtocol)
 
     def datagram_received(data: bytes, addr: tuple[Any, ...], now: float) -> None:
         nonlocal countdown
         if len(data) >= 12 and 127 < data[0] < 192:
             if not 191 < data[1] < 224:
-                on_rtp(data, now)
+                on_rtp(data, now)  # checked: RTP, 12 bytes or more
                 countdown -= 1
                 if countdown == 0:
                     countdown = sample_every
                     on_sample(data, now)
                 return
             if not pass_rtcp:
+                return
+        elif stun and data[:2] == BINDING_REQUEST:
+            response = consent_response(protocol.receiver, protocol, data, addr)
+            if response is not None:  # a consent check: answered as aioice would
+                protocol.transport.sendto(response, addr)
                 return
         stock.datagram_received(protocol, data, addr)
 
@@ -391,7 +400,7 @@ class _Bot:
                     continue
                 receive = rtp_receiver(
                     protocol,
-                    self.stats.on_datagram,
+                    self.stats.on_rtp,
                     self._sample_every,
                     _SrtpSample(dtls, self._on_packet),
                     self._passes_rtcp(),

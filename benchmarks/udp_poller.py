@@ -69,6 +69,7 @@ class PolledTransport(asyncio.DatagramTransport):
     ) -> None:
         super().__init__()
         self.sock = sock
+        self.recvmsg = sock.recvmsg  # bound once: the poller's per-datagram call
         self.protocol = protocol
         self._poller = poller
         self.dropped_sends = 0
@@ -217,9 +218,7 @@ class DatagramPoller:
                     if transport is None:
                         continue  # closed by a datagram handled earlier in this round
                     try:
-                        data, ancillary, _, addr = transport.sock.recvmsg(
-                            RECEIVE_SIZE, _ANCILLARY_SIZE
-                        )
+                        data, ancillary, _, addr = transport.recvmsg(RECEIVE_SIZE, _ANCILLARY_SIZE)
                     except (BlockingIOError, InterruptedError):
                         continue
                     except OSError as exc:

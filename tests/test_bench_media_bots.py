@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aioice
+import aioice.stun
 import pytest
 from aiortc import RTCConfiguration
 
@@ -30,6 +32,7 @@ from benchmarks.media_bots import (
 from benchmarks.opus_clip import ClipIndex, OpusClip, clip_for_speaker, speaker_hz
 from benchmarks.rtp_reader import RtpReceiveStats
 from benchmarks.send_log import SendLog
+from benchmarks.stun_answer import consent_response
 from benchmarks.udp_poller import DatagramPoller, PolledTransport
 from sfu.config import RtcConfig, SfuConfig
 from sfu.room import SpeakerUpdate
@@ -281,3 +284,53 @@ async def test_batched_receive_gives_the_per_datagram_statistics() -> None:
         sender.close()
         polled.close()
         transport.close()
+
+
+async def test_consent_checks_are_answered_with_aioices_own_bytes(
+    loopback_only: RtcConfig,
+) -> None:
+    """benchmarks.stun_answer answers a consent check on the nominated pair with exactly the
+    bytes aioice would send, and leaves to aioice every request that would change its state
+    or that it would refuse."""
+    controlling = aioice.Connection(ice_controlling=True)
+    controlled = aioice.Connection(ice_controlling=False)
+    try:
+        await asyncio.gather(controlling.gather_candidates(), controlled.gather_candidates())
+        for local, remote in ((controlling, controlled), (controlled, controlling)):
+            for candidate in remote.local_candidates:
+                await local.add_remote_candidate(candidate)
+            await local.add_remote_candidate(None)
+            local.remote_username = remote.local_username
+            local.remote_password = remote.local_password
+        await asyncio.gather(controlling.connect(), controlled.connect())
+        pair, answering = controlling._nominated[1], controlled._nominated[1]
+        key = controlled.local_password.encode()
+        source = answering.remote_addr
+
+        def check(*, nominate: bool = False, password: bytes = key) -> bytes:
+            request = controlling.build_request(pair, nominate=nominate)
+            request.add_message_integrity(password)
+            return bytes(request)
+
+        request = check()
+        got = consent_response(controlled, answering.protocol, request, source)
+        want = aioice.stun.Message(
+            message_method=aioice.stun.Method.BINDING,
+            message_class=aioice.stun.Class.RESPONSE,
+            transaction_id=request[8:20],
+        )
+        want.attributes["XOR-MAPPED-ADDRESS"] = source
+        want.add_message_integrity(key)
+        assert got == bytes(want)
+        # Left to aioice: a nomination, a wrong password, another source, the wrong role.
+        assert (
+            consent_response(controlled, answering.protocol, check(nominate=True), source) is None
+        )
+        wrong = check(password=b"not the password")
+        assert consent_response(controlled, answering.protocol, wrong, source) is None
+        elsewhere = (source[0], source[1] + 1)
+        assert consent_response(controlled, answering.protocol, request, elsewhere) is None
+        assert consent_response(controlling, pair.protocol, request, pair.remote_addr) is None
+    finally:
+        await controlling.close()
+        await controlled.close()
