@@ -45,7 +45,7 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 RECEIVE_SIZE = 4096  # larger than any datagram of ICE, DTLS (aiortc's MTU 1200) or audio RTP
 SOCKET_BUFFER_BYTES = aioice.turn.UDP_SOCKET_BUFFER_SIZE  # what aioice asks for its sockets
 
-HOLD_SECONDS = 0.008  # a readable poller is read this much later (see DatagramPoller)
+HOLD_SECONDS = 0.015  # a readable poller is read this much later (see DatagramPoller)
 # Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS), which Python's socket module does not name:
 # each datagram's receive time as a struct timespec in the ancillary data of recvmsg.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
