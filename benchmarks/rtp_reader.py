@@ -186,6 +186,7 @@ class RtpReceiveStats:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self.streams: dict[int, RtpStream] = {}
+        self._last_stream: RtpStream | None = None
 
     def on_datagram(self, data: bytes, now: float) -> None:
         """Account one datagram received at `now` (time.monotonic() seconds). Not RTP (too
@@ -210,9 +211,12 @@ class RtpReceiveStats:
         self.last_at = now
         if second & 0x80:
             self.marker_packets += 1
-        stream = self.streams.get(ssrc)
-        if stream is None:
-            stream = self.streams[ssrc] = RtpStream(ssrc, seq)
+        stream = self._last_stream  # one SSRC per slot: nearly always the previous one
+        if stream is None or stream.ssrc != ssrc:
+            stream = self.streams.get(ssrc)
+            if stream is None:
+                stream = self.streams[ssrc] = RtpStream(ssrc, seq)
+            self._last_stream = stream
         max_seq = stream.max_seq
         delta = (seq - max_seq) & 0xFFFF
         if 0 < delta < MAX_DROPOUT:  # RtpStream.add's in-order case, as there
@@ -231,8 +235,35 @@ class RtpReceiveStats:
                     stream.jitter += (d - stream.jitter) * 0.0625
         elif stream.add(seq, timestamp, now) == 3:
             self.uncounted += 1
-        if first & 0x10 and self.audio_level_id is not None:
-            self._audio_level(data, 12 + 4 * (first & 0x0F))
+        if first & 0x10:
+            wanted = self.audio_level_id
+            if wanted is None:
+                return
+            offset = 12 + 4 * (first & 0x0F)
+            size = len(data)
+            if offset + 4 > size or data[offset] != 0xBE or data[offset + 1] != 0xDE:
+                self._audio_level(data, offset)  # two-byte elements, or truncated
+                return
+            # _audio_level's one-byte case (RFC 8285 §4.2), inlined.
+            i = offset + 4
+            end = i + 4 * (data[offset + 2] << 8 | data[offset + 3])
+            if end > size:
+                end = size
+            while i < end:
+                byte = data[i]
+                element = byte >> 4
+                if element == 0:  # padding
+                    i += 1
+                    continue
+                if element == 15:  # reserved: stop
+                    return
+                if element == wanted:
+                    if i + 1 < end:
+                        self.level_packets += 1
+                        if data[i + 1] & 0x80:
+                            self.voiced_packets += 1
+                    return
+                i += 2 + (byte & 0x0F)
 
     def _audio_level(self, data: bytes, offset: int) -> None:
         """The RFC 6464 byte of the RFC 8285 header extension block at `offset`, if present."""

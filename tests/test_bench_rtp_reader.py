@@ -197,3 +197,29 @@ def test_fraction_lost_is_per_interval() -> None:
     assert stream.fraction_lost() == 64  # 25 % of 256
     feed(stats, [rtp(n) for n in range(100, 200)], start=2000.0)
     assert stream.fraction_lost() == 0
+
+
+def test_interleaved_ssrcs_count_as_if_received_apart() -> None:
+    """The hot path keeps the previous packet's stream at hand; packets of two SSRCs
+    interleaved (with a loss, a duplicate and a reordering in each) still count per SSRC
+    exactly as each stream alone."""
+    orders = {SSRC: [0, 1, 3, 2, 2, 5, 6], SSRC + 1: [10, 12, 11, 11, 13, 15]}
+    together = RtpReceiveStats(LEVEL_ID)
+    apart = {ssrc: RtpReceiveStats(LEVEL_ID) for ssrc in orders}
+    for n in range(max(len(order) for order in orders.values())):
+        for ssrc, order in orders.items():
+            if n < len(order):
+                packet = rtp(order[n], ssrc=ssrc, level=(n % 2 == 0, 40))
+                together.on_datagram(packet, n * 0.02)
+                apart[ssrc].on_datagram(packet, n * 0.02)
+    for ssrc, alone in apart.items():
+        stream, single = together.streams[ssrc], alone.streams[ssrc]
+        assert (stream.expected, stream.lost, stream.duplicates, stream.reordered) == (
+            single.expected,
+            single.lost,
+            single.duplicates,
+            single.reordered,
+        )
+        assert stream.jitter == single.jitter
+    assert together.lost == 2 and together.duplicates == 2 and together.reordered == 2
+    assert together.voiced_packets == sum(s.voiced_packets for s in apart.values())
