@@ -1,32 +1,44 @@
 """Cheap media bots for load tests: listeners that read RTP headers, speakers that loop Opus.
 
-Both are one aiortc RTCPeerConnection each, so ICE (consent included), DTLS and SRTP keys are
-aiortc's own, against any server (Gethory as offerer, Janus as answerer). What they skip:
+Both are one aiortc RTCPeerConnection each, so ICE, DTLS and SRTP keys are aiortc's own,
+against any server (Gethory as offerer, Janus as answerer). What they skip:
 
-ListenerBot: once negotiated, each socket of its ICE connection (the aioice `StunProtocol`s in
-    `Connection._protocols`, this connection's only, never a process-wide hook: a server in
-    the same process keeps its own path) gets an instance-level `datagram_received`. An RTP
-    datagram (first byte 0x80-0xBF, second byte not an RTCP type 192-223, RFC 5761 §4) goes
-    straight to `RtpReceiveStats.on_datagram` from its header (in clear in SRTP, RFC 3711):
-    no queue, no SRTP, no parse, no coroutine. STUN (the server's consent checks,
-    docs/protocol.md), DTLS and SRTCP go on to aioice/aiortc as before. One RTP datagram in
-    `sample_every` goes on as well: aiortc unprotects it (libsrtp estimates the rollover
-    counter across the gap, RFC 3711 §3.3.1, and its replay window only moves forward) and
-    parses it; the bot's receiver hook (no jitter buffer, no decoder thread) looks its payload
-    up among the speakers' clips (`ClipIndex`) and the `SendLog` says when that frame left:
-    end-to-end delay. A `decode=True` listener passes every datagram on and decodes Opus
-    (PyAV) to find the tone it hears. The receivers' RTCP receiver reports are built from the
-    header statistics (the sampled packets alone would report 98 % loss).
+ListenerBot: before gathering, its aioice connections get their host candidates on sockets of
+    the process's `DatagramPoller` (benchmarks.udp_poller: one epoll for every bot's sockets,
+    read 15 ms after the first readiness, each datagram with the kernel's arrival time), and
+    their consent checks on the process's `Upkeep` timer (benchmarks.bot_upkeep); both are
+    instance attributes of this bot's connections only, never process-wide hooks: a server in
+    the same process keeps its own path. Once negotiated, each socket's datagrams go to
+    `rtp_receiver`: an RTP datagram (first byte 0x80-0xBF, second byte not an RTCP type
+    192-223, RFC 5761 §4) goes straight to `RtpReceiveStats.on_rtp` from its header (in clear
+    in SRTP, RFC 3711): no queue, no SRTP, no parse, no coroutine. The server's consent checks
+    on the selected pair are answered in place (benchmarks.stun_answer, aioice's own bytes);
+    other STUN and DTLS go on to aioice/aiortc as before. The server's SRTCP (its sender
+    reports) is dropped: nothing a listener measures uses it. One RTP datagram in
+    `sample_every` is also decrypted in place with aiortc's SRTP session (libsrtp estimates
+    the rollover counter across the gap, RFC 3711 §3.3.1, and its replay window only moves
+    forward), its payload looked up among the speakers' clips (`ClipIndex`), and the
+    `SendLog` says when that frame left: end-to-end delay. A `decode=True` listener decrypts
+    every datagram and decodes Opus (PyAV) to find the tone it hears. aiortc's receivers are
+    parked (no decoder thread, no jitter buffer, no RTCP loop); the bot sends one RTCP
+    receiver report for all its streams every ~5 s (RFC 3550 §6.2's minimum interval, on the
+    Upkeep timer), from the header statistics, with LSR/DLSR 0. The server reads nothing else
+    from them: sfu/ never looks at a listener's receiver reports (aiortc's sender would derive
+    a round-trip time from LSR/DLSR, unused), and its consent expiry is refreshed by the
+    answers to its own checks, which the bot keeps giving.
 SpeakerBot: a sendonly transceiver whose aiortc send loop stays parked; the bot sends its
     clip's pre-encoded frames itself every 20 ms from a fixed schedule (no drift), with the
     RFC 6464 audio level and the marker bit at talk spurt starts, through the sender's own
     SRTP context and socket (`sfu.aiortc_hooks.RtpOutput`: serialize, protect, sendto); its
-    RTCP sender reports carry its real counts.
+    RTCP sender reports carry its real counts, and the server's RTCP reaches aiortc.
+
+`batched=False` keeps the event loop's own datagram transports and aioice's consent loop
+(`python -m benchmarks.bot_cost --per-datagram`, for comparison).
 
 aiortc/aioice private names used here (pinned versions, see sfu/aiortc_hooks.py), checked by
 `check_bot_internals()`: `RTCIceTransport._connection`, aioice `Connection._protocols`,
-`RTCRtpReceiver.__started`/`__transport`/`__rtcp_task`/`__remote_streams`/`_run_rtcp`/
-`_handle_rtp_packet`, `RTCDtlsTransport._register_rtp_receiver`.
+`_nominated`, `get_component_candidates`, `query_consent`, `StunProtocol.transactions`,
+`RTCRtpReceiver.__started`, `RTCDtlsTransport._rx_srtp`/`_tx_srtp`, `RTCRtpSender._ssrc`.
 """
 
 from __future__ import annotations
@@ -106,7 +118,11 @@ def check_bot_internals() -> None:
         (RTCRtpReceiver, "stop", ("if self.__started:",)),
         (RTCDtlsTransport, "__init__", ("self._rx_srtp",)),
         (RTCDtlsTransport, "_recv_next", ("self._rx_srtp.unprotect(data)",)),
-        (RTCDtlsTransport, "_send_rtp", ("protect_rtcp",)),
+        (RTCDtlsTransport, "__init__", ("self._tx_srtp",)),
+        (aioice.ice.Connection, "connect", ("self.query_consent()",)),
+        (aioice.ice.Connection, "__init__", ("self._nominated",)),
+        (aioice.ice.StunProtocol, "datagram_received", ("transaction.response_received(",)),
+        (aioice.ice.Connection, "request_received", ("self.check_incoming(",)),
         (RTCPeerConnection, "_RTCPeerConnection__createTransceiver", ("_set_rtcp_ssrc(",)),
         (RTCRtpSender, "__init__", ("self._ssrc",)),
     ]
@@ -138,8 +154,8 @@ def negotiated_opus_type(description: str, mid: str | None) -> int | None:
 
 
 class _ReportView:
-    """What aiortc's receiver RTCP loop and getStats() read of a stream (the duck type of
-    its StreamStatistics), from the header statistics of every packet, not the sample."""
+    """What a receiver report block says of a stream (the duck type of aiortc's
+    StreamStatistics), from the header statistics of every packet, not the sample."""
 
     def __init__(self, stream: RtpStream) -> None:
         self._stream = stream

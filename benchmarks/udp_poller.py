@@ -1,15 +1,22 @@
-"""Many bots' ICE sockets read from one epoll: one event-loop wake-up for every ready socket.
+"""Many bots' ICE sockets read from one epoll, in batches, with the kernel's arrival times.
 
-uvloop (like asyncio) gives each UDP socket its own reader: every datagram costs a wake-up of
-the socket's watcher, a `recvfrom`, and the transport's call into its protocol. A listener bot
-process has hundreds of sockets each receiving 50 datagrams a second at the same instants (a
-speaker's packet fans out to every listener at once), so `DatagramPoller` registers one
-`select.epoll` with the loop (`loop.add_reader` on its fd) and, when it is readable, reads
-one datagram from each socket epoll says is ready, then asks epoll again until nothing is
+uvloop (like asyncio) gives each UDP socket its own reader, and a listener bot process's
+sockets are read as their datagrams come: about two datagrams per event-loop wake-up at 500
+listeners, since a speaker's fan-out reaches them spread over milliseconds. `DatagramPoller`
+registers one `select.epoll` with the loop (`loop.add_reader` on its fd); when it becomes
+readable, the poller stops watching it for `hold` seconds (HOLD_SECONDS, 15 ms), then reads
+one datagram from each socket epoll says is ready and asks epoll again until nothing is
 ready. Level-triggered: a socket with more queued is simply ready again in the next round, so
-no socket waits behind another's backlog, and no `recvfrom` ends in EAGAIN but for a race.
-Measured on this machine (2 cores, `python -m benchmarks.bot_cost --floor`): 3.3 µs of CPU
-per datagram against 4.8 µs for uvloop's own datagram transports, kernel receive included.
+no socket waits behind another's backlog, and no read ends in EAGAIN but for a race. At 500
+listeners a wake-up now takes ≈390 datagrams. Holding would make the time of reading a poor
+arrival time, so every socket has SO_TIMESTAMPNS and each datagram is read with `recvmsg`
+together with the time the kernel queued it (CLOCK_REALTIME, turned into time.monotonic()
+seconds): RFC 3550 jitter and the sampled end-to-end delays are as exact as before, or more
+(scheduling delays of the bot process no longer count). A transport's `receiver`, when set,
+gets `(data, addr, arrival)`; otherwise the protocol's `datagram_received(data, addr)`.
+Measured here (2 cores, noisy): without the hold, the poller costs what uvloop's own
+transports cost per datagram (4.5 µs with the header statistics, kernel included); the hold
+saved ≈2-3 µs per packet in the listener bots (`python -m benchmarks.bot_cost`).
 
 `poll_host_candidates(connection)` hooks one aioice `Connection` (an instance attribute, never
 the class: a server in the same process keeps its own sockets and any process-wide hooks of
@@ -19,9 +26,9 @@ served by a `PolledTransport`. aioice behaviour relied on: `Connection.gather_ca
 a host candidate is a `StunProtocol(connection)` in `connection._protocols` with its
 `local_candidate` set, whose transport aioice uses through `sendto(data, addr)`, `close()`
 (then `StunProtocol.close` awaits `connection_lost`), `is_closing()` and
-`get_extra_info("sockname")`; each datagram goes to `protocol.datagram_received(data, addr)`,
-looked up on the instance at every datagram, so per-instance hooks (the listener bots' RTP
-tap) and class-level ones (`sfu.aiortc_hooks.use_consent`) apply as they did. Server-reflexive
+`get_extra_info("sockname")`; each datagram goes to the transport's `receiver` (the listener
+bots' RTP tap) or else to `protocol.datagram_received(data, addr)`, looked up at every
+datagram, so class-level hooks (`sfu.aiortc_hooks.use_consent`) apply as they did. Server-reflexive
 candidates (a STUN server) are asked over the polled sockets as aioice asks them; TURN relays
 keep aioice's own transport.
 """
