@@ -378,3 +378,36 @@ async def test_a_database_lost_midway_raises_what_the_store_raised(tmp_path: Pat
     finally:
         await client.close()
         await embedded.stop()
+
+
+def test_out_that_is_not_a_regular_file_is_refused_before_any_change(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mongo_url: str,
+    mailbox: Mailbox,
+) -> None:
+    """`--out /dev/stdout` or `--out /dev/null` run as root (a container's usual user) must not
+    rename a credentials file over the device: a FIFO stands in for them here."""
+    database_url = f"{mongo_url}/test_admin_{os.getpid()}_{free_port()}"
+    environ = production_settings(free_port(), "https://voice.example.com", database_url, mailbox)
+    fifo = tmp_path / "stdout"
+    os.mkfifo(fifo)
+
+    status = run_command(
+        monkeypatch, tmp_path, environ, "--count", "1", "--prefix", "dev", "--out", str(fifo)
+    )
+
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "not a regular file" in err, err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout"]
+    assert asyncio.run(users_named(database_url, "dev-00000")) == 0  # nothing changed
+
+
+async def users_named(database_url: str, name: str) -> int:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(database_url)
+    try:
+        return await mongo.get_default_database()["users"].count_documents({"name": name})
+    finally:
+        await mongo.close()

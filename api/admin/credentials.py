@@ -33,6 +33,13 @@ class CredentialsFile:
             return
         if self.path.is_dir():
             raise AdminError(f"--out {self.path}: is a directory")
+        # The file is renamed over `path`: over a device or a FIFO (`--out /dev/stdout`, run as
+        # root) that would replace the device itself.
+        if self.path.exists() and not self.path.is_file():
+            raise AdminError(
+                f"--out {self.path}: not a regular file (without --out the credentials go to"
+                " stdout)"
+            )
         try:
             fd, name = tempfile.mkstemp(
                 prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
