@@ -144,19 +144,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         print()
 
 
-def _report(paths: Sequence[str]) -> int:
-    if not paths:
+def _report(argv: Sequence[str]) -> int:
+    """`report [--out DIR] PATH...`: the comparison table on stdout; comparison.png in --out
+    (default: the first directory given, or the first file's directory)."""
+    parser = argparse.ArgumentParser(
+        prog="gethory-bench report", description="Compare gethory-bench runs side by side."
+    )
+    parser.add_argument("paths", nargs="*", metavar="DIR_OR_FILE")
+    parser.add_argument("--out", type=Path, help="where comparison.png goes")
+    args = parser.parse_args(argv)
+    if not args.paths:
         print("gethory-bench report: give result files or directories", file=sys.stderr)
         return EXIT_USAGE
     from benchmarks.report import report
 
-    files: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
-    out_dir = Path(paths[0]) if Path(paths[0]).is_dir() else Path(paths[0]).parent
+    # Directories as they are: benchmarks.report skips (and names) a JSON file in one that
+    # is not a result; only a file named on the command line must be one.
+    paths = [Path(name) for name in args.paths]
+    first = paths[0]
+    out_dir: Path = args.out or (first if first.is_dir() else first.parent)
     try:
-        print(report(files, out_dir))
+        print(report(paths, out_dir))
     except (ValueError, OSError) as error:
         print(f"gethory-bench report: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -24,6 +24,9 @@ from aiortc import RTCConfiguration
 
 ACK_SECONDS = 30.0  # one acknowledged event; a loaded server answers joins within seconds
 CONNECT_SECONDS = 20.0  # the Socket.IO handshake
+# Leaving is not measured, and happens when a run ends: also on Ctrl-C, which reaches a local
+# server as well, so its acks may never come. Disconnecting frees the seat anyway.
+LEAVE_SECONDS = 3.0
 
 
 class JoinFailed(Exception):
@@ -110,6 +113,17 @@ class _Socket:
         if self.sio.connected:
             await self.sio.disconnect()
 
+    async def leave(self, room_id: str) -> None:
+        """`leave` the room, then disconnect, each given LEAVE_SECONDS: disconnecting alone
+        frees the seat on the server, and a gone server answers neither."""
+        if self.sio.connected:
+            with contextlib.suppress(JoinFailed, TimeoutError):
+                async with asyncio.timeout(LEAVE_SECONDS):
+                    await self.call("leave", {"roomId": room_id})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LEAVE_SECONDS):
+                await self.close()
+
 
 class GethorySfuSignaling:
     """One bot in a Gethory sfu room: `join`, then `sfu-join` with the bot's offer."""
@@ -143,11 +157,9 @@ class GethorySfuSignaling:
         await _media_up(bot.connected)
 
     async def leave(self) -> None:
-        """Leave the room (the server frees the media connection) and disconnect."""
-        if self._socket.sio.connected:
-            with contextlib.suppress(JoinFailed):  # disconnecting frees everything anyway
-                await self._socket.call("leave", {"roomId": self.room_id})
-        await self._socket.close()
+        """Leave the room (the server frees the media connection) and disconnect, within
+        about 2 × LEAVE_SECONDS whatever the server does."""
+        await self._socket.leave(self.room_id)
 
 
 async def _media_up(connected: Callable[[], Any]) -> None:
@@ -251,10 +263,7 @@ class GethoryMeshSignaling:
             self._spawn(bot.close())
 
     async def leave(self) -> None:
-        if self._socket.sio.connected:
-            with contextlib.suppress(JoinFailed):
-                await self._socket.call("leave", {"roomId": self.room_id})
-        await self._socket.close()
+        await self._socket.leave(self.room_id)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(bot.close() for bot in self.peers.values()), return_exceptions=True)

@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +37,8 @@ import aiohttp
 LOGIN_CONCURRENCY = 16  # sign-ins in flight: each costs the server a password hash
 HTTP_SECONDS = 30.0
 CREATE_BOTS_SECONDS = 600.0
+LOGIN_ATTEMPTS = 5  # a sign-in answered 429 is tried again after Retry-After, this often
+RETRY_AFTER_MAX = 60.0  # seconds: a longer Retry-After is waited this long
 
 
 class BenchError(Exception):
@@ -102,20 +107,41 @@ class Target:
 
     async def _login(self, email: str, password: str) -> str:
         body = {"email": email, "password": password}
-        for _ in range(5):
-            async with self.http.post("/api/auth/login", json=body) as response:
-                reply = await _json(response)
-                if response.status == 200:
-                    return str(reply["accessToken"])
-                if response.status == 429:  # someone else's wrong attempts: wait as told
-                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
-                    continue
-                code = (reply.get("error") or {}).get("code", "") if isinstance(reply, dict) else ""
+        for _ in range(LOGIN_ATTEMPTS):
+            try:
+                async with self.http.post("/api/auth/login", json=body) as response:
+                    status, reply = response.status, await _json(response)
+                    retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            except (aiohttp.ClientError, OSError) as error:
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                raise BenchError(f"{self.base_url}: sign-in of {email} failed: {reason}") from None
+            except TimeoutError:
+                raise BenchError(
+                    f"{self.base_url} did not answer the sign-in of {email} within "
+                    f"{HTTP_SECONDS:g} s"
+                ) from None
+            if status == 200:
+                token = reply.get("accessToken") if isinstance(reply, dict) else None
+                if not isinstance(token, str) or not token:
+                    # A site answering 200 to every path passes /api/health too.
+                    raise BenchError(
+                        f"{self.base_url}/api/auth/login answered 200 without an access "
+                        "token: is it a Gethory server?"
+                    )
+                return token
+            if status == 429:  # someone else's wrong attempts: wait as told
+                await asyncio.sleep(retry_after)
+                continue
+            code = (reply.get("error") or {}).get("code", "") if isinstance(reply, dict) else ""
+            if 400 <= status < 500:
                 raise BenchError(
                     f"{self.base_url} refused the bots file's credentials for {email}: "
-                    f"{response.status} {code}".rstrip()
+                    f"{status} {code}".rstrip()
                     + " (run `gethory admin create-bots` again where the server runs)"
                 )
+            raise BenchError(
+                f"{self.base_url}/api/auth/login failed for {email}: {status} {code}".rstrip()
+            )
         raise BenchError(f"{self.base_url}: sign-in of {email} kept being rate limited")
 
     async def create_room(
@@ -133,6 +159,23 @@ class Target:
             if response.status >= 300:
                 raise BenchError(f"{self.base_url} refused to create a room: {reply}")
             return str(reply["id"])
+
+
+def _retry_after_seconds(value: str | None) -> float:
+    """Seconds to wait for a 429's Retry-After: delay-seconds or an HTTP date (RFC 9110
+    §10.2.3), at most RETRY_AFTER_MAX; 1 s when absent or unreadable."""
+    if value is None:
+        return 1.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return 1.0
+    if not math.isfinite(seconds):
+        return 1.0
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 async def _json(response: aiohttp.ClientResponse) -> Any:
@@ -165,7 +208,10 @@ def read_bots_file(path: Path, count: int) -> list[tuple[str, str]]:
 
 def check_url(url: str) -> str:
     """The base URL without a trailing slash; BenchError unless http(s)://host[:port][/]."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
+        raise BenchError(f"--server {url!r} is not an http:// or https:// URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BenchError(f"--server {url!r} is not an http:// or https:// URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:

@@ -9,6 +9,7 @@ Mistakes a user can make give one line on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -118,3 +119,158 @@ def test_wrong_credentials_are_one_line(tmp_path: Path) -> None:
         done = bench("--server", server.base_url, "--bots-file", str(bots), cwd=tmp_path)
     line = one_error_line(done)
     assert "refused the bots file's credentials" in line and "401" in line
+
+
+def test_malformed_url_is_one_line(tmp_path: Path) -> None:
+    bots = tmp_path / "bots.json"
+    bots.write_text(json.dumps({"password": "x", "accounts": [{"email": "a@bots.example"}]}))
+    line = one_error_line(bench("--server", "http://[::1", "--bots-file", str(bots), cwd=tmp_path))
+    assert "not an http" in line
+
+
+async def _bench_against(
+    handler: Any, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run gethory-bench --server against an aiohttp app answering every path with
+    `handler` (a web server that is not a Gethory server, or a failing one)."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    bots = tmp_path / "bots.json"
+    bots.write_text(json.dumps({"password": "x", "accounts": [{"email": "a@bots.example"}]}))
+    try:
+        return await asyncio.to_thread(
+            bench,
+            "--server", f"http://127.0.0.1:{port}", "--bots-file", str(bots), *args,
+            cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_web_server_that_is_not_gethory_is_one_line(tmp_path: Path) -> None:
+    """A site answering 200 to everything (an SPA catch-all, another service) passes the
+    health check; its sign-in answer has no access token."""
+    from aiohttp import web
+
+    async def everything(request: web.Request) -> web.Response:
+        return web.Response(text="<html>hello</html>", content_type="text/html")
+
+    line = one_error_line(await _bench_against(everything, tmp_path))
+    assert "access token" in line
+
+
+async def test_failing_sign_in_is_not_called_wrong_credentials(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    async def failing(request: web.Request) -> web.Response:
+        if request.path == "/api/health":
+            return web.json_response({"ok": True})
+        return web.Response(status=502, text="<html>bad gateway</html>", content_type="text/html")
+
+    line = one_error_line(await _bench_against(failing, tmp_path))
+    assert "502" in line and "credentials" not in line
+
+
+async def test_rate_limited_sign_in_with_a_date_is_one_line(tmp_path: Path) -> None:
+    """Retry-After may be an HTTP date (RFC 9110 §10.2.3), not only seconds."""
+    from aiohttp import web
+
+    async def limited(request: web.Request) -> web.Response:
+        if request.path == "/api/health":
+            return web.json_response({"ok": True})
+        retry = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}
+        return web.json_response({"error": {"code": "rate_limited"}}, status=429, headers=retry)
+
+    line = one_error_line(await _bench_against(limited, tmp_path))
+    assert "rate limited" in line
+
+
+def test_report_of_a_directory_skips_files_that_are_not_results(tmp_path: Path) -> None:
+    """`report DIR` on a directory that also holds other JSON (or a damaged file) shows the
+    results it finds and names the rest, as benchmarks.report.load_results promises."""
+    from benchmarks.results import RunResult
+
+    result = RunResult(
+        scenario="fanout",
+        parameters={"listeners": 4},
+        target={"kind": "gethory-local", "url": "http://127.0.0.1:1"},
+        machine={"cpu_model": "x", "logical_cores": 2},
+        versions={"gethory": "abc"},
+        started_at="2026-01-01T00:00:00Z",
+        duration_seconds=1.0,
+        figures={"loss_percent": 0.5},
+        series={},
+        distributions={},
+        points=[],
+        errors={},
+        limit="none",
+    )
+    written = result.write(tmp_path)
+    (tmp_path / "package.json").write_text('{"name": "x"}')
+    (tmp_path / "broken.json").write_text("{")
+    done = bench("report", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "fanout" in done.stdout and "0.50" in done.stdout
+    assert "broken.json" in done.stdout and "package.json" in done.stdout
+    assert written.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = bench("report", str(empty), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == f"gethory-bench report: no gethory-bench results in {empty}"
+
+
+@pytest.mark.timeout(150)
+def test_ctrl_c_stops_everything_quickly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the terminal's whole process group (bench, its server and bot
+    processes): the run must end within seconds, exit 130, no traceback, nothing left."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    err_path = tmp_path / "stderr"
+    with err_path.open("w") as err:
+        process = subprocess.Popen(
+            [*BENCH, "--listeners", "4", "--duration", "60", "--out", str(tmp_path / "out")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # its own group, as a terminal's foreground job
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "measuring" not in err_path.read_text():
+            assert process.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        code = process.wait(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    stderr = err_path.read_text()
+    assert code == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert took < 15, (took, stderr)
+    # Orphans (multiprocessing's resource tracker exits when the coordinator has) are reaped
+    # by init a moment later: wait for the group to empty.
+    deadline = time.monotonic() + 10
+    while True:
+        left = subprocess.run(
+            ["ps", "-o", "pid=,stat=,args=", "-g", str(process.pid)],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == "", left
