@@ -44,6 +44,7 @@ aiortc/aioice private names used here (pinned versions, see sfu/aiortc_hooks.py)
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import math
 import random
@@ -100,6 +101,12 @@ CLIP_SECONDS = 5.0  # clip_for_speaker's length
 MAX_CLIP_FRAMES = round(CLIP_SECONDS / FRAME_SECONDS) + IDLE_FRAMES
 TONE_WINDOW_SECONDS = 2.0  # decoded audio kept per stream for the tone
 MIN_TONE_SECONDS = 1.0
+# Generation-0 collections: every this many container allocations, not Python's 700. A bot
+# process's receive path allocates a few short-lived tuples per datagram (recvmsg's result,
+# its ancillary data, the address); at 500 listeners that was ~100 collections a second.
+# Measured at 500 listeners: 6.6 -> 6.0 µs of CPU per packet. Process-wide, and only timing:
+# what is garbage is still collected.
+BOT_GC_THRESHOLD = 20_000
 RTCP_INTERVAL_SECONDS = ROUND_SECONDS  # RFC 3550 §6.2's recommended minimum interval
 
 
@@ -284,6 +291,13 @@ def receiver_report(ssrc: int, stats: RtpReceiveStats) -> RtcpRrPacket | None:
     return RtcpRrPacket(ssrc=ssrc, reports=reports)
 
 
+def _collect_less_often() -> None:
+    """Raise the generation-0 threshold to BOT_GC_THRESHOLD (never lower it)."""
+    threshold, *older = gc.get_threshold()
+    if threshold < BOT_GC_THRESHOLD:
+        gc.set_threshold(BOT_GC_THRESHOLD, *older)
+
+
 class _Bot:
     """One peer connection with recvonly slots read by header (see the module docstring)."""
 
@@ -300,6 +314,8 @@ class _Bot:
     ) -> None:
         self.name = name
         self._batched = batched
+        if batched:
+            _collect_less_often()
         self.pc = RTCPeerConnection(rtc)
         self.stats = RtpReceiveStats()
         self.delays_ms: list[float] = []

@@ -5,6 +5,7 @@ the right tone, a positive end-to-end delay, and ICE consent kept by STUN alone.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
 import time
@@ -21,6 +22,7 @@ from benchmarks.bot_cost import measure_bot_cost, measure_receive_floor
 from benchmarks.bot_upkeep import CONSENT_FAILURES, Upkeep
 from benchmarks.bots import LOOPBACK
 from benchmarks.media_bots import (
+    BOT_GC_THRESHOLD,
     ListenerBot,
     SpeakerBot,
     _Bot,
@@ -334,3 +336,8 @@ async def test_consent_checks_are_answered_with_aioices_own_bytes(
     finally:
         await controlling.close()
         await controlled.close()
+
+
+def test_a_bot_process_collects_generation_0_less_often(loopback_only: RtcConfig) -> None:
+    ListenerBot("listener", loopback_only.rtc_configuration(), slots=1)
+    assert gc.get_threshold()[0] >= BOT_GC_THRESHOLD
