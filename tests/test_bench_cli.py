@@ -274,3 +274,26 @@ def test_ctrl_c_stops_everything_quickly(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert left == "", left
+
+
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--scenario", "large-room", "--rate", "0"], "--rate > 0"),
+        (["--scenario", "churn", "--swap-rate", "0"], "--swap-rate > 0"),
+        (["--scenario", "rooms", "--room-size", "1"], "--room-size ≥ 2"),
+        (["--scenario", "join-storm", "--rates", "5,x"], "--rates"),
+        (["--scenario", "mesh-vs-sfu", "--sizes", "1,9"], "--sizes"),
+        (["--duration", "nan"], "--duration must be a finite number"),
+        (["--duration", "inf"], "--duration must be a finite number"),
+    ],
+)
+def test_parameters_out_of_range_are_refused_before_anything_starts(
+    arguments: list[str], complaint: str, tmp_path: Path
+) -> None:
+    done = bench(*arguments, "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=30)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(complaint) or complaint in done.stderr
+    assert "signing in" not in done.stderr  # no server was started, no bot signed in
+    assert not (tmp_path / "out").exists()

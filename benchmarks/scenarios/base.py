@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ class Scenario:
     summary: str  # one paragraph: what it loads and what it measures
     params: tuple[Param, ...]
     run: RunFunction
+    # Scenario-specific rules (ValueError, one line), checked before any server or bot starts.
+    check: Callable[[dict[str, Any]], None] | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -42,5 +45,9 @@ class Scenario:
         """ValueError (one line) for a parameter out of range."""
         for param in self.params:
             value = values[param.name]
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{param.flag} must be a finite number")
             if isinstance(value, int | float) and value < 0:
                 raise ValueError(f"{param.flag} must not be negative")
+        if self.check is not None:
+            self.check(values)

@@ -46,10 +46,15 @@ def _growth(before: ProbeSample, after: ProbeSample) -> dict[str, float | None]:
     }
 
 
-async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
-    people, rate = max(1, int(p["people"])), float(p["swap_rate"])
-    if rate <= 0:
+def check(p: dict[str, Any]) -> None:
+    """ValueError unless people are swapped at a positive rate."""
+    if float(p["swap_rate"]) <= 0:
         raise ValueError("--swap-rate > 0")
+
+
+async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
+    check(p)
+    people, rate = max(1, int(p["people"])), float(p["swap_rate"])
     bench.target_participants = people + 1
     tokens = await bench.tokens(1 + 2 * people)
     await bench.start(speakers=1)
@@ -160,4 +165,5 @@ SCENARIO = Scenario(
     ),
     params=PARAMS,
     run=run,
+    check=check,
 )

@@ -37,6 +37,11 @@ def parse_rates(text: str) -> list[float]:
     return rates
 
 
+def check(p: dict[str, Any]) -> None:
+    """ValueError (one line) for a --rates that does not parse."""
+    parse_rates(str(p["rates"]))
+
+
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
     rates = parse_rates(str(p["rates"]))
     step = float(p["step_seconds"])
@@ -109,4 +114,5 @@ SCENARIO = Scenario(
     ),
     params=PARAMS,
     run=run,
+    check=check,
 )

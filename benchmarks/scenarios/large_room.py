@@ -46,11 +46,16 @@ async def _take_turns(bench: Bench, speakers: list[str], turn: float) -> None:
         current = following
 
 
+def check(p: dict[str, Any]) -> None:
+    """ValueError unless the room fits (MAX_ROOM) and listeners join at a positive rate."""
+    if int(p["listeners"]) + max(1, int(p["speakers"])) > MAX_ROOM or float(p["rate"]) <= 0:
+        raise ValueError(f"--listeners + --speakers ≤ {MAX_ROOM}, --rate > 0")
+
+
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
+    check(p)
     listeners, speakers = int(p["listeners"]), max(1, int(p["speakers"]))
     rate, step = float(p["rate"]), max(1, int(p["step_listeners"]))
-    if listeners + speakers > MAX_ROOM or rate <= 0:
-        raise ValueError(f"--listeners + --speakers ≤ {MAX_ROOM}, --rate > 0")
     bench.target_participants = listeners + speakers
     tokens = await bench.tokens(listeners + speakers)
     await bench.start(speakers=speakers)
@@ -132,4 +137,5 @@ SCENARIO = Scenario(
     ),
     params=PARAMS,
     run=run,
+    check=check,
 )

@@ -96,6 +96,11 @@ async def _room(bench: Bench, tokens: list[str], n: int, mode: str, p: dict[str,
     return window
 
 
+def check(p: dict[str, Any]) -> None:
+    """ValueError (one line) for a --sizes that does not parse."""
+    parse_sizes(str(p["sizes"]))
+
+
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
     sizes = parse_sizes(str(p["sizes"]))
     largest = max(sizes)
@@ -142,4 +147,5 @@ SCENARIO = Scenario(
     ),
     params=PARAMS,
     run=run,
+    check=check,
 )

@@ -19,11 +19,16 @@ PARAMS = (
 )
 
 
+def check(p: dict[str, Any]) -> None:
+    """ValueError unless there is a room of at least a speaker and a listener."""
+    if int(p["rooms"]) < 1 or int(p["room_size"]) < 2:
+        raise ValueError("--rooms ≥ 1 and --room-size ≥ 2")
+
+
 async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
+    check(p)
     rooms, size = int(p["rooms"]), int(p["room_size"])
     per_room = min(max(1, int(p["room_speakers"])), size - 1)
-    if rooms < 1 or size < 2:
-        raise ValueError("--rooms ≥ 1 and --room-size ≥ 2")
     listeners_per_room = size - per_room
     bench.target_participants = rooms * size
     tokens = await bench.tokens(rooms * size)
@@ -84,4 +89,5 @@ SCENARIO = Scenario(
     ),
     params=PARAMS,
     run=run,
+    check=check,
 )
