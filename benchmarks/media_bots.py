@@ -710,7 +710,11 @@ class SpeakerBot(_Bot):
                 packet.payload = clip.frames[frame]
                 if level_id is not None:
                     packet.extensions.audio_level = (voiced, clip.levels[frame])
-                now = time.monotonic()
+                if logged and send_log is not None:
+                    # Before the send: a listener in another process may read the packet
+                    # before this process runs again, and would find the previous loop's time
+                    # (a delay of one whole clip, 5 s).
+                    send_log.record(self.speaker_index, frame, time.monotonic())
                 sent = output.send(packet)
                 if sent:
                     sequence = (sequence + 1) & 0xFFFF
@@ -719,8 +723,6 @@ class SpeakerBot(_Bot):
                     self.sent_packets += 1
                     self.sent_bytes += sent
                     self._payload_octets += len(packet.payload)
-                    if logged and send_log is not None:
-                        send_log.record(self.speaker_index, frame, now)
             tick += 1
 
     def _frame_at(self, tick: int) -> int:
