@@ -19,24 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import math
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+if TYPE_CHECKING:
+    from benchmarks.bots import ServerProcess
+
 LOGIN_CONCURRENCY = 16  # sign-ins in flight: each costs the server a password hash
 HTTP_SECONDS = 30.0
 CREATE_BOTS_SECONDS = 600.0
+SERVER_STOP_SECONDS = 20.0  # for the local server to drain and exit after its SIGINT
+_PR_SET_PDEATHSIG = 1
 LOGIN_ATTEMPTS = 5  # a sign-in answered 429 is tried again after Retry-After, this often
 RETRY_AFTER_MAX = 60.0  # seconds: a longer Retry-After is waited this long
 
@@ -258,15 +265,49 @@ async def remote_target(url: str, bots_file: Path | None) -> AsyncIterator[Targe
         yield target
 
 
+@contextlib.contextmanager
+def _server_process(env: dict[str, str], port: int, workdir: Path) -> Iterator[ServerProcess]:
+    """`python -m api` in its own session until the block ends: then SIGINT, SIGKILL after
+    SERVER_STOP_SECONDS. Its own session, because a terminal's Ctrl-C goes to the whole
+    foreground process group: the server must keep answering while the bots leave, and get
+    one SIGINT, from us, after them (a second signal in its drain hurries it, and could hang
+    it until SIGKILL). It still gets SIGTERM if this process dies (PR_SET_PDEATHSIG)."""
+    from benchmarks.bots import ServerProcess
+
+    log_path = workdir / "api.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api"],
+            env=env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    try:
+        yield ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies without cleaning up (Linux prctl(2))."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextlib.asynccontextmanager
 async def local_target() -> AsyncIterator[Target]:
     """Start `python -m api` here, stopped (SIGINT, then SIGKILL) when the block ends."""
-    from benchmarks.bots import (
-        LOOPBACK,
-        free_port,
-        server_environment,
-        server_process,
-    )
+    from benchmarks.bots import LOOPBACK, free_port, server_environment
 
     with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
         workdir = Path(tmp)
@@ -279,7 +320,7 @@ async def local_target() -> AsyncIterator[Target]:
             RTC_HOST_ADDRESSES=LOOPBACK,
             RATE_LIMITS="off",
         )
-        with server_process("api", env, port, workdir) as server:
+        with _server_process(env, port, workdir) as server:
             try:
                 await server.wait_healthy("/api/health")
             except RuntimeError as error:

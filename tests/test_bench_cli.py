@@ -250,6 +250,13 @@ def test_ctrl_c_stops_everything_quickly(tmp_path: Path) -> None:
             assert process.poll() is None, err_path.read_text()
             assert time.monotonic() < deadline, err_path.read_text()
             time.sleep(0.1)
+        # The local server is not in the terminal's group: it must answer while the bots
+        # leave, and get one SIGINT (from the run) after them.
+        server_pid = _local_server_pid(process.pid)
+        group = subprocess.run(
+            ["ps", "-o", "pid=", "-g", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert str(server_pid) not in group
         os.killpg(process.pid, signal.SIGINT)
         interrupted = time.monotonic()
         code = process.wait(timeout=60)
@@ -274,6 +281,26 @@ def test_ctrl_c_stops_everything_quickly(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert left == "", left
+    assert (
+        not Path(f"/proc/{server_pid}").exists()
+        or b"api" not in Path(f"/proc/{server_pid}/cmdline").read_bytes()
+    )
+
+
+def _local_server_pid(bench_pid: int) -> int:
+    """The pid of the `python -m api` that gethory-bench (`bench_pid`) started."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == bench_pid and cmdline[1:3] == [b"-m", b"api"]:
+            return int(entry.name)
+    raise AssertionError("gethory-bench started no local server")
 
 
 @pytest.mark.parametrize(
