@@ -324,3 +324,18 @@ def test_parameters_out_of_range_are_refused_before_anything_starts(
     assert done.stderr.strip().splitlines()[-1].endswith(complaint) or complaint in done.stderr
     assert "signing in" not in done.stderr  # no server was started, no bot signed in
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(120)
+def test_more_bots_than_create_bots_makes_is_one_line(tmp_path: Path) -> None:
+    """A local run needing more accounts than `create-bots` makes (MAX_BOTS) says so, rather
+    than falling back to signing thousands of accounts up one by one through REST."""
+    from api.admin.bots import MAX_BOTS
+
+    done = bench(
+        "--listeners", str(MAX_BOTS), "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=60
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("[")]
+    assert len(errors) == 1 and errors[0].startswith("gethory-bench: "), errors
+    assert "create-bots" in errors[0] and str(MAX_BOTS) in errors[0]
