@@ -129,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if ignored:
         print(f"gethory-bench: {args.scenario} ignores {', '.join(ignored)}", file=sys.stderr)
+    # SIGTERM (`timeout`, a CI job cancelled, systemd) ends a run the way Ctrl-C does: bots
+    # leave, then the local server is stopped and its temporary directory removed. Its default
+    # action would kill this process alone, leaving the server draining without us.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         from benchmarks.scenarios.runner import run
 
@@ -136,12 +140,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BenchError as error:
         print(f"gethory-bench: {error}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    except Terminated:
+        print("gethory-bench: terminated; bots and server stopped", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
     except KeyboardInterrupt:
         print("gethory-bench: interrupted; bots and server stopped", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         print()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so the same clean-up runs."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _report(argv: Sequence[str]) -> int:

@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -300,6 +301,22 @@ def _server_process(env: dict[str, str], port: int, workdir: Path) -> Iterator[S
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                _kill_embedded_database(workdir)
+
+
+def _kill_embedded_database(workdir: Path) -> None:
+    """SIGKILL the embedded database of a server that was SIGKILLed itself: it runs in its own
+    session (api.store.embedded) and would outlive the run. Only a process whose command line
+    names this run's data directory (its pid file may be stale)."""
+    pid_file = workdir / "data" / "mongo" / "server.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(workdir.resolve()).encode() in cmdline:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _die_with_parent() -> None:
