@@ -412,42 +412,8 @@ class Bench:
         return cpu, received
 
     def limit(self, window: Window, figures: dict[str, Any]) -> tuple[str, str]:
-        """Which ran out first, and the figures that show it (one line).
-
-        "server": its one Python process near a full core; "bots": a bot process near a full
-        core; "machine": neither, but every core busy (other processes included: the
-        server's event-loop lag is then the machine's doing); "server" again when its event
-        loop is late by LAG_LIMIT_MS (p99) on a machine with room to spare; else loss or
-        failed joins charge whichever of the server and the busiest bot process was busier;
-        "none"."""
-        seconds = window.seconds
-        busiest = max(
-            100 * (b.cpu_seconds - a.cpu_seconds) / seconds
-            for a, b in zip(window.start.workers, window.end.workers, strict=True)
-        )
-        server = figures.get("server_cpu_percent")
-        loss = figures.get("loss_percent") or 0.0
-        lag = figures.get("event_loop_lag_ms_p99")
-        machine = figures.get("machine_busy_percent") or 0.0
-        failed = figures.get("joins_failed") or 0
-        tried = failed + (figures.get("joins_ok") or 0)
-        cores = float(os.cpu_count() or 1)
-        detail = (
-            f"server CPU {_fmt(server)} % of one core, event-loop lag p99 {_fmt(lag)} ms, "
-            f"busiest bot process {busiest:.0f} % of one core, machine {machine:.0f} % of one "
-            f"core ({cores:.0f} cores), loss {loss:.2f} %, failed joins {failed} of {tried}"
-        )
-        if server is not None and server >= LIMIT_PERCENT:
-            return "server", detail
-        if busiest >= LIMIT_PERCENT:
-            return "bots", detail
-        if machine >= 0.9 * 100 * cores:  # no one process full, but no core free either
-            return "machine", detail
-        if lag is not None and lag >= LAG_LIMIT_MS:
-            return "server", detail
-        if loss > 1.0 or (tried and failed > 0.01 * tried):
-            return ("server" if (server or 0) >= busiest else "bots"), detail
-        return "none", detail
+        """Which ran out first, and the figures that show it: see `limit_of`."""
+        return limit_of(window, figures)
 
     def result(
         self,
@@ -488,6 +454,48 @@ class Bench:
             errors=errors,
             limit=limit[0],
         )
+
+
+def limit_of(window: Window, figures: dict[str, Any]) -> tuple[str, str]:
+    """Which ran out first, and the figures that show it (one line).
+
+    "server": its one Python process near a full core; "bots": a bot process near a full
+    core; "machine": neither, but every core busy (other processes included: the
+    server's event-loop lag is then the machine's doing); "server" again when its event
+    loop is late by LAG_LIMIT_MS (p99) on a machine with room to spare; else loss or
+    failed joins charge whichever of the server and the busiest bot process was busier, or
+    "unknown" when the server's CPU was not measured (a remote server without
+    --metrics-token); "none"."""
+    seconds = window.seconds
+    busiest = max(
+        100 * (b.cpu_seconds - a.cpu_seconds) / seconds
+        for a, b in zip(window.start.workers, window.end.workers, strict=True)
+    )
+    server = figures.get("server_cpu_percent")
+    loss = figures.get("loss_percent") or 0.0
+    lag = figures.get("event_loop_lag_ms_p99")
+    machine = figures.get("machine_busy_percent") or 0.0
+    failed = figures.get("joins_failed") or 0
+    tried = failed + (figures.get("joins_ok") or 0)
+    cores = float(os.cpu_count() or 1)
+    detail = (
+        f"server CPU {_fmt(server)} % of one core, event-loop lag p99 {_fmt(lag)} ms, "
+        f"busiest bot process {busiest:.0f} % of one core, machine {machine:.0f} % of one "
+        f"core ({cores:.0f} cores), loss {loss:.2f} %, failed joins {failed} of {tried}"
+    )
+    if server is not None and server >= LIMIT_PERCENT:
+        return "server", detail
+    if busiest >= LIMIT_PERCENT:
+        return "bots", detail
+    if machine >= 0.9 * 100 * cores:  # no one process full, but no core free either
+        return "machine", detail
+    if lag is not None and lag >= LAG_LIMIT_MS:
+        return "server", detail
+    if loss > 1.0 or (tried and failed > 0.01 * tried):
+        if server is None:  # a remote server without --metrics-token: no one to charge
+            return "unknown", detail + " (server CPU not measured: --metrics-token)"
+        return ("server" if server >= busiest else "bots"), detail
+    return "none", detail
 
 
 def _rates(before: PoolStats, after: PoolStats) -> tuple[float, float]:
