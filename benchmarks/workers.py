@@ -275,13 +275,21 @@ class _Worker:
         self.conn.send((request_id, True, reply))
 
     async def _rtc_for(self, token: str) -> Any:
+        """This process's RTCConfiguration; a deployment's ICE servers are asked once. Raises
+        JoinFailed("ice_servers") when the deployment does not hand them out (a server
+        error, a proxy's HTML page): the server's failure, not a bot's."""
         if self.rtc is None:
             import aiohttp
 
             from benchmarks.bots import deployment_rtc
+            from benchmarks.signaling import JoinFailed
 
-            async with aiohttp.ClientSession(base_url=self.config.base_url) as http:
-                self.rtc = await deployment_rtc(http, token, relay_only=self.config.relay_only)
+            try:
+                async with aiohttp.ClientSession(base_url=self.config.base_url) as http:
+                    self.rtc = await deployment_rtc(http, token, relay_only=self.config.relay_only)
+            except (RuntimeError, ValueError, KeyError, TypeError, aiohttp.ClientError) as error:
+                message = f"GET /api/rtc/ice-servers: {type(error).__name__}: {error}"
+                raise JoinFailed("ice_servers", message[:300]) from None
         return self.rtc
 
     def _bot(self, spec: BotSpec, rtc: Any) -> Any:

@@ -129,7 +129,7 @@ def test_malformed_url_is_one_line(tmp_path: Path) -> None:
 
 
 async def _bench_against(
-    handler: Any, tmp_path: Path, *args: str
+    handler: Any, tmp_path: Path, *args: str, accounts: int = 1
 ) -> subprocess.CompletedProcess[str]:
     """Run gethory-bench --server against an aiohttp app answering every path with
     `handler` (a web server that is not a Gethory server, or a failing one)."""
@@ -142,7 +142,8 @@ async def _bench_against(
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     bots = tmp_path / "bots.json"
-    bots.write_text(json.dumps({"password": "x", "accounts": [{"email": "a@bots.example"}]}))
+    emails = [{"email": f"bot-{n}@bots.example"} for n in range(accounts)]
+    bots.write_text(json.dumps({"password": "x", "accounts": emails}))
     try:
         return await asyncio.to_thread(
             bench,
@@ -361,3 +362,26 @@ def test_more_bots_than_create_bots_makes_is_one_line(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if not line.startswith("[")]
     assert len(errors) == 1 and errors[0].startswith("gethory-bench: "), errors
     assert "create-bots" in errors[0] and str(MAX_BOTS) in errors[0]
+
+
+async def test_a_deployment_without_ice_servers_is_one_line(tmp_path: Path) -> None:
+    """Bots ask a deployment for its ICE servers; a server error there (here: an HTML 502 from
+    a proxy) fails every join with the code `ice_servers`, one line, not a traceback."""
+    from aiohttp import web
+
+    async def deployment(request: web.Request) -> web.Response:
+        if request.path == "/api/health":
+            return web.json_response({"ok": True})
+        if request.path == "/api/auth/login":
+            return web.json_response({"accessToken": "token"})
+        if request.path == "/api/rooms":
+            return web.json_response({"id": "room"}, status=201)
+        return web.Response(status=502, text="<html>bad gateway</html>", content_type="text/html")
+
+    done = await _bench_against(
+        deployment, tmp_path, "--listeners", "1", "--processes", "1", accounts=2
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("gethory-bench: the server refused every join"), last
+    assert "ice_servers" in last and "502" in last
