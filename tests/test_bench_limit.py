@@ -72,3 +72,17 @@ def test_loss_at_a_server_whose_cpu_was_not_measured_blames_no_one() -> None:
     assert "--metrics-token" in detail
     failing = figures(joins_failed=10, joins_ok=90, server_cpu_percent=None)
     assert limit_of(window(3.0), failing)[0] == "unknown"
+
+
+def test_churn_calls_growth_a_leak_and_a_decrease_none() -> None:
+    from benchmarks.scenarios.churn import leaks
+
+    back: dict[str, float | None] = {
+        "server_rss_mb_growth": 3.0,
+        "server_threads_growth": 0.0,
+        "server_fds_growth": -2.0,  # a sign-in's keep-alive socket closed meanwhile
+        "server_connections_growth": None,  # not measured
+    }
+    assert leaks(back, rss_tolerance_mb=10.0) == []
+    grown = back | {"server_fds_growth": 4.0, "server_rss_mb_growth": 12.0}
+    assert leaks(grown, rss_tolerance_mb=10.0) == ["server_fds_growth", "server_rss_mb_growth"]
