@@ -122,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    # Before the run, not after it: a result that cannot be written is a run lost.
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {args.out}: {error.strerror}")
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        parser.error(f"--out {args.out}: not writable")
     ignored = sorted(
         p.flag
         for p in _all_params().values()

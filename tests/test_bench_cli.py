@@ -385,3 +385,13 @@ async def test_a_deployment_without_ice_servers_is_one_line(tmp_path: Path) -> N
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("gethory-bench: the server refused every join"), last
     assert "ice_servers" in last and "502" in last
+
+
+def test_an_out_that_cannot_hold_results_is_refused_before_the_run(tmp_path: Path) -> None:
+    """`--out` naming a file: the run would end with a traceback and nothing written."""
+    taken = tmp_path / "results"
+    taken.write_text("not a directory")
+    done = bench("--listeners", "1", "--out", str(taken), cwd=tmp_path, timeout=30)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].endswith(f"--out {taken}: File exists")
+    assert "signing in" not in done.stderr
