@@ -248,6 +248,31 @@ def server_process(
                 process.wait()
 
 
+def development_server_environment(
+    port: int,
+    data_dir: Path,
+    *,
+    host_address: str = LOOPBACK,
+    tree: Path | None = None,
+    rate_limits: bool = False,
+    **extra: str,
+) -> dict[str, str]:
+    """`server_environment` of a Gethory server for a benchmark or a test: development mode on
+    127.0.0.1:`port` (its origin there too), data (embedded database, outbox) in `data_dir`,
+    media candidates on `host_address`, rate limits off unless `rate_limits`."""
+    limits = {} if rate_limits else {"RATE_LIMITS": "off"}
+    return server_environment(
+        tree,
+        PORT=str(port),
+        APP_ORIGIN=f"http://{LOOPBACK}:{port}",
+        DATA_DIR=str(data_dir),
+        GETHORY_ENV="development",
+        RTC_HOST_ADDRESSES=host_address,
+        **limits,
+        **extra,
+    )
+
+
 def server_environment(tree: Path | None = None, **extra: str) -> dict[str, str]:
     """The current environment without SMTP, database or ICE settings, plus `extra`.
 

@@ -39,10 +39,10 @@ import uvloop
 
 from benchmarks.accounts import GethoryAccounts, SfuMember, bounded
 from benchmarks.bots import (
-    LOOPBACK,
     Bot,
     ServerProcess,
     cpu_model,
+    development_server_environment,
     free_port,
     loopback_rtc,
     server_environment,
@@ -79,16 +79,7 @@ def run_gethory(
     port = free_port()
     data_dir = workdir / "gethory-data"
     media = {"RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM))} if shared_port else {}
-    env = server_environment(
-        tree,
-        PORT=str(port),
-        APP_ORIGIN=f"http://{LOOPBACK}:{port}",
-        DATA_DIR=str(data_dir),
-        GETHORY_ENV="development",
-        RTC_HOST_ADDRESSES=LOOPBACK,
-        RATE_LIMITS="off",
-        **media,
-    )
+    env = development_server_environment(port, data_dir, tree=tree) | media
     with server_process("api", env, port, workdir) as server:
         try:
             return uvloop.run(_drive_gethory(server, data_dir, listeners, seconds, warmup))

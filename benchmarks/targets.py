@@ -328,19 +328,12 @@ def _die_with_parent() -> None:
 @contextlib.asynccontextmanager
 async def local_target() -> AsyncIterator[Target]:
     """Start `python -m api` here, stopped (SIGINT, then SIGKILL) when the block ends."""
-    from benchmarks.bots import LOOPBACK, free_port, server_environment
+    from benchmarks.bots import development_server_environment, free_port
 
     with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        env = server_environment(
-            PORT=str(port),
-            APP_ORIGIN=f"http://{LOOPBACK}:{port}",
-            DATA_DIR=str(workdir / "data"),
-            GETHORY_ENV="development",
-            RTC_HOST_ADDRESSES=LOOPBACK,
-            RATE_LIMITS="off",
-        )
+        env = development_server_environment(port, workdir / "data")
         with _server_process(env, port, workdir) as server:
             try:
                 await server.wait_healthy("/api/health")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.bots import free_port, server_environment, server_process
+from benchmarks.bots import development_server_environment, free_port, server_process
 from benchmarks.results import FIGURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,13 +100,7 @@ def test_bad_url_and_missing_bots_file_are_one_line(tmp_path: Path) -> None:
 @pytest.mark.timeout(90)
 def test_wrong_credentials_are_one_line(tmp_path: Path) -> None:
     port = free_port()
-    env = server_environment(
-        PORT=str(port),
-        APP_ORIGIN=f"http://127.0.0.1:{port}",
-        DATA_DIR=str(tmp_path / "data"),
-        GETHORY_ENV="development",
-        RTC_HOST_ADDRESSES="127.0.0.1",
-    )
+    env = development_server_environment(port, tmp_path / "data", rate_limits=True)
     bots = tmp_path / "bots.json"
     accounts = [{"email": "bench-00000@bots.gethory.example", "name": "x", "userId": "x"}]
     bots.write_text(

@@ -55,7 +55,7 @@ import aiohttp
 import uvloop
 
 from benchmarks.accounts import GethoryAccounts
-from benchmarks.bots import LOOPBACK, free_port, server_environment, server_process
+from benchmarks.bots import development_server_environment, free_port, server_process
 from benchmarks.janus.fanout import (
     SETUP_SECONDS,
     Round,
@@ -268,14 +268,7 @@ async def _gethory_round(
 ) -> tuple[dict[str, Any], Round]:
     port = free_port()
     data_dir = workdir / "gethory-data"
-    env = server_environment(
-        PORT=str(port),
-        APP_ORIGIN=f"http://{LOOPBACK}:{port}",
-        DATA_DIR=str(data_dir),
-        GETHORY_ENV="development",
-        RTC_HOST_ADDRESSES=SERVER_ADDRESS,
-        RATE_LIMITS="off",
-    )
+    env = development_server_environment(port, data_dir, host_address=SERVER_ADDRESS)
     with server_process("api", env, port, workdir) as server:
         jar = aiohttp.DummyCookieJar()  # bearer tokens only: the sign-ins share no cookies
         async with aiohttp.ClientSession(base_url=server.base_url, cookie_jar=jar) as http:
