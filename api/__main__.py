@@ -8,12 +8,15 @@ shutdown timeout for open websockets, while the calls on them are cut without a 
 SIGTERM/SIGINT start the drain; the site stays up (REST answers, `/readyz` says 503) until
 every room emptied or DRAIN_SECONDS passed, then the calls are closed, the site stops, and the
 services' `cleanup_ctx` ends them (background tasks, database client, embedded database).
+Every step is bounded and a further signal cuts the one under way (api.drain); when a step was
+cut the process exits at once after logging, without waiting for the tasks it left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -33,6 +36,9 @@ from sfu import SfuStartError
 # After the drain closed every Engine.IO transport, open HTTP requests (a long poll, a slow
 # upload) get this long to finish before aiohttp cancels them.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# The bound of the whole stop of the site and services: the shutdown timeout above, then the
+# services' teardowns (the embedded database alone may take its STOP_TIMEOUT_SECONDS, 5 s).
+STOP_SECONDS = SHUTDOWN_TIMEOUT_SECONDS + 10.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 log = logging.getLogger("api")
 
@@ -51,7 +57,12 @@ def main() -> None:
     app = create_app(settings)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(app, settings))
+            if not runner.run(serve(app, settings)):
+                # A step of the shutdown was cut: what it left behind (a task that does not
+                # end on cancellation, an executor thread) would hold the Runner's close and
+                # the interpreter's exit. Everything worth keeping is stored or closed.
+                logging.shutdown()
+                os._exit(0)
     except SfuStartError as error:
         # Through logging, so it is a JSON line like every other in production.
         log.critical("gethory: the media server cannot start: %s", error)
@@ -63,9 +74,10 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
-async def serve(app: web.Application, settings: Settings) -> None:
-    """Start the app, wait for SIGTERM/SIGINT, drain, stop. Returns (exit status 0) once
-    everything the app started has ended."""
+async def serve(app: web.Application, settings: Settings) -> bool:
+    """Start the app, wait for SIGTERM/SIGINT, drain, stop. Returns once everything the app
+    started has ended (True), or once a step of the drain or stop was cut by its bound or a
+    further signal (False: the caller then exits without waiting for what that step left)."""
     drain = app[DRAIN]
     loop = asyncio.get_running_loop()
     for signum in SIGNALS:
@@ -81,10 +93,14 @@ async def serve(app: web.Application, settings: Settings) -> None:
         # Stops the site (no new connections), waits for open requests, then runs the
         # cleanup_ctx teardowns in reverse: SFU, background tasks, database, embedded database.
         started = time.monotonic()
-        await runner.cleanup()
-        log.info("stopped: site and services closed in %.2f s", time.monotonic() - started)
+        if await drain.step("stop site and services", runner.cleanup(), STOP_SECONDS):
+            log.info("stopped: site and services closed in %.2f s", time.monotonic() - started)
         for signum in SIGNALS:
             loop.remove_signal_handler(signum)
+    if drain.cut_steps:
+        log.warning("stopped: exiting now; cut step(s): %s", ", ".join(drain.cut_steps))
+        return False
+    return True
 
 
 if __name__ == "__main__":

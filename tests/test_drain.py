@@ -4,6 +4,7 @@ drain of api/drain.py as an operator and the people in a call see it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import aiohttp
 import pytest
 
 from api.__main__ import SHUTDOWN_TIMEOUT_SECONDS
+from api.drain import HURRIED_STEP_SECONDS, Drain
 from api.services import SERVICES
 from sfu.config import RtcConfig
 from tests.client import ApiClient
@@ -318,3 +320,100 @@ async def test_readiness_needs_the_media_server(server: RunningServer, client: A
     assert unready.status == 503 and unready.body["status"] == "unavailable", unready.body
     assert unready.body["checks"]["media"]["status"] == "unavailable", unready.body
     assert (await client.get("/healthz")).status == 200
+
+
+# How long the process may take to exit after its last signal once clients vanished mid-join:
+# every step of the drain is bounded (api.drain), the stop of the site and services included.
+VANISHED_EXIT_SECONDS = 20.0
+
+
+async def open_mid_join(server: Gethory, token: str, room: str) -> aiohttp.ClientSession:
+    """One client caught mid-join, on a session of its own: an Engine.IO long-polling handshake
+    (socket.io-client's default first step) nobody polls after, and a websocket that sent its
+    Socket.IO CONNECT, a `join` and an `sfu-join` without waiting for any answer."""
+    session = aiohttp.ClientSession(base_url=server.base_url)
+    async with session.get("/socket.io/", params={"EIO": "4", "transport": "polling"}) as opened:
+        assert opened.status == 200, await opened.text()
+        await opened.read()
+    ws = await session.ws_connect("/socket.io/?EIO=4&transport=websocket")
+    await ws.receive(timeout=5)  # Engine.IO OPEN
+    await ws.send_str("40" + json.dumps({"token": token}))
+    await ws.send_str("42" + json.dumps(["join", {"roomId": room}]))
+    await ws.send_str("42" + json.dumps(["sfu-join", {"roomId": room, "sdp": "v=0"}]))
+    return session
+
+
+async def vanish(session: aiohttp.ClientSession) -> None:
+    """Close every connection of the session without a word (no websocket close frame, no
+    further request), as a killed process's sockets end."""
+    connector = session.connector
+    assert connector is not None
+    for protocol in list(getattr(connector, "_acquired", ())):
+        if protocol.transport is not None:
+            protocol.transport.abort()
+    await session.close()
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["one signal", "two signals"])
+async def test_clients_that_vanish_mid_join_as_the_signal_comes_do_not_hold_the_exit(
+    start_gethory: Callable[..., Any], signals: int
+) -> None:
+    server: Gethory = await start_gethory(drain_seconds=30)
+    ann = await sign_up(server, "Ann")
+    room = await ann.person.create_room(media="sfu")
+    clients = [await open_mid_join(server, ann.person.access_token, room) for _ in range(20)]
+    children = server.descendants()
+    server.running.send_signal(signal.SIGINT)
+    await asyncio.gather(*(vanish(client) for client in clients))
+    if signals == 2:
+        server.running.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    try:
+        exited = await exit_of(server, VANISHED_EXIT_SECONDS)
+    except TimeoutError:
+        raise AssertionError(f"still running after the signal:\n{server.log()[-4000:]}") from None
+    log_text = server.log()
+    assert server.running.returncode == 0, log_text[-4000:]
+    assert "drain: wait ended" in log_text, log_text[-4000:]
+    assert "drain: calls closed in" in log_text, log_text[-4000:]
+    # Either every step finished, or the log names the one that was cut.
+    assert "stopped: site and services closed" in log_text or re.search(
+        r"drain: step '[^']+' cut", log_text
+    ), log_text[-4000:]
+    assert not [pid for pid in children if alive(pid)], "a child outlived the server"
+    print(f"\nclients vanished mid-join, {signals} signal(s): exit {exited - sent:.2f} s")
+
+
+async def test_a_signal_cuts_a_step_that_hangs_and_the_log_names_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    drain = Drain(seconds=30)
+    drain.on_signal()  # the drain starts
+    never = asyncio.Event()
+    hanging = asyncio.create_task(drain.step("close something", never.wait(), 60))
+    await asyncio.sleep(0)  # the step is under way
+    drain.on_signal()
+    assert await asyncio.wait_for(hanging, 5) is False
+    assert drain.cut_steps == ["close something"]
+    assert "drain: step 'close something' cut by a signal" in caplog.text
+    # After the second signal every step is bounded by HURRIED_STEP_SECONDS.
+    started = time.monotonic()
+    assert await drain.step("close more", never.wait(), 60) is False
+    assert time.monotonic() - started < HURRIED_STEP_SECONDS + 1
+    assert "drain: step 'close more' cut at its bound" in caplog.text
+
+
+async def test_the_embedded_database_ends_with_a_killed_server(
+    start_gethory: Callable[..., Any],
+) -> None:
+    server: Gethory = await start_gethory(drain_seconds=30)
+    embedded = server.embedded_pid()
+    assert alive(embedded)
+    server.running.kill()  # no drain, no cleanup: only the kernel's parent-death signal
+    await exit_of(server, EXIT_GRACE_SECONDS)
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    while True:
+        if not alive(embedded):
+            break
+        assert time.monotonic() < deadline, "the embedded database outlived its killed server"
+        await asyncio.sleep(0.05)

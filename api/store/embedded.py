@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import itertools
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,7 @@ STOP_TIMEOUT_SECONDS = 5.0
 RESTART_DELAYS_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
 STABLE_SECONDS = 30.0
 SERVER_NAME = "nx-27017"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class EmbeddedMongoError(Exception):
@@ -108,6 +113,9 @@ class EmbeddedMongo:
             # Its own session: a Ctrl-C in the terminal reaches the app only, which then stops
             # the server itself instead of watching it die and restarting it mid-shutdown.
             start_new_session=True,
+            # Its own session also means no terminal signal ends it if this process dies
+            # without stopping it (SIGKILL): the kernel then sends it SIGTERM.
+            preexec_fn=_dying_with(os.getpid()),
         )  # fmt: skip
         try:
             await self._wait_until_listening(process)
@@ -229,6 +237,30 @@ def _is_server_for(pid: int, data_dir: Path) -> bool:
     return any(
         flag == "--data-dir" and value == str(data_dir) for flag, value in itertools.pairwise(words)
     )
+
+
+def _dying_with(parent: int) -> Callable[[], None] | None:
+    """A `preexec_fn` (run in the child between fork and exec) asking Linux to send the child
+    SIGTERM when its parent dies (prctl(2) PR_SET_PDEATHSIG), so a SIGKILLed server does not
+    leave its database running and holding the data directory. The signal comes when the
+    thread that forked ends: the event loop's, which lives as long as the app. None elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = _prctl()  # looked up here, in the parent: no dlopen between fork and exec
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took hold
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return die_with_parent
+
+
+@functools.cache
+def _prctl() -> Callable[[int, int], int]:
+    prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
 
 
 def _server_executable() -> str:
