@@ -179,7 +179,7 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -234,18 +234,27 @@ def server_process(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         yield ServerProcess(process, f"http://{LOOPBACK}:{port}", log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 20.0)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """SIGINT (a server's graceful stop), then SIGKILL once `timeout` seconds have passed;
+    returns True when it had to be killed. Nothing to do for a process that already ended."""
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+    return False
 
 
 def development_server_environment(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -44,7 +43,6 @@ LOGIN_CONCURRENCY = 16  # sign-ins in flight: each costs the server a password h
 HTTP_SECONDS = 30.0
 CREATE_BOTS_SECONDS = 600.0
 SERVER_STOP_SECONDS = 20.0  # for the local server to drain and exit after its SIGINT
-_PR_SET_PDEATHSIG = 1
 LOGIN_ATTEMPTS = 5  # a sign-in answered 429 is tried again after Retry-After, this often
 RETRY_AFTER_MAX = 60.0  # seconds: a longer Retry-After is waited this long
 
@@ -277,7 +275,7 @@ def _server_process(env: dict[str, str], port: int, workdir: Path) -> Iterator[S
     foreground process group: the server must keep answering while the bots leave, and get
     one SIGINT, from us, after them (a second signal in its drain hurries it, and could hang
     it until SIGKILL). It still gets SIGTERM if this process dies (PR_SET_PDEATHSIG)."""
-    from benchmarks.bots import ServerProcess
+    from benchmarks.bots import ServerProcess, die_with_parent, stop_process
 
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
@@ -289,19 +287,13 @@ def _server_process(env: dict[str, str], port: int, workdir: Path) -> Iterator[S
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         yield ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=SERVER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                _kill_embedded_database(workdir)
+        if stop_process(process, SERVER_STOP_SECONDS):
+            _kill_embedded_database(workdir)
 
 
 def _kill_embedded_database(workdir: Path) -> None:
@@ -317,12 +309,6 @@ def _kill_embedded_database(workdir: Path) -> None:
     if str(workdir.resolve()).encode() in cmdline:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the parent dies without cleaning up (Linux prctl(2))."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @contextlib.asynccontextmanager

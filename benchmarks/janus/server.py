@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,7 +33,14 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.bots import LOOPBACK, ProcessSample, ServerProcess, sample_process
+from benchmarks.bots import (
+    LOOPBACK,
+    ProcessSample,
+    ServerProcess,
+    die_with_parent,
+    sample_process,
+    stop_process,
+)
 from benchmarks.janus.netns import SERVER_ADDRESS
 
 LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")  # Debian's multiarch plugin folders
@@ -136,15 +141,6 @@ def write_config(folder: Path, settings: JanusSettings) -> Path:
     return folder / "janus.jcfg"
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the benchmark dies without stopping Janus (Linux prctl)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class JanusServer:
     """A running Janus: its process, API URL (`http://127.0.0.1:<port>/janus`), settings."""
@@ -202,16 +198,10 @@ def janus_server(workdir: Path, settings: JanusSettings) -> Iterator[JanusServer
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     base_url = f"http://{LOOPBACK}:{settings.http_port}"
     try:
         yield JanusServer(ServerProcess(process, base_url, log_path), settings)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_SECONDS)
