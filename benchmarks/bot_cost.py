@@ -40,6 +40,7 @@ from benchmarks.media_bots import (
     MAX_CLIP_FRAMES,
     ListenerBot,
     SpeakerBot,
+    collect_less_often,
     new_send_log,
     rtp_tap,
 )
@@ -435,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.listeners < 1 or args.seconds <= 0 or args.warmup < 0 or args.sample_every < 0:
         parser.error("--listeners ≥ 1, --seconds > 0, --warmup ≥ 0, --sample-every ≥ 0")
+    collect_less_often()  # this process is the listeners' bot process
     cost = measure_bot_cost(
         args.listeners,
         args.seconds,

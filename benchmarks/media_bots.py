@@ -291,8 +291,12 @@ def receiver_report(ssrc: int, stats: RtpReceiveStats) -> RtcpRrPacket | None:
     return RtcpRrPacket(ssrc=ssrc, reports=reports)
 
 
-def _collect_less_often() -> None:
-    """Raise the generation-0 threshold to BOT_GC_THRESHOLD (never lower it)."""
+def collect_less_often() -> None:
+    """Raise this process's generation-0 threshold to BOT_GC_THRESHOLD (never lower it).
+
+    Called by the entry points of bot processes (benchmarks.workers, bot_cost, vs-janus), not
+    by the bots: a process that also runs other code (a test process hosting the server) keeps
+    its own collection rhythm."""
     threshold, *older = gc.get_threshold()
     if threshold < BOT_GC_THRESHOLD:
         gc.set_threshold(BOT_GC_THRESHOLD, *older)
@@ -314,8 +318,6 @@ class _Bot:
     ) -> None:
         self.name = name
         self._batched = batched
-        if batched:
-            _collect_less_often()
         self.pc = RTCPeerConnection(rtc)
         self.stats = RtpReceiveStats()
         self.delays_ms: list[float] = []

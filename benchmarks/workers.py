@@ -474,7 +474,10 @@ def worker_main(index: int, conn: Connection, config: WorkerConfig) -> None:
     import uvloop
 
     # Ctrl-C reaches the whole process group: the coordinator stops the workers in order.
+    from benchmarks.media_bots import collect_less_often
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collect_less_often()
     uvloop.run(_Worker(index, conn, config).serve())
 
 

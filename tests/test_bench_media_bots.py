@@ -27,6 +27,7 @@ from benchmarks.media_bots import (
     SpeakerBot,
     _Bot,
     check_bot_internals,
+    collect_less_often,
     new_send_log,
     rtp_receiver,
     rtp_tap,
@@ -338,6 +339,21 @@ async def test_consent_checks_are_answered_with_aioices_own_bytes(
         await controlled.close()
 
 
-def test_a_bot_process_collects_generation_0_less_often(loopback_only: RtcConfig) -> None:
+def test_a_bot_process_collects_generation_0_less_often_and_never_more() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *before[1:])
+        collect_less_often()
+        assert gc.get_threshold()[0] == BOT_GC_THRESHOLD
+        gc.set_threshold(BOT_GC_THRESHOLD * 2, *before[1:])
+        collect_less_often()  # never lowers a threshold set higher
+        assert gc.get_threshold()[0] == BOT_GC_THRESHOLD * 2
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_listener_bot_leaves_the_process_collection_alone(loopback_only: RtcConfig) -> None:
+    # A test process (or any that hosts the server too) keeps its own rhythm.
+    before = gc.get_threshold()
     ListenerBot("listener", loopback_only.rtc_configuration(), slots=1)
-    assert gc.get_threshold()[0] >= BOT_GC_THRESHOLD
+    assert gc.get_threshold() == before

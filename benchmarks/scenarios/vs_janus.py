@@ -118,6 +118,9 @@ def run_vs_janus(
         raise ValueError("listeners ≥ 1, seconds > 0, warmup ≥ 0, rounds ≥ 1")
     if Namespace.inside() is None:
         return _run_in_namespace(listeners, seconds, warmup, servers, bots, out_dir, rounds)
+    from benchmarks.media_bots import collect_less_often
+
+    collect_less_often()  # this process runs the bots (inside the namespace)
     run = uvloop.run(_run_all(listeners, seconds, warmup, servers, bots, rounds))
     if out_dir is not None:
         for result in run.results:
