@@ -22,6 +22,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ LOGIN_CONCURRENCY = 16  # sign-ins in flight: each costs the server a password h
 HTTP_SECONDS = 30.0
 CREATE_BOTS_SECONDS = 600.0
 SERVER_STOP_SECONDS = 20.0  # for the local server to drain and exit after its SIGINT
+_USERINFO = re.compile(r"//[^/@]*@")  # the user:password@ of a URL
 LOGIN_ATTEMPTS = 5  # a sign-in answered 429 is tried again after Retry-After, this often
 RETRY_AFTER_MAX = 60.0  # seconds: a longer Retry-After is waited this long
 
@@ -217,11 +219,20 @@ def read_bots_file(path: Path, count: int) -> list[tuple[str, str]]:
 
 
 def check_url(url: str) -> str:
-    """The base URL without a trailing slash; BenchError unless http(s)://host[:port][/]."""
+    """The base URL without a trailing slash; BenchError unless http(s)://host[:port][/].
+
+    A user or password in the URL is refused (the bots sign in from the bots file), and no
+    error message repeats it."""
+    shown = _USERINFO.sub("//…@", url)
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
-        raise BenchError(f"--server {url!r} is not an http:// or https:// URL") from None
+        raise BenchError(f"--server {shown!r} is not an http:// or https:// URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise BenchError(
+            f"--server {shown!r}: no user or password in the URL; bots sign in with --bots-file"
+        )
+    url = shown
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BenchError(f"--server {url!r} is not an http:// or https:// URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:

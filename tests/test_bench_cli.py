@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.bots import development_server_environment, free_port, server_process
 from benchmarks.results import FIGURE_NAMES
+from benchmarks.targets import BenchError, check_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = [sys.executable, "-m", "benchmarks"]
@@ -389,3 +390,13 @@ def test_an_out_that_cannot_hold_results_is_refused_before_the_run(tmp_path: Pat
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].endswith(f"--out {taken}: File exists")
     assert "signing in" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://admin:s3cret@127.0.0.1:8000", "https://s3cret@voice.example.com", "ftp://u:s3cret@x"],
+)
+def test_a_password_in_the_server_url_is_refused_and_never_repeated(url: str) -> None:
+    with pytest.raises(BenchError) as raised:
+        check_url(url)
+    assert "s3cret" not in str(raised.value)
