@@ -352,8 +352,13 @@ def test_a_bot_process_collects_generation_0_less_often_and_never_more() -> None
         gc.set_threshold(*before)
 
 
-def test_a_listener_bot_leaves_the_process_collection_alone(loopback_only: RtcConfig) -> None:
+async def test_a_listener_bot_leaves_the_process_collection_alone(
+    loopback_only: RtcConfig,
+) -> None:
     # A test process (or any that hosts the server too) keeps its own rhythm.
     before = gc.get_threshold()
-    ListenerBot("listener", loopback_only.rtc_configuration(), slots=1)
-    assert gc.get_threshold() == before
+    bot = ListenerBot("listener", loopback_only.rtc_configuration(), slots=1)
+    try:
+        assert gc.get_threshold() == before
+    finally:
+        await bot.close()
