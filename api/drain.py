@@ -281,12 +281,7 @@ class Drain:
         # What `AsyncServer.disconnect()` does at its end: no connection is known any more.
         engine.sockets = {}
         flushes = [asyncio.create_task(s.queue.join()) for s in sockets]
-        if not flushes:
-            return 0
-        _, late = await asyncio.wait(flushes, timeout=SOCKET_FLUSH_SECONDS)
-        for flush in late:
-            flush.cancel()
-        return len(late)
+        return await _unfinished_after(flushes, SOCKET_FLUSH_SECONDS)
 
     async def _close_websockets(self) -> int:
         """Close every open websocket side by side; returns how many did not answer in time."""
@@ -295,12 +290,17 @@ class Drain:
             for ws in list(self._websockets)
             if not ws.closed
         ]
-        if not closes:
-            return 0
-        _, late = await asyncio.wait(closes, timeout=WEBSOCKET_CLOSE_SECONDS)
-        for close in late:
-            close.cancel()
-        return len(late)
+        return await _unfinished_after(closes, WEBSOCKET_CLOSE_SECONDS)
+
+
+async def _unfinished_after(tasks: list[asyncio.Task[Any]], seconds: float) -> int:
+    """Wait up to `seconds` for `tasks` side by side; cancel the late ones, return how many."""
+    if not tasks:
+        return 0
+    _, late = await asyncio.wait(tasks, timeout=seconds)
+    for task in late:
+        task.cancel()
+    return len(late)
 
 
 DRAIN = web.AppKey("drain", Drain)
