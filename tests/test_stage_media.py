@@ -1,0 +1,150 @@
+"""Stage rooms with real aiortc peers and FFT tone checks: a listener's audio is dropped in the
+server whatever its client sends, and the way onto the stage (raise hand, invite, accept) and
+back (set-role listener) switches its voice on and off for the others without renegotiation:
+the listener's microphone is offered, with its tone, from the start (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sfu.config import RtcConfig
+from tests.people import Person
+from tests.sfu_client import SfuClient
+from tests.stage_people import StageSocket, stage_room, stage_socket
+
+MakePerson = Callable[[str], Awaitable[Person]]
+HOST_TONE, LISTENER_TONE = 440.0, 700.0
+
+
+async def enter(
+    someone: Person,
+    room: str,
+    rtc: RtcConfig,
+    clients: list[SfuClient],
+    frequency: float | None = None,
+    amplitude: float = 0.5,
+) -> tuple[SfuClient, StageSocket]:
+    """`someone` joins the stage room and its media: 3 slots, and a microphone sending
+    `frequency` if given (whatever its role)."""
+    socket = await stage_socket(someone)
+    await socket.join(room)
+    client = SfuClient(socket, rtc, 3, frequency, amplitude)
+    clients.append(client)
+    await client.join(room)
+    return client, socket
+
+
+async def next_speakers(
+    socket: StageSocket, wanted: Callable[[dict[str, Any]], bool], seen: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The first `speakers` update satisfying `wanted`; every update read is kept in `seen`."""
+
+    def record(update: Any) -> bool:
+        seen.append(update)
+        return wanted(update)
+
+    result: dict[str, Any] = await socket.next_where("speakers", record, timeout=15)
+    return result
+
+
+async def dropped_listener_packets(someone: Person) -> float:
+    """`gethory_sfu_dropped_packets_total{reason="listener"}` from /metrics (the contract's
+    name), or 0 if the server does not export it."""
+    metrics = await someone.http.get("/metrics")
+    for family in text_string_to_metric_families(metrics.body.decode()):
+        for sample in family.samples:
+            if (
+                sample.name == "gethory_sfu_dropped_packets_total"
+                and sample.labels.get("reason") == "listener"
+            ):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_a_listener_sending_audio_anyway_is_never_heard_and_takes_no_slot(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    ann, lou, leo = await person("Ann"), await person("Lou"), await person("Leo")
+    room = await stage_room(ann)
+    host, _ = await enter(ann, room, loopback_only, sfu_clients, HOST_TONE, amplitude=0.1)
+    # Louder than the host, and slots to spare: anything but a drop would put it on a slot.
+    sender, _ = await enter(lou, room, loopback_only, sfu_clients, LISTENER_TONE, amplitude=0.9)
+    listener, socket = await enter(leo, room, loopback_only, sfu_clients)
+    seen: list[dict[str, Any]] = []
+    update = await next_speakers(socket, lambda u: ann.user_id in u["slots"], seen)
+    host_slot = update["slots"].index(ann.user_id)
+    await listener.wait_for_slot(host_slot, HOST_TONE)
+
+    assert sender.tone is not None
+    await sender.tone.wait_frames(sender.tone.frames_sent + 150)  # 3 s more of the listener
+    await listener.probes[host_slot].wait_for_frequency(HOST_TONE, 5)
+    seen += socket.drain("speakers")
+    for update in seen:
+        assert lou.user_id not in update["slots"], update
+        assert lou.user_id not in update["speaking"], update
+    others = [n for i, n in enumerate(listener.sequence_numbers) if i != host_slot]
+    assert all(len(numbers) == 0 for numbers in others), "a listener's voice reached a slot"
+    assert all(len(numbers) == 0 for numbers in host.sequence_numbers), "the host hears no one"
+    assert await dropped_listener_packets(ann) >= 100, "listener audio counted as dropped"
+
+
+async def test_a_listener_invited_on_stage_is_heard_until_moved_back(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    ann, lou, leo = await person("Ann"), await person("Lou"), await person("Leo")
+    room = await stage_room(ann)
+    _, host = await enter(ann, room, loopback_only, sfu_clients, HOST_TONE)
+    talker, lou_socket = await enter(lou, room, loopback_only, sfu_clients, LISTENER_TONE)
+    listener, leo_socket = await enter(leo, room, loopback_only, sfu_clients)
+    seen: list[dict[str, Any]] = []
+    update = await next_speakers(leo_socket, lambda u: ann.user_id in u["slots"], seen)
+    host_slot = update["slots"].index(ann.user_id)
+    await listener.wait_for_slot(host_slot, HOST_TONE)
+
+    await lou_socket.ok("raise-hand", {"roomId": room})
+    raised = await host.next_where("hand-raised", lambda e: e["userId"] == lou.user_id)
+    assert raised["raised"] is True
+    await host.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lou_socket.next("speak-invite")
+    await lou_socket.ok("accept-speak", {"roomId": room})
+    update = await next_speakers(leo_socket, lambda u: lou.user_id in u["slots"], seen)
+    talker_slot = update["slots"].index(lou.user_id)
+    assert update["slots"][host_slot] == ann.user_id, "the host keeps its slot"
+    await listener.wait_for_slot(talker_slot, LISTENER_TONE)
+
+    await host.ok("set-role", {"roomId": room, "userId": lou.user_id, "role": "listener"})
+    await next_speakers(leo_socket, lambda u: lou.user_id not in u["slots"], seen)
+    received = len(listener.sequence_numbers[talker_slot])
+    moved_back_at = time.monotonic()
+    assert talker.tone is not None
+    await talker.tone.wait_frames(talker.tone.frames_sent + 100)  # 2 s more of sending
+    assert len(listener.sequence_numbers[talker_slot]) <= received + 2, (
+        "only packets in flight at the move reach the slot",
+        len(listener.sequence_numbers[talker_slot]) - received,
+        time.monotonic() - moved_back_at,
+    )
+    await listener.probes[host_slot].wait_for_frequency(HOST_TONE, 5)
+    for update in leo_socket.drain("speakers"):
+        assert lou.user_id not in update["slots"], update
+
+
+async def test_a_speakers_update_reaches_every_listener_alike(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    """Listeners with the same slots get the same update (sent as one emit to all of them)."""
+    ann = await person("Ann")
+    room = await stage_room(ann)
+    await enter(ann, room, loopback_only, sfu_clients, HOST_TONE)
+    sockets = [
+        (await enter(await person(f"L{n}"), room, loopback_only, sfu_clients))[1] for n in range(3)
+    ]
+    updates = await asyncio.gather(
+        *(s.next_where("speakers", lambda u: ann.user_id in u["slots"]) for s in sockets)
+    )
+    assert all(u == updates[0] for u in updates), updates
+    assert updates[0]["roomId"] == room and updates[0]["slots"][0] == ann.user_id
