@@ -9,6 +9,7 @@ import type {
   ProfileChanges,
   Room,
   RoomPage,
+  RoomParticipantPage,
   SessionInfo,
   SignedIn,
 } from "./types";
@@ -81,6 +82,14 @@ export const rooms = {
   close: (id: string) => request<void>(`/api/rooms/${enc(id)}`, { method: "DELETE" }),
   createInvite: (id: string) =>
     request<CreatedInvite>(`/api/rooms/${enc(id)}/invites`, { method: "POST", body: {} }),
+  /** One page of the people in a room, in order of arrival (docs/protocol.md, "Stage rooms"). */
+  participants(id: string, page: { role?: string; cursor?: string | null; limit?: number }, signal?: AbortSignal) {
+    const query = new URLSearchParams();
+    if (page.role) query.set("role", page.role);
+    if (page.cursor) query.set("cursor", page.cursor);
+    if (page.limit) query.set("limit", String(page.limit));
+    return request<RoomParticipantPage>(`/api/rooms/${enc(id)}/participants?${query.toString()}`, { signal });
+  },
   acceptInvite: (token: string) =>
     request<Room>(`/api/invites/${enc(token)}/accept`, { method: "POST" }),
 };

@@ -52,6 +52,9 @@ export interface Room {
   media: Media;
   slots: number | null;
   maxParticipants: number;
+  // Stage rooms (sfu only): hosts and speakers on the stage, everyone else listens.
+  // Absent from servers older than stage rooms: read as false.
+  stage?: boolean;
   owner: PublicProfile;
   createdAt: string;
   participantCount: number;
@@ -70,6 +73,23 @@ export interface CreateRoom {
   media: Media;
   slots?: number;
   maxParticipants?: number;
+  stage?: boolean;
+}
+
+export type StageRole = "host" | "speaker" | "listener";
+
+/** One person of `GET /api/rooms/{id}/participants` (no peerId: REST knows users). */
+export interface RoomParticipant {
+  user: PublicProfile;
+  role: StageRole;
+  muted: boolean;
+}
+
+export interface RoomParticipantPage {
+  participants: RoomParticipant[];
+  // How many match the role now.
+  count: number;
+  nextCursor: string | null;
 }
 
 export interface CreatedInvite {

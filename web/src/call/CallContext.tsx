@@ -3,6 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import type { ReactNode } from "react";
 
+import { rooms as roomsApi } from "../api/endpoints";
 import { iceServers } from "../api/rtc";
 import type { Me, Room } from "../api/types";
 import { useSession } from "../session/SessionContext";
@@ -125,6 +126,8 @@ export function CallProvider({ children }: { children: ReactNode }) {
         microphoneId: choices.microphoneId || undefined,
         startMuted: choices.muted,
         iceServers: servers,
+        stage: room.stage === true,
+        fetchAudience: (roomId, page) => roomsApi.participants(roomId, page),
       });
       window.gethoryCall = call;
       serialRef.current += 1;

@@ -7,17 +7,34 @@ import { Microphone, microphoneProblem } from "./microphone";
 import { SfuMedia } from "./sfu";
 import { Signaling, SignalingError, type SignalingOptions } from "./signaling";
 import { SpeakingMonitor } from "./speaking";
-import type { RoomEvent } from "./events";
+import type { ClientRequests, RequestName, RoomEvent } from "./events";
 import { initialState, reduce, ROOM_END_EVENTS, SESSION_END_REASON, type CallAction } from "./state";
 import { LevelMeter } from "./level";
+import { isStageMember } from "./participant";
 import { slotSource } from "./slots";
-import type { Call, CallOptions, CallState, EndReason, InboundAudioStats, Listening } from "./types";
+import { nameOf, selfUserIdOf } from "./stage";
+import type {
+  Call,
+  CallOptions,
+  CallState,
+  EndReason,
+  InboundAudioStats,
+  Listening,
+  StageRole,
+} from "./types";
 
 // Engine knobs the page does not need to know about; tests and special pages may pass them.
 export type EngineOptions = SignalingOptions;
 
 const LEAVE_TIMEOUT_MS = 2_000;
 const SELF_KEY = "self";
+// The audience's REST pages (docs/protocol.md: limit 1–100).
+export const AUDIENCE_PAGE_SIZE = 50;
+// An `audience-update` with `more` asks for the list again; at most this often (a join storm
+// sends one a second), and once more at the end of a burst.
+export const AUDIENCE_RELOAD_MS = 5_000;
+// The server ends a lapsed invitation itself; this is our own stop if its word is lost.
+const INVITE_GRACE_MS = 2_000;
 
 // A join refused because the server is shutting down (docs/protocol.md, "Server restarts"):
 // not the end of the call, the restarted server takes the re-join.
@@ -30,6 +47,7 @@ export function endReasonForJoinError(code: string): EndReason {
     case "room_closed":
       return "room-closed";
     case "not_found":
+    case "banned_from_room":
       return "removed";
     case "not_authenticated":
       return "session-ended";
@@ -72,6 +90,12 @@ export class CallEngine implements Call {
   // Counts setMuted calls: one that waited for the microphone knows whether it is still the
   // latest choice once the browser answers.
   private muteChoice = 0;
+  // Audience paging: one load at a time; who left while it was on its way.
+  private audienceLoad: Promise<void> | null = null;
+  private audienceGone = new Set<string>();
+  private lastAudienceReload = -Infinity;
+  private audienceReloadTimer: ReturnType<typeof setTimeout> | null = null;
+  private inviteTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly options: CallOptions,
@@ -130,13 +154,13 @@ export class CallEngine implements Call {
         // Muted again while the browser was asking: that later choice stands.
         this.mic.setEnabled(!this.current.muted);
         if (opened) {
-          await this.media()?.setMicTrack(this.mic.track);
+          await this.media()?.setMicTrack(this.sendingTrack());
           this.watchSelf();
         }
         return;
       }
       if (!opened) return;
-      await this.media()?.setMicTrack(this.mic.track);
+      await this.media()?.setMicTrack(this.sendingTrack());
       this.watchSelf();
     }
     this.mic.setEnabled(!muted);
@@ -162,7 +186,7 @@ export class CallEngine implements Call {
       this.dispatch({ type: "self-muted", muted: false });
       await this.sendMute(false);
     }
-    await this.media()?.setMicTrack(this.mic.track);
+    await this.media()?.setMicTrack(this.sendingTrack());
     this.watchSelf();
   }
 
@@ -190,6 +214,54 @@ export class CallEngine implements Call {
     const previous = this.current.listening[userId] ?? { volume: 1, muted: false };
     const volume = Math.min(1, Math.max(0, change.volume ?? previous.volume));
     this.dispatch({ type: "listening", userId, listening: { ...previous, ...change, volume } });
+  }
+
+  // --- stage rooms ----------------------------------------------------------------------------
+
+  async setHandRaised(raised: boolean): Promise<void> {
+    await this.stageRequest(raised ? "raise-hand" : "lower-hand", { roomId: this.options.roomId });
+    this.dispatch({ type: "self-hand", raised });
+  }
+
+  async answerSpeakInvite(accept: boolean): Promise<void> {
+    try {
+      await this.stageRequest(accept ? "accept-speak" : "decline-speak", { roomId: this.options.roomId });
+    } catch (error) {
+      // The invitation lapsed (or was answered in another tab) meanwhile: nothing to answer.
+      if (error instanceof SignalingError && error.code === "no_speak_invite") {
+        this.dispatch({ type: "speak-invite-ended", reason: "expired" });
+      }
+      throw error;
+    }
+    // Accepting: role-changed follows and puts us on the stage.
+    this.dispatch({ type: "speak-invite-ended", reason: accept ? "accepted" : "declined" });
+  }
+
+  async leaveStage(): Promise<void> {
+    await this.stageRequest("leave-stage", { roomId: this.options.roomId });
+  }
+
+  async inviteToSpeak(userId: string): Promise<void> {
+    await this.stageRequest("invite-to-speak", { roomId: this.options.roomId, userId });
+    this.dispatch({
+      type: "speak-invite-answered",
+      event: { roomId: this.options.roomId, userId, answer: "pending" },
+    });
+  }
+
+  async setRole(userId: string, role: StageRole): Promise<void> {
+    await this.stageRequest("set-role", { roomId: this.options.roomId, userId, role });
+  }
+
+  async removeParticipant(userId: string): Promise<void> {
+    await this.stageRequest("remove-participant", { roomId: this.options.roomId, userId });
+  }
+
+  loadMoreAudience(): Promise<void> {
+    if (this.audienceLoad) return this.audienceLoad;
+    const cursor = this.current.audience.nextCursor;
+    if (cursor === null || this.ended) return Promise.resolve();
+    return this.loadAudience(cursor, false);
   }
 
   async leave(): Promise<void> {
@@ -303,6 +375,8 @@ export class CallEngine implements Call {
     this.mic.stop();
     this.meter?.close();
     this.meter = null;
+    if (this.audienceReloadTimer !== null) clearTimeout(this.audienceReloadTimer);
+    if (this.inviteTimer !== null) clearTimeout(this.inviteTimer);
     this.sink.clear();
     this.speaking.close();
     this.signaling.close();
@@ -343,6 +417,10 @@ export class CallEngine implements Call {
       }
       this.dispatch({ type: "mute-info", event, selfUserId });
     });
+    s.on("removed-from-room", (event) => {
+      if (event.roomId !== roomId) return;
+      this.dispatch({ type: "removal", byName: nameOf(this.current, event.by), banned: event.banned === true });
+    });
     for (const [event, reason] of Object.entries(ROOM_END_EVENTS)) {
       s.on(event as keyof typeof ROOM_END_EVENTS, (payload: RoomEvent) => this.endIfThisRoom(payload.roomId, reason));
     }
@@ -350,6 +428,7 @@ export class CallEngine implements Call {
     // The call goes on until the server closes the connection; the notice stays up until we
     // are back in the room on the restarted server (state.ts, `restart`).
     s.on("server-draining", () => this.dispatch({ type: "server-draining" }));
+    this.listenStage();
     if (this.options.media === "mesh") {
       this.mesh = new MeshMedia(this.host());
       const mesh = this.mesh;
@@ -365,6 +444,34 @@ export class CallEngine implements Call {
     }
   }
 
+  private listenStage(): void {
+    const s = this.signaling;
+    const roomId = this.options.roomId;
+    s.on("audience-update", (event) => {
+      if (event.roomId !== roomId) return;
+      for (const left of event.left) this.audienceGone.add(left.userId);
+      this.dispatch({ type: "audience-update", event });
+      if (event.more) this.reloadAudienceSoon();
+    });
+    s.on("role-changed", (event) => {
+      if (event.roomId !== roomId) return;
+      this.dispatch({ type: "role-changed", event, selfUserId: this.options.self.id });
+    });
+    s.on("hand-raised", (event) => {
+      if (event.roomId === roomId) this.dispatch({ type: "hand-raised", event, now: Date.now() });
+    });
+    s.on("speak-invite", (event) => {
+      if (event.roomId !== roomId) return;
+      this.dispatch({ type: "speak-invite", invite: event, now: Date.now() });
+    });
+    s.on("speak-invite-ended", (event) => {
+      if (event.roomId === roomId) this.dispatch({ type: "speak-invite-ended", reason: event.reason });
+    });
+    s.on("speak-invite-answered", (event) => {
+      if (event.roomId === roomId) this.dispatch({ type: "speak-invite-answered", event });
+    });
+  }
+
   private endIfThisRoom(roomId: string, reason: EndReason): void {
     if (roomId === this.options.roomId) this.end(reason);
   }
@@ -376,6 +483,14 @@ export class CallEngine implements Call {
     const next = reduce(previous, action);
     if (next === previous) return;
     this.current = next;
+    if (next.role !== previous.role && this.options.media === "sfu") {
+      // On the stage the microphone goes out on the transceiver offered from the start; back
+      // in the audience it stops (replaceTrack both ways: no renegotiation).
+      void this.sfu?.setMicTrack(this.sendingTrack()).catch((error: unknown) => {
+        console.warn("stage: could not switch the microphone", error);
+      });
+    }
+    if (next.speakInvite !== previous.speakInvite) this.watchInvite(next);
     if (
       next.participants !== previous.participants ||
       next.slotOwners !== previous.slotOwners ||
@@ -412,7 +527,8 @@ export class CallEngine implements Call {
       signaling: this.signaling,
       sink: this.sink,
       speaking: this.speaking,
-      micTrack: () => this.mic.track,
+      micTrack: () => this.sendingTrack(),
+      offersMicrophone: this.options.stage === true && this.options.media === "sfu",
       micStream: () => this.mic.stream,
       dispatch: (action) => this.dispatch(action),
       reportError: (code, message) => this.dispatch({ type: "error", code, message }),
@@ -456,6 +572,66 @@ export class CallEngine implements Call {
       if (error instanceof SignalingError && error.code === "disconnected") return;
       this.reportError(error, "Could not change the microphone state on the server.");
     }
+  }
+
+  // What we send: our microphone while we may be heard (always outside stage rooms), else none.
+  private sendingTrack(): MediaStreamTrack | null {
+    if (this.current.stage && !isStageMember(this.current.role, true)) return null;
+    return this.mic.track;
+  }
+
+  private async stageRequest<E extends RequestName>(event: E, payload: ClientRequests[E]["payload"]): Promise<void> {
+    if (this.ended) return;
+    await this.signaling.request(event, payload);
+  }
+
+  private loadAudience(cursor: string | null, reset: boolean): Promise<void> {
+    const fetchAudience = this.options.fetchAudience;
+    if (!fetchAudience) return Promise.resolve();
+    const role: StageRole = this.current.stage ? "listener" : "speaker";
+    this.audienceGone = new Set();
+    const load = fetchAudience(this.options.roomId, { role, cursor, limit: AUDIENCE_PAGE_SIZE })
+      .then((page) => {
+        if (this.ended) return;
+        const selfUserId = selfUserIdOf(this.current) ?? this.options.self.id;
+        this.dispatch({ type: "audience-page", page, reset, selfUserId, gone: this.audienceGone });
+      })
+      .finally(() => {
+        if (this.audienceLoad === load) this.audienceLoad = null;
+      });
+    this.audienceLoad = load;
+    return load;
+  }
+
+  // The server left some joins or leaves out: load the list again from its first page, at most
+  // every AUDIENCE_RELOAD_MS (and once at the end of a burst).
+  private reloadAudienceSoon(): void {
+    if (this.audienceReloadTimer !== null || this.tornDown) return;
+    const wait = Math.max(0, this.lastAudienceReload + AUDIENCE_RELOAD_MS - performance.now());
+    this.audienceReloadTimer = setTimeout(() => {
+      this.audienceReloadTimer = null;
+      if (this.ended) return;
+      this.lastAudienceReload = performance.now();
+      const after = this.audienceLoad ?? Promise.resolve();
+      void after
+        .catch(() => undefined)
+        .then(() => this.loadAudience(null, true))
+        .catch((error: unknown) => console.warn("stage: could not load the audience", error));
+    }, wait);
+  }
+
+  private watchInvite(state: CallState): void {
+    if (this.inviteTimer !== null) clearTimeout(this.inviteTimer);
+    this.inviteTimer = null;
+    const invite = state.speakInvite;
+    if (!invite) return;
+    this.inviteTimer = setTimeout(
+      () => {
+        this.inviteTimer = null;
+        if (this.current.speakInvite === invite) this.dispatch({ type: "speak-invite-ended", reason: "expired" });
+      },
+      Math.max(0, invite.expiresAt - Date.now()) + INVITE_GRACE_MS,
+    );
   }
 
   private reportError(error: unknown, fallback: string): void {

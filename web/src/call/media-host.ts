@@ -11,15 +11,19 @@ export interface MediaHost {
   readonly signaling: Signaling;
   readonly sink: AudioSink;
   readonly speaking: SpeakingMonitor;
-  // The current microphone, or null when we only listen (denied, none).
+  // The microphone to send now, or null when we only listen (denied, none, or a listener of a
+  // stage room).
   micTrack(): MediaStreamTrack | null;
+  // sfu: offer the sendonly microphone transceiver even without a track (stage rooms), so
+  // going on the stage is a replaceTrack, not a renegotiation.
+  readonly offersMicrophone: boolean;
   micStream(): MediaStream | null;
   dispatch(action: CallAction): void;
   reportError(code: string, message: string): void;
 }
 
 export interface MediaEngine {
-  // The microphone changed (another device, or granted after a denial).
+  // The microphone to send changed (another device, granted after a denial, or our stage role).
   setMicTrack(track: MediaStreamTrack | null): Promise<void>;
   stats(): Promise<InboundAudioStats[]>;
   close(): void;

@@ -84,6 +84,7 @@ function fakeHost() {
     speaking: { watch: vi.fn(), unwatch: vi.fn() } as unknown as MediaHost["speaking"],
     micTrack: () => ({ kind: "audio", id: "mic" }) as unknown as MediaStreamTrack,
     micStream: () => null,
+    offersMicrophone: false,
     dispatch: (a) => void actions.push(a),
     reportError: vi.fn(),
   };

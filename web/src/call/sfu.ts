@@ -79,6 +79,9 @@ export class SfuMedia implements MediaEngine {
       }
       this.current = negotiated;
       this.attempt = 0;
+      // The track to send may have changed while we negotiated (our stage role, a device).
+      const wanted = this.host.micTrack();
+      if (negotiated.sender && negotiated.sender.track !== wanted) await negotiated.sender.replaceTrack(wanted);
       this.callbacks.onConnected();
     } catch (error) {
       if (generation !== this.generation || this.closed) return;
@@ -108,8 +111,9 @@ export class SfuMedia implements MediaEngine {
       await current.sender.replaceTrack(track);
       return;
     }
-    // Listening only so far: sending needs a sendonly transceiver, i.e. a new connection.
-    if (track && !this.closed) await this.connect();
+    // Listening only so far: sending needs a sendonly transceiver, i.e. a new connection
+    // (stage rooms always offer one, so this is for the others).
+    if (track && !this.closed && !this.host.offersMicrophone) await this.connect();
   }
 
   async stats(): Promise<InboundAudioStats[]> {
@@ -141,9 +145,11 @@ export class SfuMedia implements MediaEngine {
     try {
       const track = this.host.micTrack();
       const stream = this.host.micStream();
-      for (const direction of transceiverPlan(track !== null, this.slotCount)) {
-        if (direction === "sendonly" && track) {
-          negotiated.sender = pc.addTransceiver(track, {
+      for (const direction of transceiverPlan(track !== null || this.host.offersMicrophone, this.slotCount)) {
+        if (direction === "sendonly") {
+          // Without a track (a stage room's listener) the section is still offered sendonly;
+          // replaceTrack fills it later.
+          negotiated.sender = pc.addTransceiver(track ?? "audio", {
             direction,
             streams: stream ? [stream] : [],
           }).sender;

@@ -1,7 +1,30 @@
 // The call's state machine: every CallState change goes through `reduce`, so the rules (who is
 // self, what mutedByOwner means, that an ended call stays ended) live in one place.
-import type { MuteInfoEvent, ParticipantInfo, RoomStateEvent, SpeakersEvent } from "./events";
+import type {
+  AudienceUpdateEvent,
+  HandRaisedEvent,
+  MuteInfoEvent,
+  ParticipantInfo,
+  RoleChangedEvent,
+  RoomStateEvent,
+  SpeakersEvent,
+  SpeakInviteAnsweredEvent,
+  SpeakInviteInfo,
+} from "./events";
+import { isStageMember, toParticipant, updateWhere } from "./participant";
 import { applySpeakers, slotOwners } from "./slots";
+import {
+  audiencePage,
+  audienceUpdate,
+  EMPTY_AUDIENCE,
+  handRaised,
+  roleChanged,
+  speakInvite,
+  speakInviteAnswered,
+  speakInviteEnded,
+  stageFromRoomState,
+  type AudiencePage,
+} from "./stage";
 import type {
   CallState,
   Listening,
@@ -15,7 +38,7 @@ import type {
 
 export type CallAction =
   | { type: "status"; status: Exclude<CallStatus, "ended"> }
-  | { type: "room-state"; event: RoomStateEvent }
+  | { type: "room-state"; event: RoomStateEvent; now?: number }
   | { type: "participant-joined"; info: ParticipantInfo }
   | { type: "participant-left"; peerId: string }
   | { type: "mute-info"; event: MuteInfoEvent; selfUserId: string }
@@ -32,7 +55,17 @@ export type CallAction =
   | { type: "topic"; topic: string }
   // The server is restarting (its `server-draining`, or a join refused with server_draining).
   | { type: "server-draining" }
-  | { type: "ended"; reason: EndReason };
+  | { type: "ended"; reason: EndReason }
+  // Stage rooms and audience mode (stage.ts).
+  | { type: "audience-update"; event: AudienceUpdateEvent }
+  | { type: "audience-page"; page: AudiencePage; reset: boolean; selfUserId: string; gone: ReadonlySet<string> }
+  | { type: "role-changed"; event: RoleChangedEvent; selfUserId: string }
+  | { type: "hand-raised"; event: HandRaisedEvent; now: number }
+  | { type: "self-hand"; raised: boolean }
+  | { type: "speak-invite"; invite: SpeakInviteInfo; now: number }
+  | { type: "speak-invite-ended"; reason: string }
+  | { type: "speak-invite-answered"; event: SpeakInviteAnsweredEvent }
+  | { type: "removal"; byName: string | null; banned: boolean };
 
 // Server events that take us out of the room, and the EndReason each one means.
 export const ROOM_END_EVENTS = {
@@ -61,6 +94,16 @@ export function initialState(roomId: string, media: MediaMode): CallState {
     listening: {},
     topic: null,
     restart: null,
+    stage: false,
+    audienceMode: false,
+    role: "speaker",
+    handRaised: false,
+    speakInvite: null,
+    audience: EMPTY_AUDIENCE,
+    raisedHands: [],
+    inviteAnswers: {},
+    stageNotice: null,
+    removal: null,
   };
 }
 
@@ -76,15 +119,29 @@ export function reduce(state: CallState, action: CallAction): CallState {
     case "server-draining":
       return state.restart ? state : { ...state, restart: "announced" };
     case "room-state":
-      return roomState(state, action.event);
-    case "participant-joined": {
-      const others = state.participants.filter((p) => p.peerId !== action.info.peerId);
-      return { ...state, participants: [...others, toParticipant(state, action.info)] };
-    }
-    case "participant-left": {
-      const participants = state.participants.filter((p) => p.peerId !== action.peerId);
-      return participants.length === state.participants.length ? state : { ...state, participants };
-    }
+      return roomState(state, action.event, action.now ?? Date.now());
+    case "participant-joined":
+      return participantJoined(state, action.info);
+    case "participant-left":
+      return participantLeft(state, action.peerId);
+    case "audience-update":
+      return audienceUpdate(state, action.event);
+    case "audience-page":
+      return audiencePage(state, action.page, action.reset, action.selfUserId, action.gone);
+    case "role-changed":
+      return roleChanged(state, action.event, action.selfUserId);
+    case "hand-raised":
+      return handRaised(state, action.event, action.now);
+    case "self-hand":
+      return state.handRaised === action.raised ? state : { ...state, handRaised: action.raised };
+    case "speak-invite":
+      return speakInvite(state, action.invite, action.now);
+    case "speak-invite-ended":
+      return speakInviteEnded(state, action.reason);
+    case "speak-invite-answered":
+      return speakInviteAnswered(state, action.event);
+    case "removal":
+      return { ...state, removal: { byName: action.byName, banned: action.banned } };
     case "mute-info":
       return muteInfo(state, action.event, action.selfUserId);
     case "topic":
@@ -164,7 +221,31 @@ function restartAfter(restart: RestartPhase | null, status: Exclude<CallStatus, 
   return restart;
 }
 
-function roomState(state: CallState, event: RoomStateEvent): CallState {
+function participantJoined(state: CallState, info: ParticipantInfo): CallState {
+  const others = state.participants.filter((p) => p.peerId !== info.peerId);
+  const participant = toParticipant(state, info);
+  if (state.audienceMode && !isStageMember(participant.role, state.stage)) {
+    // Audience joins come in audience-update; an older server may still send them one by one.
+    return state;
+  }
+  return { ...state, participants: [...others, participant] };
+}
+
+function participantLeft(state: CallState, peerId: string): CallState {
+  const participants = state.participants.filter((p) => p.peerId !== peerId);
+  const members = state.audience.members.filter((m) => m.peerId !== peerId);
+  const raisedHands = state.raisedHands.filter((h) => h.peerId !== peerId);
+  if (
+    participants.length === state.participants.length &&
+    members.length === state.audience.members.length &&
+    raisedHands.length === state.raisedHands.length
+  ) {
+    return state;
+  }
+  return { ...state, participants, raisedHands, audience: { ...state.audience, members } };
+}
+
+function roomState(state: CallState, event: RoomStateEvent, now: number): CallState {
   const next: CallState = {
     ...state,
     roomId: event.roomId,
@@ -179,35 +260,24 @@ function roomState(state: CallState, event: RoomStateEvent): CallState {
     const previous = known.get(info.peerId);
     return previous ? { ...fresh, connection: previous.connection, speaking: previous.speaking } : fresh;
   });
-  return next;
-}
-
-function toParticipant(state: CallState, info: ParticipantInfo): Participant {
-  const isSelf = info.peerId === state.selfPeerId;
-  let connection: PeerConnectionState;
-  if (state.media === "sfu" || isSelf) connection = state.serverConnection;
-  else connection = "connecting";
-  return {
-    peerId: info.peerId,
-    user: info.user,
-    // Our own mute is decided here, not by the server: after a reconnect the server starts us
-    // unmuted until the engine re-sends `mute`.
-    muted: isSelf ? state.muted : info.muted,
-    speaking: false,
-    connection,
-    isSelf,
-  };
+  return stageFromRoomState(next, event, now);
 }
 
 function muteInfo(state: CallState, event: MuteInfoEvent, selfUserId: string): CallState {
   const participants = updateWhere(state.participants, (p) => p.user.id === event.userId, {
     muted: event.mute,
   });
-  if (event.userId !== selfUserId) return { ...state, participants };
+  let audience = state.audience;
+  if (audience.members.some((m) => m.userId === event.userId && m.muted !== event.mute)) {
+    const members = audience.members.map((m) => (m.userId === event.userId ? { ...m, muted: event.mute } : m));
+    audience = { ...audience, members };
+  }
+  if (event.userId !== selfUserId) return { ...state, participants, audience };
   const byOwner = event.mute && event.by !== undefined && event.by !== selfUserId;
   return {
     ...state,
     participants,
+    audience,
     muted: event.mute,
     mutedByOwner: event.mute ? byOwner || state.mutedByOwner : false,
   };
@@ -215,20 +285,4 @@ function muteInfo(state: CallState, event: MuteInfoEvent, selfUserId: string): C
 
 function withParticipants(state: CallState, participants: Participant[]): CallState {
   return participants === state.participants ? state : { ...state, participants };
-}
-
-function updateWhere(
-  participants: Participant[],
-  match: (p: Participant) => boolean,
-  patch: Partial<Participant>,
-): Participant[] {
-  let changed = false;
-  const next = participants.map((p) => {
-    if (!match(p)) return p;
-    const keys = Object.keys(patch) as (keyof Participant)[];
-    if (keys.every((k) => p[k] === patch[k])) return p;
-    changed = true;
-    return { ...p, ...patch };
-  });
-  return changed ? next : participants;
 }

@@ -12,6 +12,8 @@ export function CallBar() {
   const roomPath = `/rooms/${room.id}`;
   if (location.pathname === roomPath) return null;
   const ended = state.status === "ended";
+  // A stage room's listener sends no microphone: nothing to mute.
+  const onStage = !state.stage || state.role !== "listener";
   const message = ended ? (endedMessage(state) ?? "The call ended.") : null;
   return (
     <aside className="call-bar" aria-label="Current call">
@@ -31,13 +33,15 @@ export function CallBar() {
         </>
       ) : (
         <span className="actions">
-          <button
-            type="button"
-            className={`button small ${state.muted ? "warn" : ""}`}
-            onClick={toggleMute}
-          >
-            {state.muted ? "Unmute" : "Mute"}
-          </button>
+          {onStage && (
+            <button
+              type="button"
+              className={`button small ${state.muted ? "warn" : ""}`}
+              onClick={toggleMute}
+            >
+              {state.muted ? "Unmute" : "Mute"}
+            </button>
+          )}
           <button type="button" className="button small secondary" onClick={() => void leave()}>
             Leave
           </button>

@@ -234,7 +234,7 @@ function RoomItem({ room, lobby }: { room: Room; lobby: Lobby }) {
           {room.topic}
         </Link>
         <div className="muted small">
-          {room.media === "sfu" ? "SFU room" : "Mesh room"}
+          {room.media === "sfu" ? (room.stage ? "Stage room" : "SFU room") : "Mesh room"}
           {room.visibility === "private" ? " · private" : ""} · by {room.owner.name}
         </div>
       </div>
@@ -276,6 +276,8 @@ function CreateRoomForm() {
   const [topic, setTopic] = useState("");
   const [visibility, setVisibility] = useState<Visibility>("public");
   const [media, setMedia] = useState<Media>("mesh");
+  // Stage rooms need the server's media (the sfu): the box is off and disabled for mesh.
+  const [stage, setStage] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -293,7 +295,8 @@ function CreateRoomForm() {
     }
     setBusy(true);
     try {
-      const room = await roomsApi.create({ topic: normalizeText(topic), visibility, media });
+      const body = { topic: normalizeText(topic), visibility, media };
+      const room = await roomsApi.create(media === "sfu" && stage ? { ...body, stage: true } : body);
       navigate(`/rooms/${encodeURIComponent(room.id)}`);
     } catch (failure) {
       setError(describeError(failure));
@@ -348,7 +351,10 @@ function CreateRoomForm() {
               name="media"
               value="mesh"
               checked={media === "mesh"}
-              onChange={() => setMedia("mesh")}
+              onChange={() => {
+                setMedia("mesh");
+                setStage(false);
+              }}
             />
             <label htmlFor="room-mesh">Mesh</label>
           </div>
@@ -366,6 +372,22 @@ function CreateRoomForm() {
           <p className="hint">
             Mesh: direct connections, lowest delay, up to 8 people. SFU: through the server, for
             bigger rooms.
+          </p>
+          <div className="choice">
+            <input
+              type="checkbox"
+              id="room-stage"
+              checked={media === "sfu" && stage}
+              disabled={media !== "sfu"}
+              aria-describedby="room-stage-hint"
+              onChange={(e) => setStage(e.target.checked)}
+            />
+            <label htmlFor="room-stage">Stage room</label>
+          </div>
+          <p className="hint" id="room-stage-hint">
+            {media === "sfu"
+              ? "Stage room: you and the speakers you invite talk; everyone else listens and can raise a hand."
+              : "Stage rooms need SFU."}
           </p>
         </fieldset>
         <ErrorText message={error} />

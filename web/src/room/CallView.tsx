@@ -9,13 +9,17 @@ import { describeError } from "../api/messages";
 import type { Room } from "../api/types";
 import type { ActiveCall } from "../call/CallContext";
 import { useCall } from "../call/CallContext";
-import type { Participant } from "../call/types";
+import type { PublicProfile } from "../call/types";
 import { usePageTitle } from "../components/usePageTitle";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { LevelMeter } from "./LevelMeter";
 import { MicrophoneHelp } from "./MicrophoneHelp";
 import { MicrophoneSelect } from "./MicrophoneSelect";
+import { AudienceList } from "./AudienceList";
 import { Participants } from "./Participants";
+import { RaisedHands } from "./RaisedHands";
+import { SpeakInvitePrompt } from "./SpeakInvitePrompt";
+import type { StageAction, Viewer } from "./stageActions";
 import { RoomBadges } from "./RoomBadges";
 import { TopicEditor } from "./TopicEditor";
 import { useAnnouncements } from "./useAnnouncements";
@@ -26,6 +30,7 @@ import {
   errorInPlainWords,
   isTextField,
   ROOM_CLOSED,
+  stageNoticeText,
 } from "./words";
 
 // The local level above which a muted person is told they are speaking into a muted mic, and
@@ -49,7 +54,19 @@ export function CallView({ active }: { active: ActiveCall }) {
   const [microphoneId, setMicrophoneId] = useState(active.choices.microphoneId ?? "");
   const [unmuteRefused, setUnmuteRefused] = useState(0);
   const [speakingMuted, setSpeakingMuted] = useState(false);
+  const [handBusy, setHandBusy] = useState(false);
+  const [answering, setAnswering] = useState(false);
+  const [confirmRemove, setConfirmRemove] = useState<PublicProfile | null>(null);
+  const [removing, setRemoving] = useState(false);
+  const muteRef = useRef<HTMLButtonElement>(null);
+  const raiseRef = useRef<HTMLButtonElement>(null);
   const isOwner = room.role === "owner";
+  // Stage rooms: listeners have no microphone to mute (it is not sent at all).
+  const stage = state.stage || room.stage === true;
+  const onStage = !stage || state.role !== "listener";
+  const isHost = stage && state.role === "host";
+  const viewer: Viewer = { stage, role: state.role, isOwner };
+  const ownerId = state.ownerId ?? room.owner.id;
   usePageTitle(room.topic);
 
   useEffect(() => headingRef.current?.focus(), []);
@@ -78,9 +95,20 @@ export function CallView({ active }: { active: ActiveCall }) {
     );
   }, [call, setMuted]);
 
-  // `m` mutes and unmutes, unless the person is typing somewhere.
+  // Our role changed (on the stage, or back in the audience): the button that was pressed may
+  // be gone; the focus goes to the control that took its place.
+  const previousRole = useRef(state.role);
   useEffect(() => {
-    if (!live) return;
+    if (previousRole.current === state.role) return;
+    previousRole.current = state.role;
+    const focused = document.activeElement;
+    if (focused && focused !== document.body) return;
+    (onStage ? muteRef : raiseRef).current?.focus();
+  }, [state.role, onStage]);
+
+  // `m` mutes and unmutes, unless the person is typing somewhere (and only on the stage).
+  useEffect(() => {
+    if (!live || !onStage) return;
     const onKey = (event: KeyboardEvent) => {
       if (event.key !== "m" && event.key !== "M") return;
       if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
@@ -91,7 +119,7 @@ export function CallView({ active }: { active: ActiveCall }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [live, toggleMute]);
+  }, [live, onStage, toggleMute]);
 
   // Muted but talking: the microphone still hears (on a clone of the track), nobody else does.
   useEffect(() => {
@@ -172,9 +200,65 @@ export function CallView({ active }: { active: ActiveCall }) {
     call.setMicrophone(deviceId).catch((error: unknown) => setActionError(describeError(error)));
   }
 
-  function muteParticipant(participant: Participant) {
+  function attempt(work: Promise<void>) {
+    work.catch((error: unknown) => setActionError(describeError(error)));
+  }
+
+  // A host's action on someone (stage, audience or raised hands).
+  function act(action: StageAction, user: PublicProfile) {
     setActionError(null);
-    call.muteParticipant(participant.user.id).catch((error: unknown) => setActionError(describeError(error)));
+    switch (action) {
+      case "invite":
+        return attempt(call.inviteToSpeak(user.id));
+      case "mute":
+        return attempt(call.muteParticipant(user.id));
+      case "make-co-host":
+        return attempt(call.setRole(user.id, "host"));
+      case "make-speaker":
+        return attempt(call.setRole(user.id, "speaker"));
+      case "move-to-audience":
+        return attempt(call.setRole(user.id, "listener"));
+      case "remove":
+        return setConfirmRemove(user);
+    }
+  }
+
+  async function removeConfirmed(user: PublicProfile) {
+    setRemoving(true);
+    try {
+      await call.removeParticipant(user.id);
+    } catch (error) {
+      setActionError(describeError(error));
+    } finally {
+      setRemoving(false);
+      setConfirmRemove(null);
+    }
+  }
+
+  function toggleHand() {
+    setActionError(null);
+    setHandBusy(true);
+    call
+      .setHandRaised(!state.handRaised)
+      .catch((error: unknown) => setActionError(describeError(error)))
+      .finally(() => setHandBusy(false));
+  }
+
+  function answerInvite(accept: boolean) {
+    setActionError(null);
+    setAnswering(true);
+    call
+      .answerSpeakInvite(accept)
+      .catch((error: unknown) => setActionError(describeError(error)))
+      .finally(() => {
+        setAnswering(false);
+        if (!accept) raiseRef.current?.focus();
+      });
+  }
+
+  function leaveStage() {
+    setActionError(null);
+    attempt(call.leaveStage());
   }
 
   function saved(changed: Room) {
@@ -186,7 +270,8 @@ export function CallView({ active }: { active: ActiveCall }) {
   const problem = endedText ? null : callError;
   const connection = endedText ? "You are no longer in the call." : connectionInPlainWords(state);
   const microphoneValue = microphoneId || (microphones[0]?.deviceId ?? "");
-  const others = state.participants.length;
+  const others = state.participants.length + (state.audienceMode ? state.audience.count : 0);
+  const notice = stageNoticeText(state);
   const canRetry = !closedHere && (state.errorCode === "room_full" || ended === "replaced" || ended === "error");
 
   return (
@@ -248,34 +333,79 @@ export function CallView({ active }: { active: ActiveCall }) {
             </button>
           )}
 
+          {state.speakInvite && !onStage && (
+            <SpeakInvitePrompt invite={state.speakInvite} muted={state.muted} busy={answering} onAnswer={answerInvite} />
+          )}
+
           <section className="card controls" aria-label="Call controls">
             <div className="actions">
-              <button
-                type="button"
-                className={`button ${state.muted ? "warn" : ""}`}
-                onClick={toggleMute}
-                aria-describedby="mute-hint"
-              >
-                {state.muted ? "Unmute" : "Mute"}
-              </button>
+              {onStage && (
+                <button
+                  ref={muteRef}
+                  type="button"
+                  className={`button ${state.muted ? "warn" : ""}`}
+                  onClick={toggleMute}
+                  aria-describedby="mute-hint"
+                >
+                  {state.muted ? "Unmute" : "Mute"}
+                </button>
+              )}
+              {!onStage && (
+                <button
+                  ref={raiseRef}
+                  type="button"
+                  className={`button raise-hand ${state.handRaised ? "raised" : "secondary"}`}
+                  aria-pressed={state.handRaised}
+                  aria-describedby="hand-hint"
+                  disabled={handBusy}
+                  onClick={toggleHand}
+                >
+                  <span aria-hidden="true">✋ </span>Raise hand
+                </button>
+              )}
+              {stage && onStage && !isOwner && (
+                <button type="button" className="button secondary" onClick={leaveStage}>
+                  Leave stage
+                </button>
+              )}
               <button type="button" className="button secondary" onClick={leaveRoom}>
                 Leave
               </button>
             </div>
-            <div className="mute-state" aria-live="polite">
-              {state.mutedByOwner && state.muted && (
-                <p className="notice warning">The room's owner muted you. Unmute when you want to speak.</p>
-              )}
-              {state.muted && !denied && (
-                <p className="you-muted">
-                  {speakingMuted ? "You are speaking but muted: press Unmute (or M) to be heard." : "You are muted"}
+            {stage && (
+              <p className="stage-notice" role="status">
+                {notice}
+              </p>
+            )}
+            {!onStage && (
+              <p className="hint" id="hand-hint">
+                {state.handRaised
+                  ? "Your hand is raised: the hosts see it and may invite you to speak."
+                  : "You are listening. Raise your hand to ask to speak."}
+              </p>
+            )}
+            {onStage && (
+              <>
+                <div className="mute-state" aria-live="polite">
+                  {state.mutedByOwner && state.muted && (
+                    <p className="notice warning">
+                      {stage ? "A host muted you." : "The room's owner muted you."} Unmute when you want to speak.
+                    </p>
+                  )}
+                  {state.muted && !denied && (
+                    <p className="you-muted">
+                      {speakingMuted
+                        ? "You are speaking but muted: press Unmute (or M) to be heard."
+                        : "You are muted"}
+                    </p>
+                  )}
+                </div>
+                {!state.muted && <LevelMeter read={readLevel} label="Your microphone level" />}
+                <p className="hint" id="mute-hint">
+                  Press M to mute or unmute.
                 </p>
-              )}
-            </div>
-            {!state.muted && <LevelMeter read={readLevel} label="Your microphone level" />}
-            <p className="hint" id="mute-hint">
-              Press M to mute or unmute.
-            </p>
+              </>
+            )}
             {denied && (
               <MicrophoneHelp key={unmuteRefused} insistent={unmuteRefused > 0} />
             )}
@@ -356,14 +486,36 @@ export function CallView({ active }: { active: ActiveCall }) {
             </section>
           )}
 
+          {isHost && <RaisedHands state={state} ownerId={ownerId} viewer={viewer} onAction={act} />}
+
           <Participants
             call={call}
             state={state}
-            ownerId={state.ownerId ?? room.owner.id}
-            isOwner={isOwner}
-            onMute={muteParticipant}
+            ownerId={ownerId}
+            viewer={viewer}
+            onAction={act}
+            stage={state.audienceMode}
           />
+          {state.audienceMode && (
+            <AudienceList call={call} state={state} ownerId={ownerId} viewer={viewer} onAction={act} />
+          )}
         </>
+      )}
+      {confirmRemove && (
+        <ConfirmDialog
+          title={`Remove ${confirmRemove.name} from the room?`}
+          confirmLabel="Remove from the room"
+          busy={removing}
+          onConfirm={() => void removeConfirmed(confirmRemove)}
+          onCancel={() => setConfirmRemove(null)}
+        >
+          <p>
+            {confirmRemove.name} leaves the call now
+            {room.visibility === "public"
+              ? " and cannot come back while the room is open."
+              : " and is no longer a member of this private room."}
+          </p>
+        </ConfirmDialog>
       )}
       {confirmClose && (
         <ConfirmDialog

@@ -1,27 +1,39 @@
 import type { Call, CallState, Participant } from "../call/types";
 import { Avatar } from "../components/Avatar";
+import { PersonActions, type ActOn } from "./PersonActions";
+import { actionsOn, type Viewer } from "./stageActions";
 
+/**
+ * Everyone in the call (roster mode: list "Participants"), or the stage of a stage room or a
+ * large room (audience mode: region and list "Stage", hosts and speakers).
+ */
 export function Participants({
   call,
   state,
   ownerId,
-  isOwner,
-  onMute,
+  viewer,
+  onAction,
+  stage = false,
 }: {
   call: Call;
   state: CallState;
   ownerId: string;
-  isOwner: boolean;
-  onMute: (participant: Participant) => void;
+  viewer: Viewer;
+  onAction: ActOn;
+  stage?: boolean;
 }) {
   const participants = state.participants;
+  const id = stage ? "stage-heading" : "participants-heading";
+  const count = participants.length;
   return (
-    <section className="card" aria-labelledby="participants-heading">
-      <h2 id="participants-heading">Participants</h2>
+    <section className={`card ${stage ? "stage" : ""}`} aria-labelledby={id}>
+      <h2 id={id}>{stage ? "Stage" : "Participants"}</h2>
       <p className="muted small">
-        {participants.length} {participants.length === 1 ? "person" : "people"} here
+        {stage
+          ? `${count} on the stage`
+          : `${count} ${count === 1 ? "person" : "people"} here`}
       </p>
-      <ul className="participants" aria-labelledby="participants-heading">
+      <ul className="participants" aria-labelledby={id}>
         {participants.map((participant) => (
           <ParticipantItem
             key={participant.peerId}
@@ -29,8 +41,12 @@ export function Participants({
             participant={participant}
             listening={state.listening[participant.user.id]}
             isOwnerUser={participant.user.id === ownerId}
-            canMute={isOwner && !participant.isSelf}
-            onMute={() => onMute(participant)}
+            actions={actionsOn(viewer, {
+              role: participant.role,
+              isOwner: participant.user.id === ownerId,
+              isSelf: participant.isSelf,
+            })}
+            onAction={onAction}
           />
         ))}
       </ul>
@@ -42,6 +58,7 @@ export function Participants({
 export function participantLabel(participant: Participant, isOwnerUser: boolean): string {
   const parts = [participant.user.name + (participant.isSelf ? " (you)" : "")];
   if (isOwnerUser) parts.push("host");
+  else if (participant.role === "host") parts.push("co-host");
   parts.push(participant.muted ? "muted" : "microphone on");
   if (participant.speaking) parts.push("speaking");
   return parts.join(", ");
@@ -52,15 +69,15 @@ function ParticipantItem({
   participant,
   listening,
   isOwnerUser,
-  canMute,
-  onMute,
+  actions,
+  onAction,
 }: {
   call: Call;
   participant: Participant;
   listening: { volume: number; muted: boolean } | undefined;
   isOwnerUser: boolean;
-  canMute: boolean;
-  onMute: () => void;
+  actions: ReturnType<typeof actionsOn>;
+  onAction: ActOn;
 }) {
   const { user } = participant;
   const volume = Math.round((listening?.volume ?? 1) * 100);
@@ -82,7 +99,15 @@ function ParticipantItem({
           {participant.isSelf && <span className="muted"> (you)</span>}
         </span>
         <span className="muted small">
-          {isOwnerUser ? "host" : user.username ? `@${user.username}` : ""}
+          {isOwnerUser ? (
+            <span className="role-badge">host</span>
+          ) : participant.role === "host" ? (
+            <span className="role-badge">co-host</span>
+          ) : user.username ? (
+            `@${user.username}`
+          ) : (
+            ""
+          )}
           {!participant.isSelf && participant.connection === "connecting" ? " · connecting…" : ""}
           {!participant.isSelf && participant.connection === "failed" ? " · no audio connection" : ""}
         </span>
@@ -123,18 +148,7 @@ function ParticipantItem({
           >
             Silence
           </button>
-          {canMute && (
-            <button
-              type="button"
-              className="button small secondary"
-              disabled={participant.muted}
-              aria-label={`Mute ${user.name}`}
-              title="Mute for everyone in the room"
-              onClick={onMute}
-            >
-              Mute
-            </button>
-          )}
+          <PersonActions actions={actions} user={user} muted={participant.muted} onAction={onAction} />
         </div>
       )}
     </li>

@@ -192,6 +192,11 @@ export function PreJoin({ room: initialRoom }: { room: Room }) {
           </div>
         )}
 
+        {room.stage && room.role !== "owner" && (
+          <p className="hint">
+            This is a stage room: you join as a listener. Raise your hand to ask to speak.
+          </p>
+        )}
         <label className="check">
           <input type="checkbox" checked={muted} onChange={(e) => setMutedChoice(e.target.checked)} />
           Join muted

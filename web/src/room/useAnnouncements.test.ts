@@ -9,6 +9,7 @@ function person(user = bob, changes: Partial<Participant> = {}): Participant {
     peerId: `peer-${user.id}`,
     user,
     muted: false,
+    role: "speaker",
     speaking: false,
     connection: "connected",
     isSelf: false,

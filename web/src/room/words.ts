@@ -56,7 +56,39 @@ export const ENDED_MESSAGES: Record<string, string> = {
 export function endedMessage(state: CallState): string | null {
   if (!state.ended || state.ended === "left") return null;
   if (state.errorCode === "room_full") return "This room is full. Try again when someone leaves.";
+  if (state.errorCode === "banned_from_room") return BANNED;
+  if (state.ended === "removed" && (state.stage || state.removal)) return removedMessage(state);
   return ENDED_MESSAGES[state.ended] ?? state.error ?? "The call ended because of an error.";
+}
+
+export const BANNED = "A host removed you from this room: you cannot come back while it is open.";
+
+function removedMessage(state: CallState): string {
+  const who = state.removal?.byName ?? (state.stage ? "A host" : "The room's owner");
+  const banned = state.removal?.banned ? " You cannot come back while it is open." : "";
+  return `${who} removed you from this room.${banned}`;
+}
+
+/** Our own place in a stage room, once it changed (a role=status message). */
+export function stageNoticeText(state: CallState): string | null {
+  const notice = state.stageNotice;
+  if (!notice) return null;
+  switch (notice.kind) {
+    case "moved-to-audience":
+      return `You are a listener again: ${notice.byName ?? "a host"} moved you to the audience.`;
+    case "left-stage":
+      return "You are a listener again: you left the stage.";
+    case "on-stage":
+      return state.muted
+        ? "You are on the stage. Unmute when you want to speak."
+        : "You are on the stage: everyone hears you now.";
+    case "co-host":
+      return "You are a co-host now: you can invite people to speak, move them and remove them.";
+    case "no-longer-co-host":
+      return "You are a speaker now, no longer a co-host.";
+    case "invite-expired":
+      return "The invitation to speak expired.";
+  }
 }
 
 export function isTextField(target: EventTarget | null): boolean {
