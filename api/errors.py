@@ -137,6 +137,31 @@ class NotRoomOwner(Forbidden):
     message = "Only the room's owner may do that."
 
 
+class NotRoomHost(Forbidden):
+    code = "not_room_host"
+    message = "Only the room's hosts may do that."
+
+
+class BannedFromRoom(Forbidden):
+    code = "banned_from_room"
+    message = "A host removed you from this room; you cannot enter it again."
+
+
+class NotStageRoom(Forbidden):
+    code = "not_stage_room"
+    message = "That applies to stage rooms only."
+
+
+class SpeakInviteRequired(Forbidden):
+    code = "speak_invite_required"
+    message = "A listener comes on stage only by accepting an invite to speak."
+
+
+class OwnerRoleFixed(Forbidden):
+    code = "owner_role_fixed"
+    message = "The room's owner is always a host."
+
+
 class Conflict(AppError):
     code = "conflict"
     message = "That conflicts with the current state."
@@ -250,3 +275,13 @@ class ServerDraining(AppError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(details={"retryAfter": retry_after_seconds})
         self.retry_after_seconds = retry_after_seconds
+
+
+class AlreadyOnStage(Conflict):
+    code = "already_on_stage"
+    message = "You are on stage already."
+
+
+class NoSpeakInvite(Conflict):
+    code = "no_speak_invite"
+    message = "There is no invitation to speak for you (it may have expired)."

@@ -84,6 +84,11 @@ class SfuCollector:
             ("forwarded_packets", s.forwarded_packets, "RTP packets forwarded."),
             ("forwarded_bytes", s.forwarded_bytes, "RTP payload bytes forwarded."),
             ("dropped_muted_packets", s.dropped_muted_packets, "Packets dropped while muted."),
+            (
+                "dropped_listener_packets",
+                s.dropped_listener_packets,
+                "Packets of stage-room listeners, dropped (only hosts and speakers are heard).",
+            ),
             ("slot_switches", s.slot_switches, "Forwarding slot reassignments."),
         ):
             yield CounterMetricFamily(f"gethory_sfu_{name}", doc, value=value)

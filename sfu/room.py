@@ -69,8 +69,10 @@ PacketSink = Callable[[Publisher, RtpPacket], None]
 FailureSink = Callable[[RoomParticipant], None]
 # (participant id, user id, the room's packet sink, its failure sink) → a participant.
 ParticipantFactory = Callable[[str, str, PacketSink, FailureSink], RoomParticipant]
-# Both are called with the participant's id (its media session id, not the user's).
-SpeakersSink = Callable[[str, SpeakerUpdate], None]
+# Called with participants' ids (media session ids, not users'): every listener whose update
+# is this one, so signaling sends it as one message to all of them.
+SpeakersSink = Callable[[list[str], SpeakerUpdate], None]
+# Called with the participant's id.
 FailedSink = Callable[[str], None]
 
 
@@ -99,8 +101,11 @@ class Room:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def join(self, participant_id: str, user_id: str, offer_sdp: str) -> str:
-        """Connect a media session; `user_id` is whom listeners are told they hear.
+    async def join(
+        self, participant_id: str, user_id: str, offer_sdp: str, on_stage: bool = True
+    ) -> str:
+        """Connect a media session; `user_id` is whom listeners are told they hear;
+        `on_stage` False for a stage room's listener (`set_on_stage`).
 
         Raises AlreadyConnected, SessionClosed (the room closed, or the participant was
         removed, while the offer was answered) and the participant's own SfuErrors."""
@@ -121,6 +126,8 @@ class Room:
         if self.participants.get(participant_id) is not participant:
             await participant.close()
             raise SessionClosed()
+        if participant.publisher is not None:
+            participant.publisher.on_stage = on_stage  # before any packet: ICE has not begun
         self._stats.join_seconds.append(time.monotonic() - started)
         self._reassign(time.monotonic())
         if self._task is None:
@@ -138,21 +145,38 @@ class Room:
         return participant
 
     def set_muted(self, participant_id: str, muted: bool) -> None:
-        participant = self.participants.get(participant_id)
-        publisher = participant.publisher if participant is not None else None
+        publisher = self._publisher(participant_id)
         if publisher is None or publisher.muted == muted:
             return
         publisher.muted = muted
         if muted:
             self._detector.silence(publisher.id)
 
+    def set_on_stage(self, participant_id: str, on_stage: bool) -> None:
+        """Off stage (a stage room's listener), a publisher's audio is dropped on arrival and
+        it leaves its slots at the next reassignment, as if muted."""
+        publisher = self._publisher(participant_id)
+        if publisher is None or publisher.on_stage == on_stage:
+            return
+        publisher.on_stage = on_stage
+        if not on_stage:
+            self._detector.silence(publisher.id)
+            self._reassign(time.monotonic())
+
+    def _publisher(self, participant_id: str) -> Publisher | None:
+        participant = self.participants.get(participant_id)
+        return participant.publisher if participant is not None else None
+
     def route(self, publisher: Publisher, packet: RtpPacket) -> None:
-        """Per incoming packet: drop it if muted, note its level (RFC 6464, or else the Opus
-        payload size against the publisher's noise floor: sfu.speakers), send it to the slots
-        carrying its publisher."""
+        """Per incoming packet: drop it if muted or off stage, note its level (RFC 6464, or
+        else the Opus payload size against the publisher's noise floor: sfu.speakers), send it
+        to the slots carrying its publisher."""
         stats = self._stats
-        if publisher.muted:
-            stats.dropped_muted_packets += 1
+        if publisher.silenced:
+            if publisher.muted:
+                stats.dropped_muted_packets += 1
+            else:
+                stats.dropped_listener_packets += 1
             return
         now = time.monotonic()
         level = packet.extensions.audio_level
@@ -200,6 +224,8 @@ class Room:
         speaking = self._detector.speaking(now)
         ranking = self._slot_order(now)
         routes: dict[str, list[ForwardingSlot]] = {}
+        # In a large room most listeners hear the same voices: one call per distinct update.
+        changed: dict[SpeakerUpdate, list[str]] = {}
         for listener in self.participants.values():
             if not listener.negotiated:
                 continue  # its join reassigns once the slots exist
@@ -217,8 +243,10 @@ class Room:
             )
             if self._last_updates.get(listener.id) != update:
                 self._last_updates[listener.id] = update
-                self._on_speakers(listener.id, update)
+                changed.setdefault(update, []).append(listener.id)
         self._routes = routes
+        for update, listener_ids in changed.items():
+            self._on_speakers(listener_ids, update)
 
     def _user_of(self, participant_id: str | None) -> str | None:
         participant = self.participants.get(participant_id) if participant_id else None
@@ -239,7 +267,7 @@ class Room:
     @staticmethod
     def _may_fill_a_spare_slot(participant: RoomParticipant) -> bool:
         publisher = participant.publisher
-        return publisher is not None and not publisher.muted and participant.negotiated
+        return publisher is not None and not publisher.silenced and participant.negotiated
 
     async def _keep_assigning(self) -> None:
         interval = self._config.reassign_interval_seconds

@@ -14,7 +14,7 @@ tasks the manager owns and `closed()`/`stop()` wait for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -30,8 +30,11 @@ class SfuListener(Protocol):
     """What the SFU tells its user (signaling); both are called synchronously, from the
     packet path's event loop, and must not block."""
 
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
-        """Whose voice is on each of this listener's slots changed (≤ 5 a second)."""
+    def on_speakers(
+        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+    ) -> None:
+        """Whose voice is on each of these listeners' slots changed (≤ 5 a second); every
+        listener whose new update is this one, in one call."""
 
     def on_media_failed(self, room_id: str, participant_id: str) -> None:
         """The participant's media connection died (ICE consent lost, DTLS closed) or was
@@ -113,9 +116,16 @@ class RoomManager:
     # --- sessions ------------------------------------------------------------------------------
 
     async def join(
-        self, room_id: str, slot_count: int, participant_id: str, user_id: str, offer_sdp: str
+        self,
+        room_id: str,
+        slot_count: int,
+        participant_id: str,
+        user_id: str,
+        offer_sdp: str,
+        on_stage: bool = True,
     ) -> str:
-        """Connect a media session; returns the SDP answer.
+        """Connect a media session; returns the SDP answer. `on_stage` False: a stage room's
+        listener, whose audio is dropped on arrival until `set_on_stage`.
 
         Raises SfuError subclasses for unusable offers, an id already connected, or a session
         that ended while it was being set up."""
@@ -123,7 +133,7 @@ class RoomManager:
         if room is None:
             room = self._new_room(room_id, slot_count)
         try:
-            return await room.join(participant_id, user_id, offer_sdp)
+            return await room.join(participant_id, user_id, offer_sdp, on_stage)
         finally:
             self._drop_if_empty(room)
 
@@ -141,6 +151,12 @@ class RoomManager:
         room = self.rooms.get(room_id)
         if room is not None:
             room.set_muted(participant_id, muted)
+
+    def set_on_stage(self, room_id: str, participant_id: str, on_stage: bool) -> None:
+        """A stage room's role change: only participants on stage are heard."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.set_on_stage(participant_id, on_stage)
 
     def close_room(self, room_id: str) -> None:
         """Idempotent; effective at once, and silent: no `on_speakers` calls."""
@@ -166,8 +182,8 @@ class RoomManager:
             self.config,
             self.stats,
             new_participant=self._new_participant,
-            on_speakers=lambda participant_id, update: listener.on_speakers(
-                room_id, participant_id, update
+            on_speakers=lambda participant_ids, update: listener.on_speakers(
+                room_id, participant_ids, update
             ),
             on_failed=lambda participant_id: listener.on_media_failed(room_id, participant_id),
         )

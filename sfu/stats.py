@@ -41,6 +41,8 @@ class SfuStats:
     forwarded_packets: int = 0
     forwarded_bytes: int = 0
     dropped_muted_packets: int = 0
+    # A stage room's listeners' audio, dropped whatever their client sends.
+    dropped_listener_packets: int = 0
     slot_switches: int = 0
     # Seconds from an sfu-join offer to its answer, one entry per join since the last scrape.
     join_seconds: list[float] = field(default_factory=list)

@@ -26,6 +26,13 @@ SERVER_EVENTS = (
     "session-ended",
     "speakers",
     "sfu-failed",
+    "audience-update",
+    "role-changed",
+    "hand-raised",
+    "raised-hands",
+    "speak-invite",
+    "speak-invite-ended",
+    "speak-invite-answered",
 )
 
 

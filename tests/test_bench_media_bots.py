@@ -9,7 +9,7 @@ import gc
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,9 @@ CONSENT_EXPIRY = 2.0
 
 
 class NoListener:
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+    def on_speakers(
+        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+    ) -> None:
         pass
 
     def on_media_failed(self, room_id: str, participant_id: str) -> None:

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import socket as pysocket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -371,7 +371,9 @@ async def test_a_colliding_ufrag_is_replaced_before_anyone_reads_it(
 
 
 class NoListener:
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+    def on_speakers(
+        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+    ) -> None:
         pass
 
     def on_media_failed(self, room_id: str, participant_id: str) -> None:

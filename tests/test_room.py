@@ -89,7 +89,7 @@ class Harness:
             SfuConfig(),
             self.stats,
             new_participant=self._make,
-            on_speakers=lambda pid, update: self.updates.append((pid, update)),
+            on_speakers=lambda pids, update: self.updates.extend((pid, update) for pid in pids),
             on_failed=self.failed.append,
         )
         Harness.rooms.append(self.room)
@@ -262,7 +262,9 @@ async def test_the_manager_refuses_to_start_when_aiortc_internals_moved(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Quiet:
-        def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+        def on_speakers(
+            self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+        ) -> None:
             pass
 
         def on_media_failed(self, room_id: str, participant_id: str) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -68,7 +69,9 @@ async def one_cycle(manager: RoomManager, rtc: RtcConfig, n: int) -> None:
 
 
 class NoListener:
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+    def on_speakers(
+        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+    ) -> None:
         pass
 
     def on_media_failed(self, room_id: str, participant_id: str) -> None:

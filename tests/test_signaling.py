@@ -288,7 +288,8 @@ async def test_removing_a_member_ejects_them(person: MakePerson) -> None:
     await a.join(room)
     await b.join(room)
     assert (await ann.http.delete(f"/api/rooms/{room}/members/{bob.user_id}")).status == 204
-    assert await b.next("removed-from-room") == {"roomId": room}
+    removed = {"roomId": room, "by": ann.user_id, "banned": False}
+    assert await b.next("removed-from-room") == removed
     assert await a.next("remove-peer") == {"peerId": b.peer_id, "userId": bob.user_id}
     assert (await b.call("join", {"roomId": room}))["error"]["code"] == "not_found"
 

@@ -67,7 +67,8 @@ async def test_a_join_racing_a_removal_under_contention_never_stays_inside(
             ack, status = await asyncio.gather(socket.call("join", {"roomId": room}), remove())
             assert status == 204
             if ack["ok"]:
-                assert await socket.next("removed-from-room") == {"roomId": room}
+                removed = await socket.next("removed-from-room")
+                assert removed == {"roomId": room, "by": owner.user_id, "banned": False}
             else:
                 assert ack["error"]["code"] == "not_found", ack
             assert hub.state.occupant_of_user(room, victim.user_id) is None, trial

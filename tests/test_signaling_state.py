@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from api.auth.service import AuthService
+from api.background import BackgroundTasks
 from api.errors import NotAuthenticated, RoomClosed
 from api.rooms.presence import RoomPresence
 from api.rooms.service import RoomService, RoomView
+from api.signaling.audience import AudienceUpdates
+from api.signaling.locks import RoomLocks
 from api.signaling.payloads import JoinPayload
 from api.signaling.presence import Presence
 from api.signaling.sfu_bridge import SfuBridge
@@ -169,11 +172,15 @@ class NoAuth(AuthService):
         pass
 
 
+def jobs_of(state: SignalingState, sockets: Sockets) -> tuple[AudienceUpdates, RoomLocks]:
+    return AudienceUpdates(state, sockets, BackgroundTasks()), RoomLocks()
+
+
 async def test_a_join_that_waited_for_the_room_while_it_closed_is_refused() -> None:
     room = a_room()
     state, sockets, rooms = SignalingState(RoomPresence()), RecordingSockets(), OneRoom(room)
     media = NoMedia(sockets)
-    presence = Presence(state, sockets, media, rooms, NoAuth())
+    presence = Presence(state, sockets, media, rooms, NoAuth(), *jobs_of(state, sockets))
     ann, bob = connected(state, "ann", "bob")
     sockets.gate = asyncio.Event()
 
@@ -201,7 +208,9 @@ async def test_a_join_that_waited_for_the_room_while_it_closed_is_refused() -> N
 async def test_a_departure_reaches_the_occupants_of_its_moment_once() -> None:
     room = a_room()
     state, sockets = SignalingState(RoomPresence()), RecordingSockets()
-    presence = Presence(state, sockets, NoMedia(sockets), OneRoom(room), NoAuth())
+    presence = Presence(
+        state, sockets, NoMedia(sockets), OneRoom(room), NoAuth(), *jobs_of(state, sockets)
+    )
     people = connected(state, *("ann", "bob", "cat", "dan", "eve", "fay"))
     for someone in people:
         await presence.join(someone, JoinPayload(roomId=room.id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from api.errors import BannedFromRoom
 from api.store.room_members import RoomMemberStore
 from api.store.rooms import Room
 
@@ -15,9 +16,16 @@ class RoomAccess:
         self._members = members
 
     async def role_of(self, user_id: str, room: Room) -> Role | None:
-        """The user's standing in the room, or None if they may not know it exists."""
+        """The user's standing in the room, or None if they may not know it exists.
+
+        Raises BannedFromRoom for someone a host removed from this public room."""
         if room.owner_id == user_id:
             return "owner"
-        if await self._members.is_member(room.id, user_id):
+        standing = await self._members.standing(room.id, user_id)
+        if standing == "member":
             return "member"
-        return "visitor" if room.visibility == "public" else None
+        if room.visibility != "public":
+            return None
+        if standing == "banned":
+            raise BannedFromRoom()
+        return "visitor"

@@ -8,11 +8,25 @@ records, awaited in order of subscription.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from api.store.rooms import Room
 
+
+@dataclass(frozen=True)
+class Removal:
+    """A user lost the right to be in a room: removed from a private room's members (by the
+    owner, or they left the members themselves), or removed by a host (`by`), which in a
+    public room bans them for the room's lifetime (`banned`)."""
+
+    room_id: str
+    user_id: str
+    by: str | None = None
+    banned: bool = False
+
+
 RoomListener = Callable[[Room], Awaitable[None]]
-MemberListener = Callable[[str, str], Awaitable[None]]
+MemberListener = Callable[[Removal], Awaitable[None]]
 
 
 class RoomEvents:
@@ -30,7 +44,7 @@ class RoomEvents:
         self._changed.append(listener)
 
     def on_member_removed(self, listener: MemberListener) -> None:
-        """`listener(room_id, user_id)` after that user lost their membership."""
+        """`listener(removal)` after that user lost their membership or was banned."""
         self._member_removed.append(listener)
 
     async def room_closed(self, room: Room) -> None:
@@ -41,6 +55,6 @@ class RoomEvents:
         for listener in self._changed:
             await listener(room)
 
-    async def member_removed(self, room_id: str, user_id: str) -> None:
+    async def member_removed(self, removal: Removal) -> None:
         for listener in self._member_removed:
-            await listener(room_id, user_id)
+            await listener(removal)

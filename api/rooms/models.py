@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from api.models import ApiModel, RequestModel
 from api.rooms.service import MESH_MAX_PARTICIPANTS, SFU_MAX_PARTICIPANTS
@@ -24,10 +24,15 @@ class CreateRoomRequest(RequestModel):
     media: Literal["mesh", "sfu"]
     slots: Annotated[int, Field(ge=1, le=MAX_SLOTS)] | None = None
     max_participants: Annotated[int, Field(ge=2, le=SFU_MAX_PARTICIPANTS)] | None = None
+    stage: StrictBool = Field(
+        False, description="hosts and speakers talk, everyone else listens (sfu rooms only)"
+    )
 
     @model_validator(mode="after")
     def mesh_stays_small(self) -> Self:
         if self.media == "mesh":
+            if self.stage:
+                raise ValueError("stage rooms are sfu rooms")
             if self.slots is not None:
                 raise ValueError("slots apply to sfu rooms only")
             if (self.max_participants or 0) > MESH_MAX_PARTICIPANTS:
@@ -51,6 +56,7 @@ class RoomResponse(ApiModel):
     media: Literal["mesh", "sfu"]
     slots: int | None
     max_participants: int
+    stage: bool
     owner: PublicProfile
     created_at: datetime
     participant_count: int

@@ -1,7 +1,9 @@
 """Who is in each room right now, as this process sees it, and when each room was last lived in.
 
 Signaling writes it; room listings read counts, the first few participants and the last
-activity from it. It is in memory behind this small interface so a shared store can replace it
+activity from it, and `GET /api/rooms/{id}/participants` pages through it (by role, in order
+of arrival: each entry keeps the serial of its stay, which only grows, so a cursor is the last
+serial seen). It is in memory behind this small interface so a shared store can replace it
 when the server scales out to several processes. Activity is not kept across a restart: a room
 nobody entered since then counts as active since its creation (`RoomService.public_listing`).
 """
@@ -9,7 +11,27 @@ nobody entered since then counts as active since its creation (`RoomService.publ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
+
+PresenceRole = Literal["host", "speaker", "listener"]
+
+
+@dataclass
+class PresenceEntry:
+    """One user in one room: `serial` orders arrivals (the signaling stay's serial)."""
+
+    serial: int
+    role: PresenceRole
+    muted: bool = False
+
+
+@dataclass(frozen=True)
+class PresencePage:
+    entries: list[tuple[str, PresenceEntry]]  # (user id, entry), in order of arrival
+    count: int  # how many match the role now
+    next_after: int | None  # the serial to page on from, None when this was the last page
 
 
 def _utc_now() -> datetime:
@@ -18,15 +40,49 @@ def _utc_now() -> datetime:
 
 class RoomPresence:
     def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
-        # room id → user ids in order of arrival (dicts keep insertion order).
-        self._rooms: dict[str, dict[str, None]] = {}
+        # room id → user id → entry, in order of arrival (dicts keep insertion order).
+        self._rooms: dict[str, dict[str, PresenceEntry]] = {}
         # room id → when someone last entered or left it.
         self._active_at: dict[str, datetime] = {}
         self._clock = clock
 
-    def enter(self, room_id: str, user_id: str) -> None:
-        self._rooms.setdefault(room_id, {})[user_id] = None
+    def enter(
+        self, room_id: str, user_id: str, serial: int = 0, role: PresenceRole = "speaker"
+    ) -> None:
+        people = self._rooms.setdefault(room_id, {})
+        people.pop(user_id, None)  # a new stay goes last
+        people[user_id] = PresenceEntry(serial, role)
         self._active_at[room_id] = self._clock()
+
+    def update(
+        self,
+        room_id: str,
+        user_id: str,
+        role: PresenceRole | None = None,
+        muted: bool | None = None,
+    ) -> None:
+        entry = self._rooms.get(room_id, {}).get(user_id)
+        if entry is None:
+            return
+        if role is not None:
+            entry.role = role
+        if muted is not None:
+            entry.muted = muted
+
+    def page(
+        self, room_id: str, role: PresenceRole | None, after: int | None, limit: int
+    ) -> PresencePage:
+        """Up to `limit` users of `role` (None: everyone) whose stay began after serial
+        `after`, in order of arrival. Someone present throughout a paging appears once."""
+        people = self._rooms.get(room_id, {})
+        matching = [(u, e) for u, e in people.items() if role is None or e.role == role]
+        start = 0
+        if after is not None:
+            later = (i for i, (_, entry) in enumerate(matching) if entry.serial > after)
+            start = next(later, len(matching))
+        entries = matching[start : start + limit]
+        more = start + limit < len(matching)
+        return PresencePage(entries, len(matching), entries[-1][1].serial if more else None)
 
     def leave(self, room_id: str, user_id: str) -> None:
         people = self._rooms.get(room_id)

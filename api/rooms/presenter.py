@@ -36,6 +36,7 @@ class RoomPresenter:
                     media=room.media,
                     slots=room.slots,
                     max_participants=room.max_participants,
+                    stage=room.stage,
                     owner=PublicProfile.of(owner),
                     created_at=room.created_at,
                     participant_count=self._presence.count(room.id),

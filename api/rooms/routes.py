@@ -92,7 +92,9 @@ async def create_room(
     request: web.Request, principal: Principal, body: CreateRoomRequest
 ) -> RoomResponse:
     services = request.app[SERVICES]
-    spec = NewRoom(body.topic, body.visibility, body.media, body.slots, body.max_participants)
+    spec = NewRoom(
+        body.topic, body.visibility, body.media, body.slots, body.max_participants, body.stage
+    )
     room = await services.rooms.create(principal.user.id, spec)
     return await services.room_presenter.present_one(RoomView(room, "owner"))
 

@@ -16,7 +16,7 @@ from api.errors import (
 )
 from api.ids import looks_like_id, new_id
 from api.rooms.access import Role, RoomAccess
-from api.rooms.events import RoomEvents
+from api.rooms.events import Removal, RoomEvents
 from api.rooms.presence import RoomPresence
 from api.store.database import Stores
 from api.store.invites import Invite
@@ -42,6 +42,7 @@ class NewRoom:
     media: MediaMode
     slots: int | None
     max_participants: int | None
+    stage: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class RoomService:
             or (SFU_DEFAULT_PARTICIPANTS if sfu else MESH_MAX_PARTICIPANTS),
             status="open",
             created_at=self._clock(),
+            stage=spec.stage and sfu,
         )
         await self._stores.rooms.insert(room)
         return room
@@ -229,4 +231,18 @@ class RoomService:
             raise NotRoomOwner()
         if not await self._stores.room_members.remove(view.room.id, member_id):
             raise NotFound("No such member.")
-        await self.events.member_removed(view.room.id, member_id)
+        by = actor_id if actor_id != member_id else None
+        await self.events.member_removed(Removal(view.room.id, member_id, by=by))
+
+    async def remove_participant(self, room: Room, user_id: str, by: str) -> Removal:
+        """A host takes someone out of the room (signaling checked that `by` may): a public
+        room bans them for its lifetime, a private one drops their membership. Not for the
+        owner (the caller refuses that)."""
+        banned = room.visibility == "public"
+        if banned:
+            await self._stores.room_members.ban(room.id, user_id, self._clock())
+        else:
+            await self._stores.room_members.remove(room.id, user_id)
+        removal = Removal(room.id, user_id, by=by, banned=banned)
+        await self.events.member_removed(removal)
+        return removal

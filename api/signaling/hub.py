@@ -4,7 +4,9 @@ rate limit, error acks). What each event does is a job of its own:
 - `presence.Presence`: join, leave, disconnect, replacements and ejections, and what a room
   is told about them (its docstring says how membership changes stay consistent);
 - `mesh.MeshRelay`: the mesh rooms' SDP and ICE relays;
-- `mute.MuteControl`: mute, unmute, and the owner's mute-participant;
+- `mute.MuteControl`: mute, unmute, and the hosts' mute-participant;
+- `stage.StageControl`: stage rooms' roles, hands and invitations, and removing someone
+  (`audience.AudienceUpdates` tells a large room's audience changes once a second);
 - `sfu_bridge.SfuBridge`: media sessions in the SFU, and the SFU's listener (speaker updates,
   media failures);
 - `sockets.Sockets`: the jobs' one handle on Socket.IO (one emit per broadcast, through
@@ -41,6 +43,8 @@ from api.errors import (
 from api.log_context import bind_user
 from api.request_body import validate
 from api.services import Services
+from api.signaling.audience import AudienceUpdates
+from api.signaling.locks import RoomLocks
 from api.signaling.mesh import MeshRelay
 from api.signaling.mute import MuteControl
 from api.signaling.payloads import (
@@ -51,13 +55,16 @@ from api.signaling.payloads import (
     RelayIcePayload,
     RelaySdpPayload,
     RoomPayload,
+    SetRolePayload,
     SfuJoinPayload,
+    TargetPayload,
 )
 from api.signaling.presence import RECHECKS, Presence
 from api.signaling.profiles import participant_user
 from api.signaling.rights_log import sessions_key
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import NAMESPACE, Sockets
+from api.signaling.stage import StageControl
 from api.signaling.state import Connection, SignalingState
 from api.store.database import DATABASE_UNREACHABLE
 from api.users.models import PublicProfile
@@ -77,6 +84,7 @@ class _Jobs:
     presence: Presence
     mesh: MeshRelay
     mute: MuteControl
+    stage: StageControl
 
 
 class SignalingHub:
@@ -120,6 +128,14 @@ class SignalingHub:
             ),
             "sfu-join": (SfuJoinPayload, lambda: self._unless_refused(self.sfu_bridge.join)),
             "sfu-leave": (RoomPayload, lambda: self.sfu_bridge.leave),
+            "raise-hand": (RoomPayload, lambda: self.stage.raise_hand),
+            "lower-hand": (RoomPayload, lambda: self.stage.lower_hand),
+            "invite-to-speak": (TargetPayload, lambda: self.stage.invite_to_speak),
+            "accept-speak": (RoomPayload, lambda: self.stage.accept_speak),
+            "decline-speak": (RoomPayload, lambda: self.stage.decline_speak),
+            "set-role": (SetRolePayload, lambda: self.stage.set_role),
+            "leave-stage": (RoomPayload, lambda: self.stage.leave_stage),
+            "remove-participant": (TargetPayload, lambda: self.stage.remove_participant),
         }
         for event, (model, handler) in handlers.items():
             self.sio.on(event, self._guarded(model, handler))
@@ -128,10 +144,17 @@ class SignalingHub:
         self._services = services
         state = SignalingState(services.presence)
         self.sfu_bridge.bind(state, services.sfu, services.background)
-        presence = Presence(state, self._sockets, self.sfu_bridge, services.rooms, services.auth)
+        locks = RoomLocks()
+        audience = AudienceUpdates(state, self._sockets, services.background)
+        presence = Presence(
+            state, self._sockets, self.sfu_bridge, services.rooms, services.auth, audience, locks
+        )
         mesh = MeshRelay(state, self._sockets)
         mute = MuteControl(state, self._sockets, self.sfu_bridge)
-        self._jobs = _Jobs(state, presence, mesh, mute)
+        stage = StageControl(
+            state, self._sockets, self.sfu_bridge, services.rooms, services.background, locks
+        )
+        self._jobs = _Jobs(state, presence, mesh, mute, stage)
         services.auth.on_sessions_revoked(presence.drop_revoked_connections)
         services.rooms.events.on_room_closed(presence.eject_room)
         services.rooms.events.on_member_removed(presence.eject_user)
@@ -157,6 +180,10 @@ class SignalingHub:
     @property
     def mute(self) -> MuteControl:
         return self._bound.mute
+
+    @property
+    def stage(self) -> StageControl:
+        return self._bound.stage
 
     @property
     def _bound(self) -> _Jobs:

@@ -1,6 +1,6 @@
 """Microphone state: a participant's own `mute`/`unmute` (or `mute-info {isMute}`, as clients
-written for the original Gethory send it), and the owner's `mute-participant` and
-`unmute-participant`.
+written for the original Gethory send it), and the owner's (in stage rooms, any host's)
+`mute-participant` and `unmute-participant`.
 
 The state changes here only; in sfu rooms the SFU then drops a muted publisher's audio too.
 Who is muted is part of `room-state`, so a later arrival learns it. An owner's mute holds
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.errors import MutedByOwner, NotRoomOwner, NotYourself, PeerNotInRoom
+from api.errors import MutedByOwner, NotRoomHost, NotRoomOwner, NotYourself, PeerNotInRoom
 from api.signaling.payloads import MuteInfoPayload, MuteParticipantPayload, MutePayload
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import Sockets
@@ -57,11 +57,21 @@ class MuteControl:
         self, connection: Connection, payload: MuteParticipantPayload, muted: bool
     ) -> Ack:
         room = self._state.current_room(connection, payload.roomId)
-        if room.owner_id != connection.user_id:
+        if room.stage:
+            # Hosts: the owner and co-hosts; a co-host's mute stops short of other hosts.
+            if connection.role != "host":
+                raise NotRoomHost()
+        elif room.owner_id != connection.user_id:
             raise NotRoomOwner()
         target = self._state.occupant_of_user(room.id, payload.userId)
         if target is None:
             raise PeerNotInRoom()
+        if (
+            target.role == "host"
+            and target is not connection
+            and room.owner_id != connection.user_id
+        ):
+            raise NotRoomOwner("Only the room's owner mutes a co-host.")
         self._set(target, room, muted, by_owner=True)
         # Everyone, the target included: its client must obey and show it.
         info = mute_info(target.user_id, muted) | {"by": connection.user_id}

@@ -74,3 +74,16 @@ class SfuJoinPayload(Payload):
     roomId: RoomId
     sdp: Annotated[str, Field(min_length=1, max_length=64 * 1024)]
     type: Literal["offer"] = "offer"
+
+
+class TargetPayload(Payload):
+    """A host's action on one participant: `invite-to-speak`, `remove-participant`."""
+
+    roomId: RoomId
+    userId: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class SetRolePayload(Payload):
+    roomId: RoomId
+    userId: Annotated[str, Field(min_length=1, max_length=40)]
+    role: Literal["host", "speaker", "listener"]

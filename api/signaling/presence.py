@@ -18,29 +18,40 @@ How membership changes stay consistent (one process, one event loop):
   hears "left" before "joined"; a departure is told to the occupants who were there when it
   happened (not to those who arrived after it: their `room-state` already lacked it);
 - cleanup starts from the connection object: the SFU participant of a connection is keyed by
-  its sid, never by its user.
+  its sid, never by its user;
+- in audience mode (`state.py`) the audience's arrivals and departures are not announced one
+  by one but noted in `AudienceUpdates`, which tells the room at most once a second; the
+  stage's (hosts and speakers) still are. `room-state` holds the stage in full and the first
+  page of the audience, so a join costs the same however large the room.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from api.auth.service import AuthService
 from api.errors import NotAuthenticated, NotInRoom, TryAgain
+from api.rooms.events import Removal
 from api.rooms.service import RoomService
+from api.signaling.audience import AudienceUpdates
 from api.signaling.locks import RoomLocks
 from api.signaling.payloads import JoinPayload, RoomPayload
 from api.signaling.rights_log import Mark, membership_key, room_key, sessions_key
 from api.signaling.sfu_bridge import SfuBridge
 from api.signaling.sockets import Sockets
+from api.signaling.stage_book import RaisedHand
 from api.signaling.state import Arrival, Connection, Departure, SignalingState
+from api.signaling.wire_objects import participant_object
 from api.store.database import DATABASE_UNREACHABLE
 from api.store.rooms import Room
 
 Ack = dict[str, Any]
 # How often a right is re-checked when rights keep changing while it is being checked.
 RECHECKS = 5
+# How many of the audience `room-state` lists (`GET /api/rooms/{id}/participants` has the rest).
+AUDIENCE_PAGE = 50
 
 
 class Presence:
@@ -51,13 +62,16 @@ class Presence:
         media: SfuBridge,
         rooms: RoomService,
         auth: AuthService,
+        audience: AudienceUpdates,
+        locks: RoomLocks,
     ) -> None:
         self._state = state
         self._sockets = sockets
         self._media = media
         self._rooms = rooms
         self._auth = auth
-        self._locks = RoomLocks()
+        self._audience = audience
+        self._locks = locks
 
     # --- from clients ---------------------------------------------------------------------
 
@@ -113,14 +127,17 @@ class Presence:
         """The room was closed: everyone in it is taken out at once, then told."""
         departures = self._state.close_room(room.id)
         self._media.close_room(room.id)
+        self._audience.forget(room.id)
         for departure in departures:
             await self._sockets.leave(departure.connection.sid, room.id)
         async with self._locks.hold(room.id):
             ejected = [d.connection.sid for d in departures]
             await self._sockets.to_each(ejected, "room-closed", {"roomId": room.id})
 
-    async def eject_user(self, room_id: str, user_id: str) -> None:
-        """The user lost the right to be in the room (removed from its members)."""
+    async def eject_user(self, removal: Removal) -> None:
+        """The user lost the right to be in the room (removed from its members, or removed
+        and banned by a host)."""
+        room_id, user_id = removal.room_id, removal.user_id
         self._state.rights.lost(membership_key(room_id, user_id))
         occupant = self._state.occupant_of_user(room_id, user_id)
         if occupant is None:
@@ -129,7 +146,10 @@ class Presence:
         if departure is None:
             return
         await self._out((departure,))
-        await self._sockets.to_one(occupant.sid, "removed-from-room", {"roomId": room_id})
+        removed: dict[str, object] = {"roomId": room_id, "banned": removal.banned}
+        if removal.by is not None:
+            removed["by"] = removal.by
+        await self._sockets.to_one(occupant.sid, "removed-from-room", removed)
         await self._announce_departure(departure)
 
     async def room_changed(self, room: Room) -> None:
@@ -181,26 +201,52 @@ class Presence:
             await self._announce_departure(departure)
 
     async def _send_room_state(self, connection: Connection, room_id: str) -> None:
-        room = self._state.room(room_id)
+        await self._sockets.to_one(connection.sid, "room-state", self._room_state(connection))
+
+    def _room_state(self, connection: Connection) -> dict[str, object]:
+        """The stage in full and the first page of the audience: its size does not grow with
+        the room's."""
+        state = self._state
+        room = state.room(connection.room_id or "")
         assert room is not None, "sent only to an occupant"
-        participants = [
-            {"peerId": c.sid, "user": c.profile, "muted": c.muted}
-            for c in self._state.occupants(room.id)
-        ]
-        state = {
+        page, next_after = state.audience_page(room.id, AUDIENCE_PAGE)
+        invite, hand = state.invite_of(connection), state.hand_of(connection)
+        now = time.monotonic()
+        room_state: dict[str, object] = {
             "roomId": room.id,
             "media": room.media,
             "ownerId": room.owner_id,
+            "stage": room.stage,
             "selfPeerId": connection.sid,
-            "participants": participants,
+            "role": connection.role,
+            "handRaised": hand is not None,
+            "speakInvite": None
+            if invite is None or invite.expires_at <= now
+            else {"by": invite.by, "expiresInSeconds": round(invite.expires_at - now, 1)},
+            "participants": [participant_object(c) for c in state.stage_members(room.id)],
+            "audience": {
+                "count": state.audience_count(room.id),
+                "role": state.audience_role(room),
+                "participants": [participant_object(c) for c in page],
+                "nextCursor": None if next_after is None else str(next_after),
+            },
         }
-        await self._sockets.to_one(connection.sid, "room-state", state)
+        if room.stage and connection.role == "host":
+            room_state["raisedHands"] = [
+                hand_object(room.id, raiser, raised, True)
+                for raiser, raised in state.raised_hands(room.id)
+            ]
+        return room_state
 
     async def _announce_arrival(self, connection: Connection, arrival: Arrival) -> None:
-        """Under the room's lock, to everyone in it but the newcomer."""
+        """Under the room's lock, to everyone in it but the newcomer (the audience's arrivals
+        go out together, at most once a second)."""
         room_id, sid, profile = arrival.room.id, connection.sid, connection.profile
-        joined = {"peerId": sid, "user": profile, "muted": False}
-        await self._sockets.to_room(room_id, "participant-joined", joined, skip=(sid,))
+        if arrival.audience:
+            self._audience.joined(room_id, connection)
+        else:
+            joined = participant_object(connection)
+            await self._sockets.to_room(room_id, "participant-joined", joined, skip=(sid,))
         if arrival.room.media != "mesh":
             return
         add_newcomer = {"peerId": sid, "createOffer": False, "user": profile}
@@ -218,6 +264,13 @@ class Presence:
         async with self._locks.hold(room_id):
             if departure.replaced:
                 await self._sockets.to_one(sid, "replaced", {"roomId": room_id})
+            if departure.hand_lowered:
+                hosts = [c.sid for c in self._state.hosts(room_id)]
+                lowered = hand_object(room_id, departure.connection, None, False)
+                await self._sockets.to_each(hosts, "hand-raised", lowered)
+            if departure.audience:
+                self._audience.left(room_id, departure.connection)
+                return
             # Under the lock nobody arrives: the same occupants hear both messages.
             skip = [sid, *(c.sid for c in self._state.arrived_since(departure))]
             left = {"peerId": sid, "userId": user_id}
@@ -225,3 +278,19 @@ class Presence:
             if departure.room.media == "mesh":
                 # `userId` too: clients written for the original Gethory drop people by it.
                 await self._sockets.to_room(room_id, "remove-peer", left, skip=skip)
+
+
+def hand_object(
+    room_id: str, connection: Connection, hand: RaisedHand | None, raised: bool
+) -> dict[str, object]:
+    """`hand-raised {roomId, userId, peerId, user, raised, raisedAt?}` (to hosts only)."""
+    item: dict[str, object] = {
+        "roomId": room_id,
+        "userId": connection.user_id,
+        "peerId": connection.sid,
+        "user": connection.profile,
+        "raised": raised,
+    }
+    if hand is not None:
+        item["raisedAt"] = hand.raised_at_ms
+    return item

@@ -9,7 +9,7 @@ event-loop callbacks; what they send is spawned as background tasks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,15 +52,22 @@ class SfuBridge:
         room = self._bound.state.current_room(connection, payload.roomId)
         if room.media != "sfu":
             raise WrongMediaMode("This room is peer to peer; use the mesh events.")
-        sfu, stay = self._bound.sfu, connection.stay
+        state, sfu, stay = self._bound.state, self._bound.sfu, connection.stay
         answer = await sfu.join(
-            room.id, room.slots or 1, connection.sid, connection.user_id, payload.sdp
+            room.id,
+            room.slots or 1,
+            connection.sid,
+            connection.user_id,
+            payload.sdp,
+            on_stage=state.on_stage(connection),
         )
         if connection.stay is not stay:
             # Left, replaced, removed, disconnected or the room closed while negotiating.
             sfu.leave(room.id, connection.sid)
             raise NotInRoom()
+        # Either may have changed while the offer was answered.
         sfu.set_muted(room.id, connection.sid, connection.muted)
+        sfu.set_on_stage(room.id, connection.sid, state.on_stage(connection))
         return {"type": "answer", "sdp": answer, "slots": room.slots}
 
     async def leave(self, connection: Connection, payload: RoomPayload) -> Ack:
@@ -75,6 +82,12 @@ class SfuBridge:
         if room.media == "sfu":
             self._bound.sfu.set_muted(room.id, connection.sid, muted)
 
+    def set_on_stage(self, room: Room, connection: Connection) -> None:
+        """After a role change: in sfu rooms only hosts' and speakers' audio is received."""
+        if room.media == "sfu":
+            on_stage = self._bound.state.on_stage(connection)
+            self._bound.sfu.set_on_stage(room.id, connection.sid, on_stage)
+
     def end_media(self, departures: Iterable[Departure]) -> None:
         """At once, before anything is awaited: a departed connection hears nothing more."""
         sfu = self._bound.sfu
@@ -87,12 +100,19 @@ class SfuBridge:
 
     # --- from the SFU (its SfuListener) ---------------------------------------------------
 
-    def on_speakers(self, room_id: str, participant_id: str, update: SpeakerUpdate) -> None:
+    def on_speakers(
+        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
+    ) -> None:
         """From the SFU (≤ 5 a second per listener, only on change): whose voice is on each
-        of this listener's slots, and who is speaking. `participant_id` is the listener's
-        connection id."""
-        listener = self._bound.state.connection(participant_id)
-        if listener is None or listener.room_id != room_id:
+        of these listeners' slots, and who is speaking; one message to all of them (one
+        encode however large the audience). `participant_ids` are connection ids."""
+        state = self._bound.state
+        sids = [
+            sid
+            for sid in participant_ids
+            if (listener := state.connection(sid)) is not None and listener.room_id == room_id
+        ]
+        if not sids:
             return
         speakers = {
             "roomId": room_id,
@@ -100,7 +120,7 @@ class SfuBridge:
             "speaking": sorted(update.speaking),
         }
         self._bound.background.spawn(
-            self._sockets.to_one(listener.sid, "speakers", speakers), name="emit-speakers"
+            self._sockets.to_each(sids, "speakers", speakers), name="emit-speakers"
         )
 
     def on_media_failed(self, room_id: str, participant_id: str) -> None:

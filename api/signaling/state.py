@@ -10,6 +10,13 @@ room right now are its *occupants*, and a connection's *stay* is its time in one
 join to leave. The store's *room members* (the users who may enter a private room) are another
 thing and are never called occupants here. Every cleanup starts from the connection object and
 removes exactly what that connection holds.
+
+Roles (`host`, `speaker`, `listener`): the owner is always a host; in stage rooms everyone else
+is a listener unless a host made them more (`StageBook`, kept while the room is open in this
+process); in other rooms everyone else is a speaker. A room is in *audience mode* when it is a
+stage room or an sfu room of more than `AUDIENCE_THRESHOLD` occupants: its *audience*
+(stage rooms: the listeners; other rooms: everyone but hosts) is told of as a count and pages,
+not one by one (`presence.py`, `audience.py`).
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.errors import AlreadyConnected, NotAuthenticated, NotInRoom, RoomFull
+from api.errors import AlreadyConnected, NoSpeakInvite, NotAuthenticated, NotInRoom, RoomFull
 from api.rooms.presence import RoomPresence
 from api.signaling.rights_log import RightsLog, room_key
+from api.signaling.stage_book import RaisedHand, SpeakInvite, StageBook, StageRole
 from api.store.rooms import Room
+
+# Above this many occupants an sfu room tells of its audience in counts and pages.
+AUDIENCE_THRESHOLD = 50
 
 
 class Stay:
@@ -46,8 +57,11 @@ class Connection:
     profile: dict[str, Any]
     stay: Stay | None = None
     muted: bool = False
-    # Muted by the room's owner: only the owner lifts it (`unmute-participant`).
+    # Muted by a host (the owner, or a stage room's co-host): only a host lifts it
+    # (`unmute-participant`).
     muted_by_owner: bool = False
+    # Its role in its current room (meaningless outside a room).
+    role: StageRole = "speaker"
     # False once disconnected: a handler still running for it must not put it anywhere.
     live: bool = True
 
@@ -63,6 +77,8 @@ class RoomOccupants:
     # sid → connection, in order of arrival (so in order of their stays' serials).
     connections: dict[str, Connection] = field(default_factory=dict)
     by_user: dict[str, Connection] = field(default_factory=dict)
+    # sid → connection of the hosts and speakers, in order of coming on stage.
+    on_stage: dict[str, Connection] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,10 @@ class Departure:
     serial: int
     # Left because the same user joined from another connection.
     replaced: bool = False
+    # Was in the room's audience when it left (told in counts, not one by one).
+    audience: bool = False
+    # The user left the room with a hand up (hosts see it go down).
+    hand_lowered: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,18 @@ class Arrival:
     stay: Stay
     existing: list[Connection]
     departures: list[Departure]
+    # Joined the room's audience (told in counts, not one by one).
+    audience: bool = False
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    connection: Connection
+    room: Room
+    role: StageRole
+    previous: StageRole
+    # The user's hand was up and is now down (coming on stage lowers it).
+    hand_lowered: bool
 
 
 class SignalingState:
@@ -93,6 +125,8 @@ class SignalingState:
         self._presence = presence
         self._connections: dict[str, Connection] = {}
         self._rooms: dict[str, RoomOccupants] = {}
+        # room id → its stage book, while the room is open (it outlives emptying).
+        self._books: dict[str, StageBook] = {}
         self._serial = 0
         # Who lost which right when (room closed, member removed, session ended): a coroutine
         # that checked a right before an await checks it again if that right was lost.
@@ -191,8 +225,12 @@ class SignalingState:
         connection.stay = stay
         connection.muted = False
         connection.muted_by_owner = False
-        self._presence.enter(room.id, connection.user_id)
-        return Arrival(occupants.room, stay, existing, departures)
+        connection.role = self.role_of(occupants.room, connection.user_id)
+        if connection.role != "listener":
+            occupants.on_stage[connection.sid] = connection
+        self._presence.enter(room.id, connection.user_id, stay.serial, connection.role)
+        audience = self._in_audience(occupants, connection.role)
+        return Arrival(occupants.room, stay, existing, departures, audience)
 
     def leave(self, connection: Connection) -> Departure | None:
         return self._take_out(connection, replaced=False)
@@ -200,6 +238,7 @@ class SignalingState:
     def close_room(self, room_id: str) -> list[Departure]:
         """Everyone out at once; the room is not told of each departure (it is gone)."""
         self.rights.lost(room_key(room_id))
+        self._books.pop(room_id, None)
         occupants = self._rooms.get(room_id)
         if occupants is None:
             return []
@@ -215,9 +254,154 @@ class SignalingState:
             occupants.room = room
 
     def set_muted(self, connection: Connection, muted: bool, by_owner: bool = False) -> None:
-        """`by_owner`: the owner's mute (or unmute), which only the owner lifts."""
+        """`by_owner`: a host's mute (or unmute), which only a host lifts."""
         connection.muted = muted
         connection.muted_by_owner = muted and by_owner
+        if connection.stay is not None:
+            self._presence.update(connection.stay.room_id, connection.user_id, muted=muted)
+
+    # --- roles (stage rooms) ----------------------------------------------------------------
+
+    def role_of(self, room: Room, user_id: str) -> StageRole:
+        if user_id == room.owner_id:
+            return "host"
+        book = self._books.get(room.id)
+        given = book.roles.get(user_id) if book is not None else None
+        if given is not None:
+            return given
+        return "listener" if room.stage else "speaker"
+
+    def on_stage(self, connection: Connection) -> bool:
+        """Whether its audio may be heard: hosts and speakers (everyone outside stage rooms)."""
+        return connection.role != "listener"
+
+    def is_audience(self, connection: Connection) -> bool:
+        occupants = self._occupants_of(connection)
+        return occupants is not None and self._in_audience(occupants, connection.role)
+
+    def set_role(self, connection: Connection, role: StageRole) -> RoleChange:
+        """Give the connection's user `role` in its room (kept for the user while the room is
+        open). Coming on stage lowers a raised hand and ends an invite. Raises NotInRoom."""
+        occupants = self._occupants_of(connection)
+        if occupants is None:
+            raise NotInRoom()
+        room, user_id, previous = occupants.room, connection.user_id, connection.role
+        book = self._books.setdefault(room.id, StageBook())
+        book.roles.pop(user_id, None)
+        if role != self.role_of(room, user_id):
+            book.roles[user_id] = role
+        connection.role = role
+        occupants.on_stage.pop(connection.sid, None)
+        hand_lowered = False
+        if role != "listener":
+            occupants.on_stage[connection.sid] = connection
+            hand_lowered = book.hands.pop(user_id, None) is not None
+            book.invites.pop(user_id, None)
+        self._presence.update(room.id, user_id, role=role)
+        return RoleChange(connection, room, role, previous, hand_lowered)
+
+    def raise_hand(self, connection: Connection, raised_at_ms: int) -> RaisedHand | None:
+        """The hand, or None if it was up already (it keeps its place in the queue)."""
+        book = self._book_of(connection)
+        if connection.user_id in book.hands:
+            return None
+        hand = book.hands[connection.user_id] = RaisedHand(raised_at_ms)
+        return hand
+
+    def lower_hand(self, connection: Connection) -> bool:
+        """Whether a hand was up."""
+        return self._book_of(connection).hands.pop(connection.user_id, None) is not None
+
+    def invite(self, connection: Connection, by: str, expires_at: float) -> SpeakInvite:
+        """A new invite for the connection's user (replacing any older one)."""
+        invite = SpeakInvite(by, expires_at)
+        self._book_of(connection).invites[connection.user_id] = invite
+        return invite
+
+    def take_invite(self, connection: Connection, now: float) -> SpeakInvite:
+        """End the user's live invite and return it; raises NoSpeakInvite if none is live."""
+        invite = self._book_of(connection).invites.pop(connection.user_id, None)
+        if invite is None or invite.expires_at <= now:
+            raise NoSpeakInvite()
+        return invite
+
+    def expire_invite(self, room_id: str, user_id: str, invite: SpeakInvite) -> bool:
+        """Drop `invite` if it is still the user's live one; whether it was."""
+        book = self._books.get(room_id)
+        if book is None or book.invites.get(user_id) is not invite:
+            return False
+        del book.invites[user_id]
+        return True
+
+    def invite_of(self, connection: Connection) -> SpeakInvite | None:
+        book = self._books.get(connection.room_id or "")
+        return book.invites.get(connection.user_id) if book is not None else None
+
+    def hand_of(self, connection: Connection) -> RaisedHand | None:
+        book = self._books.get(connection.room_id or "")
+        return book.hands.get(connection.user_id) if book is not None else None
+
+    def raised_hands(self, room_id: str) -> list[tuple[Connection, RaisedHand]]:
+        """Occupants with a hand up, in order of raising."""
+        book, occupants = self._books.get(room_id), self._rooms.get(room_id)
+        if book is None or occupants is None:
+            return []
+        return [
+            (occupants.by_user[user_id], hand)
+            for user_id, hand in book.hands.items()
+            if user_id in occupants.by_user
+        ]
+
+    def hosts(self, room_id: str) -> list[Connection]:
+        occupants = self._rooms.get(room_id)
+        if occupants is None:
+            return []
+        return [c for c in occupants.on_stage.values() if c.role == "host"]
+
+    # --- audience mode ----------------------------------------------------------------------
+
+    def stage_members(self, room_id: str) -> list[Connection]:
+        """Who is told of one by one, in full: everyone in a room not in audience mode."""
+        occupants = self._rooms.get(room_id)
+        if occupants is None:
+            return []
+        room = occupants.room
+        if room.stage:
+            return list(occupants.on_stage.values())
+        if not self._audience_mode(occupants):
+            return list(occupants.connections.values())
+        owner = occupants.by_user.get(room.owner_id)
+        return [owner] if owner is not None else []
+
+    def audience_count(self, room_id: str) -> int:
+        occupants = self._rooms.get(room_id)
+        if occupants is None:
+            return 0
+        if occupants.room.stage:
+            return len(occupants.connections) - len(occupants.on_stage)
+        if not self._audience_mode(occupants):
+            return 0
+        return len(occupants.connections) - (occupants.room.owner_id in occupants.by_user)
+
+    def audience_page(self, room_id: str, limit: int) -> tuple[list[Connection], int | None]:
+        """The first `limit` of the audience in order of arrival, and the serial to page on
+        from (`GET /api/rooms/{id}/participants`), None if that was all."""
+        occupants = self._rooms.get(room_id)
+        if occupants is None:
+            return [], None
+        page: list[Connection] = []
+        for connection in occupants.connections.values():
+            if not self._in_audience(occupants, connection.role):
+                continue
+            if len(page) == limit:
+                last = page[-1].stay
+                return page, last.serial if last is not None else None
+            page.append(connection)
+        return page, None
+
+    def audience_role(self, room: Room) -> StageRole:
+        """The role to page the audience by: listeners in stage rooms, else speakers."""
+        return "listener" if room.stage else "speaker"
 
     def on_all_rooms_empty(self, listener: Callable[[], None]) -> None:
         """`listener()` runs each time a departure leaves no room occupied."""
@@ -229,21 +413,49 @@ class SignalingState:
     def room_count(self) -> int:
         return len(self._rooms)
 
+    def _occupants_of(self, connection: Connection) -> RoomOccupants | None:
+        room_id = connection.room_id
+        return self._rooms.get(room_id) if room_id is not None else None
+
+    def _book_of(self, connection: Connection) -> StageBook:
+        occupants = self._occupants_of(connection)
+        if occupants is None:
+            raise NotInRoom()
+        return self._books.setdefault(occupants.room.id, StageBook())
+
+    @staticmethod
+    def _audience_mode(occupants: RoomOccupants) -> bool:
+        room = occupants.room
+        return room.stage or (
+            room.media == "sfu" and len(occupants.connections) > AUDIENCE_THRESHOLD
+        )
+
+    def _in_audience(self, occupants: RoomOccupants, role: StageRole) -> bool:
+        if occupants.room.stage:
+            return role == "listener"
+        return role != "host" and self._audience_mode(occupants)
+
     def _take_out(self, connection: Connection, replaced: bool) -> Departure | None:
         stay = connection.stay
         if stay is None:
             return None
+        occupants = self._rooms[stay.room_id]
+        audience = self._in_audience(occupants, connection.role)
         connection.stay = None
         connection.muted = False
         connection.muted_by_owner = False
-        occupants = self._rooms[stay.room_id]
         del occupants.connections[connection.sid]
+        occupants.on_stage.pop(connection.sid, None)
+        hand_lowered = False
         if occupants.by_user.get(connection.user_id) is connection:
             del occupants.by_user[connection.user_id]
             self._presence.leave(stay.room_id, connection.user_id)
+            book = self._books.get(stay.room_id)
+            if book is not None:
+                hand_lowered, _ = book.forget_presence(connection.user_id)
         if not occupants.connections:
             del self._rooms[stay.room_id]
             if not self._rooms:
                 for listener in self._emptied:
                     listener()
-        return Departure(connection, occupants.room, self._serial, replaced)
+        return Departure(connection, occupants.room, self._serial, replaced, audience, hand_lowered)

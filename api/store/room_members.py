@@ -1,15 +1,21 @@
-"""The `room_members` collection: who may enter a private room besides its owner."""
+"""The `room_members` collection: who may enter a private room besides its owner, and who was
+banned from a public one (a host removed them: `standing` "banned"; DELETE of the membership
+lifts it).
+
+One document per room and user (`_id` "{room}:{user}"), so one read tells both.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
+Standing = Literal["member", "banned"]
 
 
 class RoomMemberStore:
@@ -27,11 +33,27 @@ class RoomMemberStore:
             await self._members.insert_one({"_id": f"{room_id}:{user_id}", **membership})
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
-        return await self._members.find_one({"_id": f"{room_id}:{user_id}"}) is not None
+        return await self.standing(room_id, user_id) == "member"
+
+    async def standing(self, room_id: str, user_id: str) -> Standing | None:
+        doc = await self._members.find_one({"_id": f"{room_id}:{user_id}"})
+        if doc is None:
+            return None
+        return "banned" if doc.get("standing") == "banned" else "member"
+
+    async def ban(self, room_id: str, user_id: str, banned_at: datetime) -> None:
+        """Idempotent; replaces a membership. (`replace_one` keeps the datetime a datetime on
+        the embedded server, where `$set` would not: DESIGN §6.)"""
+        ban = {"room_id": room_id, "user_id": user_id, "joined_at": banned_at}
+        await self._members.replace_one(
+            {"_id": f"{room_id}:{user_id}"}, {**ban, "standing": "banned"}, upsert=True
+        )
 
     async def remove(self, room_id: str, user_id: str) -> bool:
         result = await self._members.delete_one({"_id": f"{room_id}:{user_id}"})
         return result.deleted_count == 1
 
     async def rooms_of(self, user_id: str) -> list[str]:
-        return [doc["room_id"] async for doc in self._members.find({"user_id": user_id})]
+        """The rooms this user is a member of (bans left out)."""
+        docs = self._members.find({"user_id": user_id})
+        return [doc["room_id"] async for doc in docs if doc.get("standing") != "banned"]

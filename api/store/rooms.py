@@ -29,6 +29,8 @@ class Room:
     max_participants: int
     status: RoomStatus
     created_at: datetime
+    # A stage room: hosts and speakers talk, everyone else listens (sfu rooms only).
+    stage: bool = False
 
     @property
     def sort_key(self) -> str:
@@ -50,6 +52,8 @@ class Room:
             max_participants=doc["max_participants"],
             status=doc["status"],
             created_at=doc["created_at"],
+            # Older rooms have no field; the embedded server may read a stored True back as 1.
+            stage=bool(doc.get("stage", False)),
         )
 
     def to_document(self) -> Document:
@@ -63,6 +67,7 @@ class Room:
             "max_participants": self.max_participants,
             "status": self.status,
             "created_at": self.created_at,
+            "stage": self.stage,
             "sort_key": self.sort_key,
         }
 

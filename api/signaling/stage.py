@@ -1,0 +1,225 @@
+"""Stage rooms' events: raise and lower a hand, invite to speak and answer, set a role, leave
+the stage, and remove a participant (every room: the owner is its host).
+
+Roles change only in `SignalingState.set_role`; right after, before anything is awaited, the
+SFU learns whether the participant's audio may be heard (`SfuBridge.set_on_stage`: a
+listener's audio is dropped in the server whatever its client sends). Every message that
+tells a room about a change is one emit: `role-changed` to the room, `hand-raised` and
+`speak-invite-answered` to the hosts at once. Who may do what (docs/protocol.md, "Stage
+rooms"): hosts invite, move speakers back to the audience and remove; only the owner makes or
+unmakes co-hosts, or acts on one; nobody acts on the owner; a listener comes on stage only by
+accepting an invite (consent: nobody is put on air unasked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from api.background import BackgroundTasks
+from api.errors import (
+    AlreadyOnStage,
+    NotRoomHost,
+    NotRoomOwner,
+    NotStageRoom,
+    OwnerRoleFixed,
+    PeerNotInRoom,
+    SpeakInviteRequired,
+)
+from api.rooms.service import RoomService
+from api.signaling.locks import RoomLocks
+from api.signaling.payloads import RoomPayload, SetRolePayload, TargetPayload
+from api.signaling.presence import hand_object
+from api.signaling.sfu_bridge import SfuBridge
+from api.signaling.sockets import Sockets
+from api.signaling.stage_book import SpeakInvite, StageRole
+from api.signaling.state import Connection, RoleChange, SignalingState
+from api.signaling.wire_objects import participant_object
+from api.store.rooms import Room
+
+Ack = dict[str, Any]
+SPEAK_INVITE_SECONDS = 60.0
+
+
+class StageControl:
+    def __init__(
+        self,
+        state: SignalingState,
+        sockets: Sockets,
+        media: SfuBridge,
+        rooms: RoomService,
+        background: BackgroundTasks,
+        locks: RoomLocks,
+        invite_seconds: float = SPEAK_INVITE_SECONDS,
+    ) -> None:
+        self._state = state
+        self._sockets = sockets
+        self._media = media
+        self._rooms = rooms
+        self._background = background
+        self._locks = locks
+        # How long an invitation to speak may be accepted.
+        self.invite_seconds = invite_seconds
+
+    # --- listeners ------------------------------------------------------------------------
+
+    async def raise_hand(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        if connection.role != "listener":
+            raise AlreadyOnStage()
+        hand = self._state.raise_hand(connection, int(time.time() * 1000))
+        if hand is not None:
+            await self._to_hosts(room, "hand-raised", hand_object(room.id, connection, hand, True))
+        return {}
+
+    async def lower_hand(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        if self._state.lower_hand(connection):
+            await self._to_hosts(room, "hand-raised", hand_object(room.id, connection, None, False))
+        return {}
+
+    async def accept_speak(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        if connection.role != "listener":
+            raise AlreadyOnStage()
+        invite = self._state.take_invite(connection, time.monotonic())
+        await self._change_role(room, connection, "speaker", by=None)
+        await self._answered(room, connection, "accepted", invite)
+        return {}
+
+    async def decline_speak(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        invite = self._state.take_invite(connection, time.monotonic())
+        await self._answered(room, connection, "declined", invite)
+        return {}
+
+    async def leave_stage(self, connection: Connection, payload: RoomPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        if connection.user_id == room.owner_id:
+            raise OwnerRoleFixed()
+        if connection.role != "listener":
+            await self._change_role(room, connection, "listener", by=None)
+        return {}
+
+    # --- hosts ----------------------------------------------------------------------------
+
+    async def invite_to_speak(self, connection: Connection, payload: TargetPayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        self._require_host(connection)
+        target = self._target(room, connection, payload.userId)
+        if target.role != "listener":
+            raise AlreadyOnStage("They are on stage already.")
+        seconds = self.invite_seconds
+        invite = self._state.invite(target, connection.user_id, time.monotonic() + seconds)
+        asyncio.get_running_loop().call_later(
+            seconds, self._expire, room.id, target.user_id, invite
+        )
+        offered = {"roomId": room.id, "by": connection.user_id, "expiresInSeconds": seconds}
+        await self._sockets.to_one(target.sid, "speak-invite", offered)
+        await self._answered(room, target, "pending", invite)
+        return {"expiresInSeconds": seconds}
+
+    async def set_role(self, connection: Connection, payload: SetRolePayload) -> Ack:
+        room = self._stage_room(connection, payload.roomId)
+        self._require_host(connection)
+        target = self._target(room, connection, payload.userId)
+        if payload.role == target.role:
+            return {}
+        if "host" in (payload.role, target.role) and connection.user_id != room.owner_id:
+            raise NotRoomOwner("Only the room's owner makes or unmakes co-hosts.")
+        if target.role == "listener":
+            raise SpeakInviteRequired()
+        await self._change_role(room, target, payload.role, by=connection.user_id)
+        return {}
+
+    async def remove_participant(self, connection: Connection, payload: TargetPayload) -> Ack:
+        """Every room: the owner (and a stage room's co-hosts) take someone out; a public room
+        bans them for its lifetime, a private one drops their membership."""
+        room = self._state.current_room(connection, payload.roomId)
+        self._require_host(connection)
+        target = self._target(room, connection, payload.userId)
+        if target.role == "host" and connection.user_id != room.owner_id:
+            raise NotRoomOwner("Only the room's owner removes a co-host.")
+        removal = await self._rooms.remove_participant(room, target.user_id, connection.user_id)
+        return {"banned": removal.banned}
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _stage_room(self, connection: Connection, room_id: str) -> Room:
+        room = self._state.current_room(connection, room_id)
+        if not room.stage:
+            raise NotStageRoom()
+        return room
+
+    @staticmethod
+    def _require_host(connection: Connection) -> None:
+        if connection.role != "host":
+            raise NotRoomHost()
+
+    def _target(self, room: Room, connection: Connection, user_id: str) -> Connection:
+        """Another occupant who is not the owner; raises PeerNotInRoom."""
+        target = self._state.occupant_of_user(room.id, user_id)
+        if target is None or target is connection or user_id == connection.user_id:
+            raise PeerNotInRoom("That user is not in your room (or is yourself).")
+        if user_id == room.owner_id:
+            raise PeerNotInRoom("Nobody acts on the room's owner.")
+        return target
+
+    async def _change_role(
+        self, room: Room, connection: Connection, role: StageRole, by: str | None
+    ) -> None:
+        change = self._state.set_role(connection, role)
+        self._media.set_on_stage(room, connection)  # before any await: heard or not at once
+        async with self._locks.hold(room.id):
+            await self._announce(change, by)
+
+    async def _announce(self, change: RoleChange, by: str | None) -> None:
+        connection, room = change.connection, change.room
+        if connection.stay is None or connection.room_id != room.id:
+            return  # left while we waited: its departure was told instead
+        changed: dict[str, Any] = {
+            "roomId": room.id,
+            "userId": connection.user_id,
+            "role": change.role,
+            "participant": participant_object(connection),
+        }
+        if by is not None:
+            changed["by"] = by
+        await self._sockets.to_room(room.id, "role-changed", changed)
+        if change.hand_lowered:
+            lowered = hand_object(room.id, connection, None, False)
+            await self._to_hosts(room, "hand-raised", lowered)
+        if change.role == "host" and change.previous != "host":
+            # A new co-host sees the queue it now manages.
+            hands = [
+                hand_object(room.id, raiser, hand, True)
+                for raiser, hand in self._state.raised_hands(room.id)
+            ]
+            await self._sockets.to_one(
+                connection.sid, "raised-hands", {"roomId": room.id, "hands": hands}
+            )
+
+    async def _answered(
+        self, room: Room, invited: Connection, answer: str, invite: SpeakInvite
+    ) -> None:
+        """Hosts see what became of an invitation: pending, accepted, declined, expired."""
+        answered = {"roomId": room.id, "userId": invited.user_id, "answer": answer, "by": invite.by}
+        await self._to_hosts(room, "speak-invite-answered", answered)
+
+    async def _to_hosts(self, room: Room, event: str, data: dict[str, Any]) -> None:
+        await self._sockets.to_each([c.sid for c in self._state.hosts(room.id)], event, data)
+
+    def _expire(self, room_id: str, user_id: str, invite: SpeakInvite) -> None:
+        if not self._state.expire_invite(room_id, user_id, invite):
+            return  # answered, renewed, or the user left
+        invited = self._state.occupant_of_user(room_id, user_id)
+        room = self._state.room(room_id)
+        if invited is None or room is None:
+            return
+        self._background.spawn(self._tell_expired(room, invited, invite), name="invite-expired")
+
+    async def _tell_expired(self, room: Room, invited: Connection, invite: SpeakInvite) -> None:
+        ended = {"roomId": room.id, "reason": "expired"}
+        await self._sockets.to_one(invited.sid, "speak-invite-ended", ended)
+        await self._answered(room, invited, "expired", invite)
