@@ -470,6 +470,9 @@ export class CallEngine implements Call {
     s.on("speak-invite-answered", (event) => {
       if (event.roomId === roomId) this.dispatch({ type: "speak-invite-answered", event });
     });
+    s.on("raised-hands", (event) => {
+      if (event.roomId === roomId) this.dispatch({ type: "raised-hands", hands: event.hands });
+    });
   }
 
   private endIfThisRoom(roomId: string, reason: EndReason): void {
@@ -588,7 +591,7 @@ export class CallEngine implements Call {
   private loadAudience(cursor: string | null, reset: boolean): Promise<void> {
     const fetchAudience = this.options.fetchAudience;
     if (!fetchAudience) return Promise.resolve();
-    const role: StageRole = this.current.stage ? "listener" : "speaker";
+    const role: StageRole = this.current.audience.role ?? (this.current.stage ? "listener" : "speaker");
     this.audienceGone = new Set();
     const load = fetchAudience(this.options.roomId, { role, cursor, limit: AUDIENCE_PAGE_SIZE })
       .then((page) => {

@@ -12,6 +12,8 @@ export interface ParticipantInfo {
 // The audience's first page in room-state (audience mode), or empty (roster mode).
 export interface AudienceInfo {
   count: number;
+  // Whom the audience holds (the `role` to page it with over REST): listeners in stage rooms.
+  role?: StageRole;
   participants: ParticipantInfo[];
   nextCursor: string | null;
 }
@@ -20,7 +22,7 @@ export interface RaisedHandInfo {
   peerId: string;
   userId: string;
   user: PublicProfile;
-  raisedAt: number; // ms since the epoch
+  raisedAt?: number; // ms since the epoch
 }
 
 export interface SpeakInviteInfo {
@@ -81,12 +83,17 @@ export interface SpeakInviteEndedEvent {
   reason: string; // "expired", or another reason a newer server gives
 }
 
-export type SpeakInviteAnswer = "pending" | "declined" | "expired";
+export type SpeakInviteAnswer = "pending" | "accepted" | "declined" | "expired";
 
 export interface SpeakInviteAnsweredEvent {
   roomId: string;
   userId: string;
   answer: SpeakInviteAnswer;
+}
+
+export interface RaisedHandsEvent {
+  roomId: string;
+  hands: RaisedHandInfo[];
 }
 
 export interface RemovedFromRoomEvent {
@@ -168,6 +175,8 @@ export interface ServerEvents {
   "speak-invite": (event: SpeakInviteEvent) => void;
   "speak-invite-ended": (event: SpeakInviteEndedEvent) => void;
   "speak-invite-answered": (event: SpeakInviteAnsweredEvent) => void;
+  // To a new co-host: the queue it now manages.
+  "raised-hands": (event: RaisedHandsEvent) => void;
 }
 
 // Client → server: payload and the success ack's extra fields.

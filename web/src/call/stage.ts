@@ -24,7 +24,7 @@ import type {
   StageRole,
 } from "./types";
 
-export const EMPTY_AUDIENCE: Audience = { count: 0, members: [], nextCursor: null, reloads: 0 };
+export const EMPTY_AUDIENCE: Audience = { count: 0, members: [], nextCursor: null, reloads: 0, role: null };
 
 // A page of `GET /api/rooms/{id}/participants`.
 export type AudiencePage = AudiencePageResult;
@@ -56,6 +56,7 @@ export function stageFromRoomState(state: CallState, event: RoomStateEvent, now:
       members,
       nextCursor: audienceInfo.nextCursor ?? null,
       reloads: state.audience.reloads,
+      role: audienceInfo.role ?? null,
     },
     raisedHands: sortHands((event.raisedHands ?? []).map(handOf)),
     inviteAnswers: {},
@@ -172,7 +173,13 @@ export function speakInviteEnded(state: CallState, reason: string): CallState {
   return reason === "expired" ? withNotice(next, "invite-expired", null) : next;
 }
 
+/** The whole queue at once (a new co-host gets it). */
+export function raisedHands(state: CallState, hands: RaisedHandInfo[]): CallState {
+  return { ...state, raisedHands: sortHands(hands.map(handOf)) };
+}
+
 export function speakInviteAnswered(state: CallState, event: SpeakInviteAnsweredEvent): CallState {
+  if (event.answer === "accepted") return forgetHands(state, new Set([event.userId]));
   if (state.inviteAnswers[event.userId] === event.answer) return state;
   return { ...state, inviteAnswers: { ...state.inviteAnswers, [event.userId]: event.answer } };
 }
@@ -191,7 +198,7 @@ function memberOf(info: ParticipantInfo, selfPeerId: string | null, ownerId: str
 }
 
 function handOf(info: RaisedHandInfo): RaisedHand {
-  return { peerId: info.peerId, userId: info.userId, user: info.user, raisedAt: info.raisedAt };
+  return { peerId: info.peerId, userId: info.userId, user: info.user, raisedAt: info.raisedAt ?? 0 };
 }
 
 function sortHands(hands: RaisedHand[]): RaisedHand[] {

@@ -10,6 +10,7 @@ import type {
   SpeakersEvent,
   SpeakInviteAnsweredEvent,
   SpeakInviteInfo,
+  RaisedHandInfo,
 } from "./events";
 import { isStageMember, toParticipant, updateWhere } from "./participant";
 import { applySpeakers, slotOwners } from "./slots";
@@ -18,6 +19,7 @@ import {
   audienceUpdate,
   EMPTY_AUDIENCE,
   handRaised,
+  raisedHands,
   roleChanged,
   speakInvite,
   speakInviteAnswered,
@@ -65,6 +67,7 @@ export type CallAction =
   | { type: "speak-invite"; invite: SpeakInviteInfo; now: number }
   | { type: "speak-invite-ended"; reason: string }
   | { type: "speak-invite-answered"; event: SpeakInviteAnsweredEvent }
+  | { type: "raised-hands"; hands: RaisedHandInfo[] }
   | { type: "removal"; byName: string | null; banned: boolean };
 
 // Server events that take us out of the room, and the EndReason each one means.
@@ -140,6 +143,8 @@ export function reduce(state: CallState, action: CallAction): CallState {
       return speakInviteEnded(state, action.reason);
     case "speak-invite-answered":
       return speakInviteAnswered(state, action.event);
+    case "raised-hands":
+      return raisedHands(state, action.hands);
     case "removal":
       return { ...state, removal: { byName: action.byName, banned: action.banned } };
     case "mute-info":

@@ -107,6 +107,8 @@ export interface Audience {
   nextCursor: string | null;
   // Bumped when the server left joins or leaves out (`more`): the list must be loaded again.
   reloads: number;
+  // Whom the audience holds, as room-state said (the REST `role` filter); null: not told.
+  role: StageRole | null;
 }
 
 export interface RaisedHand {
@@ -126,6 +128,7 @@ export interface SpeakInvite {
 
 // Hosts' view of their invitations, by the invited user's id.
 export type InviteAnswer = "pending" | "declined" | "expired";
+// (An "accepted" answer takes the person off the queue: they are on the stage.)
 
 // What happened to our own place in a stage room, said once in a status message.
 export type StageNoticeKind =
