@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--relay-only", action="store_true", help="bots use TURN relay candidates only"
     )
     for param in _all_params().values():
+        if param.kind is bool:  # a switch: given or not (None: the scenario's default)
+            parser.add_argument(
+                param.flag, dest=param.name, action="store_true", default=None, help=param.help
+            )
+            continue
         parser.add_argument(
             param.flag,
             dest=param.name,

@@ -30,6 +30,7 @@ class Status:
     loss_percent: float | None = None
     server_cpu_percent: float | None = None
     bot_cpu_percent: float | None = None
+    witness: str = ""  # what the witness listener has received, e.g. "42 (speakers 30, ...)"
 
 
 def _number(value: float | None, unit: str = "", digits: int = 0) -> str:
@@ -89,6 +90,7 @@ class Progress:
             f"loss {_number(s.loss_percent, ' %', 2)}, "
             f"server CPU {_number(s.server_cpu_percent, ' %')}, "
             f"bot CPU {_number(s.bot_cpu_percent, ' %')}"
+            + (f", witness received {s.witness}" if s.witness else "")
         )
 
     def _render(self) -> Table:
@@ -102,5 +104,7 @@ class Progress:
         table.add_row("loss", _number(s.loss_percent, " %", 2))
         table.add_row("server CPU (% of one core)", _number(s.server_cpu_percent, " %"))
         table.add_row("bot CPU (% of one core)", _number(s.bot_cpu_percent, " %"))
+        if s.witness:
+            table.add_row("messages to the witness", s.witness)
         table.add_row("elapsed", f"{time.monotonic() - self._started:,.0f} s")
         return table

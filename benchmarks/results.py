@@ -74,6 +74,8 @@ FIGURE_NAMES: tuple[str, ...] = (
     "server_threads_end",
     "server_fds_start",
     "server_fds_end",
+    "messages_per_existing_listener",
+    "server_cpu_ms_per_join",
 )
 
 SERIES_NAMES: tuple[str, ...] = (

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import socketio
 from aiortc import RTCConfiguration
 
+from benchmarks.witness import MessageTally
+
 ACK_SECONDS = 30.0  # one acknowledged event; a loaded server answers joins within seconds
 CONNECT_SECONDS = 20.0  # the Socket.IO handshake
 # Leaving is not measured, and happens when a run ends: also on Ctrl-C, which reaches a local
@@ -126,17 +128,42 @@ class _Socket:
 
 
 class GethorySfuSignaling:
-    """One bot in a Gethory sfu room: `join`, then `sfu-join` with the bot's offer."""
+    """One bot in a Gethory sfu room: `join`, then `sfu-join` with the bot's offer.
 
-    def __init__(self, base_url: str, token: str, room_id: str) -> None:
+    `media=False`: signaling only, `join` and nothing else (no `sfu-join`, no peer
+    connection), to measure what signaling alone costs the server; the join ends at its
+    ack (`join_acked_at`; the server sends `room-state` before it). `tally`: every event
+    received is counted in it by name (benchmarks.witness)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        room_id: str,
+        *,
+        media: bool = True,
+        tally: MessageTally | None = None,
+    ) -> None:
         self.room_id = room_id
+        self.media = media
         self.slot_switches = 0
         self.join_sent_at: float | None = None
+        self.join_acked_at: float | None = None
+        self.tally = tally
         self._socket = _Socket(base_url, token)
         self._slots: list[Any] | None = None
         self._socket.sio.on("speakers", self._on_speakers)
+        if tally is not None:
+            # python-socketio calls the catch-all for events without a handler of their own.
+            self._socket.sio.on("*", self._on_any)
+
+    async def _on_any(self, event: str, *data: Any) -> None:
+        assert self.tally is not None
+        self.tally.count(event)
 
     async def _on_speakers(self, data: Any) -> None:
+        if self.tally is not None:
+            self.tally.count("speakers")
         slots = data.get("slots") if isinstance(data, dict) else None
         if not isinstance(slots, list):
             return
@@ -146,15 +173,24 @@ class GethorySfuSignaling:
             )
         self._slots = slots
 
-    async def enter(self, bot: MediaBot) -> None:
-        """Connect, join, negotiate and wait for ICE+DTLS; raises JoinFailed."""
+    async def enter(self, bot: MediaBot | None) -> None:
+        """Connect, join, negotiate and wait for ICE+DTLS (signaling only: connect and join);
+        raises JoinFailed."""
         await self._socket.connect()
         self.join_sent_at = time.monotonic()
         await self._socket.call("join", {"roomId": self.room_id})
+        self.join_acked_at = time.monotonic()
+        if not self.media or bot is None:
+            return
         offer = await bot.offer()
         ack = await self._socket.call("sfu-join", {"roomId": self.room_id, "sdp": offer})
         await bot.accept(str(ack["sdp"]))
         await _media_up(bot.connected)
+
+    async def call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Send one acknowledged event (e.g. `invite-to-speak`, `accept-speak`); its ack.
+        Raises JoinFailed with the server's error code on a refusal."""
+        return await self._socket.call(event, data)
 
     async def leave(self) -> None:
         """Leave the room (the server frees the media connection) and disconnect, within

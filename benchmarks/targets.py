@@ -157,19 +157,42 @@ class Target:
         raise BenchError(f"{self.base_url}: sign-in of {email} kept being rate limited")
 
     async def create_room(
-        self, token: str, *, media: str, slots: int | None, max_participants: int | None
+        self,
+        token: str,
+        *,
+        media: str,
+        slots: int | None,
+        max_participants: int | None,
+        stage: bool = False,
     ) -> str:
-        """A public room owned by `token`'s account; its id."""
+        """A public room owned by `token`'s account; its id. `stage`: a stage room (issue 15:
+        the owner is its host, everyone else enters as a listener)."""
         body: dict[str, Any] = {"topic": "gethory-bench", "visibility": "public", "media": media}
         if slots is not None:
             body["slots"] = slots
         if max_participants is not None:
             body["maxParticipants"] = max_participants
+        if stage:
+            body["stage"] = True
         headers = {"Authorization": f"Bearer {token}"}
         async with self.http.post("/api/rooms", json=body, headers=headers) as response:
             reply = await _json(response)
             if response.status >= 300:
                 raise BenchError(f"{self.base_url} refused to create a room: {reply}")
+            if stage and reply.get("stage") is not True:
+                raise BenchError(
+                    f"{self.base_url} made a room without `stage: true`: does it have stage "
+                    "rooms (issue 15)?"
+                )
+            return str(reply["id"])
+
+    async def user_id(self, token: str) -> str:
+        """The id of `token`'s account (`GET /api/users/me`), e.g. to invite it to speak."""
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.get("/api/users/me", headers=headers) as response:
+            reply = await _json(response)
+            if response.status != 200 or not isinstance(reply, dict) or "id" not in reply:
+                raise BenchError(f"{self.base_url}/api/users/me answered {response.status}")
             return str(reply["id"])
 
 

@@ -11,9 +11,13 @@ Ops:
   and wait for ICE+DTLS (benchmarks.signaling), up to `concurrency` at a time.
 - `leave` {names} → {left}: leave the room and close the bots; their counters are kept.
 - `talk` {name, talking} → {}: a speaker starts or stops its turn (large-room).
+- `call` {name, event, data} → the ack: bot `name` sends one acknowledged Socket.IO event
+  (stage rooms: the host's `invite-to-speak`, the invited bot's `accept-speak`); a refusal
+  fails the request with the server's code.
 - `stats` {} → WorkerStats as dict: listener counters summed (RtpReceiveStats snapshots,
   departed bots included), join records and end-to-end delay samples gathered since the
-  previous `stats`, failures by code, tones heard, this process's CPU (/proc/self/stat).
+  previous `stats`, failures by code, tones heard, this process's CPU (/proc/self/stat),
+  and the Socket.IO events its witnesses received, by name (cumulative).
 - `stop` {} → {}: close every bot; the process exits.
 
 Worker 0 hosts the speakers and the decoding listeners (the coordinator assigns them), so
@@ -35,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from benchmarks.witness import MessageTally, add_tallies
+
 COUNTERS = (
     "received",
     "bytes",
@@ -51,7 +57,9 @@ HEAR_SECONDS = 20.0  # a listener that has heard nothing this long after connect
 @dataclass(frozen=True)
 class BotSpec:
     """One bot to put in a room. `role`: "listener" | "speaker"; `signaling`: "sfu" |
-    "mesh"; `slots`: recvonly transceivers (sfu listeners; speakers usually 0)."""
+    "mesh"; `slots`: recvonly transceivers (sfu listeners; speakers usually 0); `media`:
+    False for signaling only (sfu: `join` and no peer connection; its join time is `join`
+    sent → ack); `witness`: count every Socket.IO event it receives (benchmarks.witness)."""
 
     name: str
     role: str
@@ -62,6 +70,8 @@ class BotSpec:
     slots: int = 1
     decode: bool = False
     sample_every: int = 50
+    media: bool = True
+    witness: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class WorkerStats:
     tones: list[tuple[int, float | None]] = field(default_factory=list)  # (speaker, heard Hz)
     unheard: int = 0  # listeners connected for HEAR_SECONDS without a packet
     mesh_peers: int = 0  # connected peer connections of mesh participants
+    messages: dict[str, int] = field(default_factory=dict)  # witnesses' events, cumulative
+    witnesses: int = 0  # witnesses in a room now
 
 
 def process_cpu_seconds() -> float:
@@ -175,6 +187,28 @@ class _MeshClient:
         await self.signaling.leave()
 
 
+class _NoMedia:
+    """A signaling-only member seen as a bot: nothing sent, nothing received."""
+
+    def __init__(self) -> None:
+        from benchmarks.rtp_reader import RtpReceiveStats
+
+        self.stats = RtpReceiveStats()
+        self.delays_ms: list[float] = []
+        self.tone_hz: float | None = None
+        self.sent_packets = 0
+        self.sent_bytes = 0
+
+    def start_talking(self) -> None:
+        pass
+
+    def stop_talking(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
 def _mic_last(bot: Any) -> Any:
     """Put a SpeakerBot's recvonly slot before its microphone in the offer it makes.
 
@@ -213,6 +247,7 @@ class _Worker:
         self.departed: Counter[str] = Counter()
         self.departed_sent = [0, 0]
         self.departed_switches = 0
+        self.departed_messages: Counter[str] = Counter()
         self.records: list[tuple[float, float | None, str | None]] = []
         self.failures: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
@@ -261,6 +296,8 @@ class _Worker:
                 reply = await self._leave(payload["names"])
             elif op == "talk":
                 reply = self._talk(payload["name"], payload["talking"])
+            elif op == "call":
+                reply = await self._call(payload["name"], payload["event"], payload["data"])
             elif op == "stats":
                 reply = asdict(self._stats())
             elif op == "stop":
@@ -348,11 +385,18 @@ class _Worker:
                     self.members[spec.name] = member
                     await member.signaling.enter(member.factory)
                 else:
-                    bot = self._bot(spec, rtc)
-                    signaling = GethorySfuSignaling(self.config.base_url, spec.token, spec.room_id)
+                    bot: Any = self._bot(spec, rtc) if spec.media else _NoMedia()
+                    tally = MessageTally() if spec.witness else None
+                    signaling = GethorySfuSignaling(
+                        self.config.base_url,
+                        spec.token,
+                        spec.room_id,
+                        media=spec.media,
+                        tally=tally,
+                    )
                     member = _Member(spec, bot, signaling, sent_at)
                     self.members[spec.name] = member
-                    await signaling.enter(bot)
+                    await signaling.enter(bot if spec.media else None)
                 member.sent_at = member.signaling.join_sent_at or sent_at
                 member.connected_at = time.monotonic()
             except JoinFailed as failure:
@@ -362,6 +406,10 @@ class _Worker:
         if spec.role == "speaker":
             member.reported = True  # a speaker hears nothing: its join ends at connected
             self.records.append((member.sent_at, None, None))
+        elif not spec.media:  # signaling only: the join ends at its ack
+            member.reported = True
+            acked = member.signaling.join_acked_at or member.connected_at
+            self.records.append((member.sent_at, (acked - member.sent_at) * 1000, None))
         return {"name": spec.name, "ok": True, "code": None, "message": ""}
 
     async def _failed(
@@ -394,6 +442,9 @@ class _Worker:
             self.departed_sent[0] += member.bot.sent_packets
             self.departed_sent[1] += member.bot.sent_bytes
         self.departed_switches += member.signaling.slot_switches
+        tally = getattr(member.signaling, "tally", None)
+        if tally is not None:
+            self.departed_messages.update(tally.counts)
         await self._close(member)
 
     @staticmethod
@@ -402,6 +453,18 @@ class _Worker:
             await member.signaling.leave()
         with contextlib.suppress(Exception):
             await member.bot.close()
+
+    async def _call(self, name: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        from benchmarks.signaling import JoinFailed
+
+        member = self.members.get(name)
+        if member is None or member.connected_at is None:
+            raise ValueError(f"no bot {name!r} in a room in this process")
+        try:
+            ack: dict[str, Any] = await member.signaling.call(event, data)
+        except JoinFailed as refusal:
+            raise RuntimeError(f"`{event}` by {name}: {refusal.code}: {refusal.message}") from None
+        return ack
 
     def _talk(self, name: str, talking: bool) -> dict[str, Any]:
         bot = self.members[name].bot
@@ -431,6 +494,7 @@ class _Worker:
         self._collect_records()
         stats = WorkerStats(self.index, process_cpu_seconds(), time.monotonic())
         counters: Counter[str] = Counter(self.departed)
+        messages: Counter[str] = Counter(self.departed_messages)
         stats.sent_packets, stats.sent_bytes = self.departed_sent
         stats.slot_switches = self.departed_switches
         now = time.monotonic()
@@ -438,6 +502,10 @@ class _Worker:
             if member.connected_at is None:
                 continue
             stats.slot_switches += member.signaling.slot_switches
+            tally = getattr(member.signaling, "tally", None)
+            if tally is not None:
+                stats.witnesses += 1
+                messages.update(tally.counts)
             stats.mesh_peers += getattr(member.signaling, "connected_peers", 0)
             if member.spec.role == "speaker":
                 stats.speakers += 1
@@ -453,9 +521,14 @@ class _Worker:
             stats.delays_ms.extend(self.delays_from(member))
             if member.spec.decode:
                 stats.tones.append((member.spec.speaker_index, member.bot.tone_hz))
-            if member.bot.stats.first_at is None and now - member.connected_at > HEAR_SECONDS:
+            if (
+                member.spec.media
+                and member.bot.stats.first_at is None
+                and now - member.connected_at > HEAR_SECONDS
+            ):
                 stats.unheard += 1
         stats.counters = dict(counters)
+        stats.messages = dict(messages)
         stats.join_records, self.records = self.records, []
         stats.failures = dict(self.failures)
         stats.failure_examples = dict(self.examples)
@@ -558,6 +631,8 @@ class PoolStats:
     jitter_ms: list[float]
     failures: dict[str, int]
     unheard: int
+    messages: dict[str, int] = field(default_factory=dict)  # witnesses' events, cumulative
+    witnesses: int = 0
 
     @property
     def received(self) -> float:
@@ -591,6 +666,16 @@ class WorkerPool:
     async def talk(self, worker: int, name: str, talking: bool) -> None:
         await self.handles[worker].call("talk", {"name": name, "talking": talking})
 
+    async def call(
+        self, worker: int, name: str, event: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Bot `name` on `worker` sends `event` with `data`; the server's ack. WorkerError
+        (with the server's code) on a refusal."""
+        ack: dict[str, Any] = await self.handles[worker].call(
+            "call", {"name": name, "event": event, "data": data}
+        )
+        return ack
+
     async def stats(self) -> PoolStats:
         reports = await asyncio.gather(*(h.call("stats") for h in self.handles))
         workers = [WorkerStats(**r) for r in reports]
@@ -613,6 +698,8 @@ class WorkerPool:
             jitter_ms=[j for w in workers for j in w.jitter_ms],
             failures=dict(failures),
             unheard=sum(w.unheard for w in workers),
+            messages=add_tallies(w.messages for w in workers),
+            witnesses=sum(w.witnesses for w in workers),
         )
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ class Param:
     """One scenario parameter: `--<name with dashes>` on the command line."""
 
     name: str  # the Python name, e.g. "room_size" (flag --room-size)
-    kind: type  # int | float | str
+    kind: type  # int | float | str, or bool: a switch (`--stage`), False unless given
     default: Any
     help: str
 

@@ -99,6 +99,7 @@ class Bench:
         self._tokens: list[str] = []
         self.speakers = 1  # clips in the SendLog (speaker indices 0..speakers-1)
         self.refusals: list[dict[str, Any]] = []  # every failed join's outcome, in order
+        self.homes: dict[str, int] = {}  # each bot's worker
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -142,9 +143,17 @@ class Bench:
         return self._tokens
 
     async def room(
-        self, token: str, *, media: str = "sfu", slots: int | None = None, size: int | None = None
+        self,
+        token: str,
+        *,
+        media: str = "sfu",
+        slots: int | None = None,
+        size: int | None = None,
+        stage: bool = False,
     ) -> str:
-        return await self.target.create_room(token, media=media, slots=slots, max_participants=size)
+        return await self.target.create_room(
+            token, media=media, slots=slots, max_participants=size, stage=stage
+        )
 
     # --- bots ----------------------------------------------------------------------------
 
@@ -156,7 +165,7 @@ class Bench:
 
     def place(self, spec: BotSpec) -> int:
         """The worker for a bot (see the module docstring)."""
-        if spec.role == "speaker" or spec.decode or self.processes == 1:
+        if spec.role == "speaker" or spec.decode or spec.witness or self.processes == 1:
             return 0
         worker = 1 + self._next_listener % (self.processes - 1)
         self._next_listener += 1
@@ -167,7 +176,9 @@ class Bench:
         counted by code in the stats, not raised."""
         by_worker: dict[int, list[BotSpec]] = {}
         for spec in specs:
-            by_worker.setdefault(self.place(spec), []).append(spec)
+            worker = self.place(spec)
+            self.homes[spec.name] = worker
+            by_worker.setdefault(worker, []).append(spec)
         outcomes = await asyncio.gather(
             *(self.workers.join(w, bots) for w, bots in by_worker.items())
         )
@@ -191,6 +202,11 @@ class Bench:
             for worker, names in outcome.items():
                 joined.setdefault(worker, []).extend(names)
         return joined
+
+    async def call(self, name: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Bot `name` sends one acknowledged Socket.IO event; the ack (WorkerError on a
+        refusal, with the server's code)."""
+        return await self.workers.call(self.homes[name], name, event, data)
 
     async def leave(self, joined: dict[str, list[str]]) -> None:
         await asyncio.gather(*(self.workers.leave(int(w), names) for w, names in joined.items()))
@@ -254,6 +270,8 @@ class Bench:
             "failures": ", ".join(f"{code} {n}" for code, n in sorted(stats.failures.items())),
             "target": self.target_participants,
         }
+        if stats.witnesses:
+            status["witness"] = witness_line(stats.messages, stats.witnesses)
         if previous is not None:
             before, probe_before = previous
             seconds = stats.at - before.at
@@ -496,6 +514,13 @@ def limit_of(window: Window, figures: dict[str, Any]) -> tuple[str, str]:
             return "unknown", detail + " (server CPU not measured: --metrics-token)"
         return ("server" if server >= busiest else "bots"), detail
     return "none", detail
+
+
+def witness_line(messages: dict[str, int], witnesses: int) -> str:
+    """What a witness has received since it joined, e.g. "42 (speakers 30, room-state 1)"."""
+    per = {event: n / max(1, witnesses) for event, n in messages.items()}
+    by_event = ", ".join(f"{e} {n:,.0f}" for e, n in sorted(per.items(), key=lambda i: -i[1]))
+    return f"{sum(per.values()):,.0f}" + (f" ({by_event})" if by_event else "")
 
 
 def _rates(before: PoolStats, after: PoolStats) -> tuple[float, float]:

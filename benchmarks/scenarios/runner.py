@@ -23,6 +23,8 @@ SUMMARY = (
     ("joins_failed", "failed joins", ""),
     ("join_ms_p50", "join time p50", "ms"),
     ("join_ms_p95", "join time p95", "ms"),
+    ("messages_per_existing_listener", "messages per existing listener", ""),
+    ("server_cpu_ms_per_join", "server CPU per join (net)", "ms"),
     ("forwarded_packets_per_second", "forwarded packets/s", ""),
     ("server_cpu_percent", "server CPU", "% of one core"),
     ("server_cpu_us_per_forwarded_packet", "server CPU per forwarded packet", "µs"),
@@ -61,6 +63,9 @@ def run(scenario: Scenario, values: dict[str, Any], args: argparse.Namespace) ->
     pngs = plot_run(result, out)
     console = Console(file=sys.stderr if args.json else sys.stdout, width=100, highlight=False)
     console.print(summary_table(result))
+    storm = storm_table(result)
+    if storm is not None:
+        console.print(storm)
     console.print(f"limit: {result.limit} ({result.parameters.get('limit_detail', '')})")
     for code, message in (result.parameters.get("error_examples") or {}).items():
         console.print(f"failed joins, {code}: {message}")
@@ -94,6 +99,40 @@ async def _run(
                 await bench.close()
             progress.update(phase="done")
             return result
+
+
+STORM_COLUMNS = (
+    ("listeners", "listeners", "{:,.0f}"),
+    ("join_rate_per_second", "joins/s", "{:g}"),
+    ("joins", "joins", "{:,.0f}"),
+    ("messages_per_existing_listener", "messages / existing listener", "{:,.0f}"),
+    ("server_cpu_ms_per_join", "server CPU / join (net), ms", "{:.2f}"),
+    ("server_cpu_ms_per_join_gross", "gross, ms", "{:.2f}"),
+    ("join_ms_p95", "join p95, ms", "{:,.0f}"),
+)
+
+
+def storm_table(result: RunResult) -> Table | None:
+    """The sweep points' storm figures (issue 15), one row per point; None without them."""
+    points = [pt for pt in result.points if "messages_per_existing_listener" in pt]
+    if not points:
+        return None
+    columns = [c for c in STORM_COLUMNS if any(c[0] in pt for pt in points)]
+    table = Table(title="join storm, per step (messages: since the storm began / in the step)")
+    for _, label, _ in columns:
+        table.add_column(label, justify="right")
+    for pt in points:
+        table.add_row(*(fmt.format(pt[k]) if k in pt else "–" for k, _, fmt in columns))
+    events = sorted({k.split(".", 1)[1] for pt in points for k in pt if "." in k})
+    if events:
+        last = points[-1]
+        by_event = ", ".join(
+            f"{e} {last[key]:,.0f}"
+            for e in events
+            if last.get(key := "messages_per_existing_listener." + e)
+        )
+        table.caption = f"last step's messages by event: {by_event}"
+    return table
 
 
 def summary_table(result: RunResult) -> Table:
