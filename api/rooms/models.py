@@ -64,6 +64,28 @@ class RoomResponse(ApiModel):
     role: Literal["owner", "member", "visitor"]
 
 
+class ParticipantsQuery(RequestModel):
+    role: Literal["host", "speaker", "listener"] | None = None
+    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,15}$", description="opaque")] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+
+
+class ParticipantResponse(ApiModel):
+    user: PublicProfile
+    role: Literal["host", "speaker", "listener"]
+    muted: bool
+
+
+class ParticipantPageResponse(ApiModel):
+    """One page of who is in the room now, in order of arrival. `count`: how many match the
+    role now. Someone present throughout a paging appears exactly once; someone who left and
+    came back may appear again, at the end."""
+
+    participants: list[ParticipantResponse]
+    count: int
+    next_cursor: str | None
+
+
 class RoomPageResponse(ApiModel):
     rooms: list[RoomResponse]
     next_cursor: str | None

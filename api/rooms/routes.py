@@ -12,6 +12,7 @@ from aiohttp import web
 from api.auth.service import Principal
 from api.endpoints import Api
 from api.errors import (
+    BannedFromRoom,
     InviteExhausted,
     InviteExpired,
     NotFound,
@@ -26,6 +27,9 @@ from api.rooms.models import (
     InviteListResponse,
     InviteResponse,
     ListRoomsQuery,
+    ParticipantPageResponse,
+    ParticipantResponse,
+    ParticipantsQuery,
     RoomListResponse,
     RoomPageResponse,
     RoomResponse,
@@ -34,13 +38,14 @@ from api.rooms.models import (
 from api.rooms.service import NewRoom, RoomView
 from api.services import SERVICES
 from api.store.invites import Invite
+from api.users.models import PublicProfile
 
 api = Api("rooms")
 
 # A cursor is the lobby position of the last room seen: people, last activity (ms), sort key.
 _POSITION = re.compile(r"^(\d{1,6})\.(\d{1,15})\.(\d{15}_rm_[A-Za-z0-9_-]{16})$")
 Position = tuple[int, int, str]
-ROOM_ERRORS = (NotFound, RoomClosed)
+ROOM_ERRORS = (NotFound, RoomClosed, BannedFromRoom)
 OWNER_ERRORS = (NotFound, RoomClosed, NotRoomOwner)
 
 
@@ -149,6 +154,35 @@ async def get_room(request: web.Request, principal: Principal) -> RoomResponse:
     services = request.app[SERVICES]
     view = await services.rooms.view(principal.user.id, request.match_info["id"])
     return await services.room_presenter.present_one(view)
+
+
+@api.route(
+    "GET",
+    "/api/rooms/{id}/participants",
+    summary="Who is in the room now, by role, paged in order of arrival (a stage's audience)",
+    query=ParticipantsQuery,
+    response=ParticipantPageResponse,
+    errors=ROOM_ERRORS,
+)
+async def room_participants(
+    request: web.Request, principal: Principal, query: ParticipantsQuery
+) -> ParticipantPageResponse:
+    services = request.app[SERVICES]
+    room = (await services.rooms.view(principal.user.id, request.match_info["id"])).room
+    after = int(query.cursor) if query.cursor is not None else None
+    page = services.presence.page(room.id, query.role, after, query.limit)
+    users = await services.stores.users.by_ids([user_id for user_id, _ in page.entries])
+    return ParticipantPageResponse(
+        participants=[
+            ParticipantResponse(
+                user=PublicProfile.of(users[user_id]), role=entry.role, muted=entry.muted
+            )
+            for user_id, entry in page.entries
+            if user_id in users  # an account deleted meanwhile
+        ],
+        count=page.count,
+        next_cursor=None if page.next_after is None else str(page.next_after),
+    )
 
 
 @api.route(

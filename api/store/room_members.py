@@ -43,11 +43,11 @@ class RoomMemberStore:
 
     async def ban(self, room_id: str, user_id: str, banned_at: datetime) -> None:
         """Idempotent; replaces a membership. (`replace_one` keeps the datetime a datetime on
-        the embedded server, where `$set` would not: DESIGN §6.)"""
-        ban = {"room_id": room_id, "user_id": user_id, "joined_at": banned_at}
-        await self._members.replace_one(
-            {"_id": f"{room_id}:{user_id}"}, {**ban, "standing": "banned"}, upsert=True
-        )
+        the embedded server, where `$set` would not: DESIGN §6; and the replacement names its
+        `_id`, which that server's upsert does not take from the filter.)"""
+        key = f"{room_id}:{user_id}"
+        ban = {"_id": key, "room_id": room_id, "user_id": user_id, "joined_at": banned_at}
+        await self._members.replace_one({"_id": key}, {**ban, "standing": "banned"}, upsert=True)
 
     async def remove(self, room_id: str, user_id: str) -> bool:
         result = await self._members.delete_one({"_id": f"{room_id}:{user_id}"})
