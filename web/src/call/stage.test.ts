@@ -87,9 +87,10 @@ describe("audience-update", () => {
     expect(state.audience.reloads).toBe(1);
   });
 
-  it("ignores a listener's participant-joined (audience joins come together)", () => {
-    const state = bobListening();
-    expect(reduce(state, { type: "participant-joined", info: listener("D", dan) })).toBe(state);
+  it("puts a listener told of one by one in the audience, never on the stage", () => {
+    const state = reduce(bobListening(), { type: "participant-joined", info: listener("D", dan) });
+    expect(state.participants.map((p) => p.user.name)).toEqual(["Ann"]);
+    expect(state.audience.members.map((m) => m.user.name)).toEqual(["Bob", "Cat", "Dan"]);
   });
 });
 
@@ -257,5 +258,22 @@ describe("audience mode in a large non-stage room", () => {
     expect(state.audienceMode).toBe(true);
     expect(state.participants.map((p) => p.user.name)).toEqual(["Ann"]);
     expect(state.audience.members.map((m) => m.user.name)).toEqual(["Bob", "Cat"]);
+  });
+
+  it("lists one-by-one joins and leaves in the audience once the room is back at 50 or fewer", () => {
+    let state = run(
+      initialState("rm_1", "sfu"),
+      {
+        type: "room-state",
+        event: { roomId: "rm_1", media: "sfu", ownerId: ann.id, selfPeerId: "A", participants: [info("A", ann)] },
+      },
+      { type: "audience-update", event: { roomId: "rm_1", count: 1, joined: [info("B", bob, false, "speaker")], left: [], more: false } },
+      { type: "participant-joined", info: info("C", cat, false, "speaker") },
+    );
+    expect(state.audience.members.map((m) => m.user.name)).toEqual(["Bob", "Cat"]);
+    expect(state.audience.count).toBe(2);
+    state = reduce(state, { type: "participant-left", peerId: "B" });
+    expect(state.audience.members.map((m) => m.user.name)).toEqual(["Cat"]);
+    expect(state.audience.count).toBe(1);
   });
 });

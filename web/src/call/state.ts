@@ -230,8 +230,19 @@ function participantJoined(state: CallState, info: ParticipantInfo): CallState {
   const others = state.participants.filter((p) => p.peerId !== info.peerId);
   const participant = toParticipant(state, info);
   if (state.audienceMode && !isStageMember(participant.role, state.stage)) {
-    // Audience joins come in audience-update; an older server may still send them one by one.
-    return state;
+    // Audience joins come in audience-update, except in a large room shrunk back to 50 or
+    // fewer: the server tells joins one by one again, and they join the audience we show.
+    const members = state.audience.members.filter((m) => m.userId !== info.user.id);
+    const member = {
+      userId: info.user.id,
+      peerId: info.peerId,
+      user: info.user,
+      role: participant.role,
+      muted: info.muted,
+      isSelf: participant.isSelf,
+    };
+    const count = state.audience.count + (members.length === state.audience.members.length ? 1 : 0);
+    return { ...state, audience: { ...state.audience, members: [...members, member], count } };
   }
   return { ...state, participants: [...others, participant] };
 }
@@ -247,7 +258,9 @@ function participantLeft(state: CallState, peerId: string): CallState {
   ) {
     return state;
   }
-  return { ...state, participants, raisedHands, audience: { ...state.audience, members } };
+  // Someone we list in the audience left one by one (a large room at 50 or fewer again).
+  const count = Math.max(0, state.audience.count - (state.audience.members.length - members.length));
+  return { ...state, participants, raisedHands, audience: { ...state.audience, members, count } };
 }
 
 function roomState(state: CallState, event: RoomStateEvent, now: number): CallState {

@@ -9,7 +9,7 @@ import { useCall } from "../call/CallContext";
 import { Loading } from "../components/Status";
 import { CallView } from "../room/CallView";
 import { PreJoin } from "../room/PreJoin";
-import { ROOM_CLOSED, ROOM_MISSING } from "../room/words";
+import { BANNED, ROOM_CLOSED, ROOM_MISSING } from "../room/words";
 import { usePage } from "./page";
 
 export { ROOM_CLOSED, ROOM_MISSING } from "../room/words";
@@ -34,6 +34,8 @@ export function RoomPage() {
         if (!current) return;
         if (error instanceof ApiError && error.status === 404) {
           setFailure({ message: ROOM_MISSING, closed: false });
+        } else if (error instanceof ApiError && error.code === "banned_from_room") {
+          setFailure({ message: BANNED, closed: false });
         } else if (error instanceof ApiError && error.status === 410) {
           setFailure({ message: ROOM_CLOSED, closed: true });
         } else {
@@ -59,7 +61,7 @@ function RoomFailure({
   failure: { message: string; closed: boolean };
   retry: () => void;
 }) {
-  const recoverable = !failure.closed && failure.message !== ROOM_MISSING;
+  const recoverable = !failure.closed && failure.message !== ROOM_MISSING && failure.message !== BANNED;
   const title = failure.closed ? "Room closed" : "Cannot open this room";
   const heading = usePage(title);
   return (
