@@ -77,7 +77,12 @@ export function CallView({ active }: { active: ActiveCall }) {
   const hasMicrophone = !state.errorCode?.startsWith("microphone_") || !state.muted;
   const microphones = useMicrophones(status === "connected" && hasMicrophone);
   const permission = useMicrophonePermission();
-  const announcements = useAnnouncements(state.participants, live);
+  const announcements = useAnnouncements(
+    state.participants,
+    live,
+    state.audienceMode,
+    state.stage && state.role === "host" ? state.raisedHands : undefined,
+  );
   const denied = state.errorCode === "microphone_denied" && state.muted;
 
   const toggleMute = useCallback(() => {

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 
 import type { Participant } from "../call/types";
 import { ann, bob, profile } from "../call/test-fixtures";
-import { AnnouncementQueue, MUTE_ANNOUNCE_MS, PRESENCE_BATCH_MS, SPEAKING_ANNOUNCE_MS } from "./useAnnouncements";
+import {
+  AnnouncementQueue,
+  MUTE_ANNOUNCE_MS,
+  PRESENCE_BATCH_MS,
+  SPEAKING_ANNOUNCE_MS,
+  STAGE_VERBS,
+} from "./useAnnouncements";
 
 function person(user = bob, changes: Partial<Participant> = {}): Participant {
   return {
@@ -105,5 +111,16 @@ describe("announcements", () => {
     expect(texts(queue)).toEqual(["Bob started speaking"]);
     queue.observe([self, person()], [self, person(bob, { speaking: true })], SPEAKING_ANNOUNCE_MS + 1);
     expect(texts(queue)).toEqual(["Bob started speaking", "Bob started speaking"]);
+  });
+
+  it("say who came on the stage and left it, in audience mode", () => {
+    const queue = new AnnouncementQueue();
+    queue.verbs = STAGE_VERBS;
+    queue.observe([self], [self, person()], 0);
+    queue.flush(PRESENCE_BATCH_MS);
+    queue.observe([self, person()], [self], PRESENCE_BATCH_MS + 1);
+    queue.flush(2 * PRESENCE_BATCH_MS + 1);
+    queue.announce("Cat raised a hand");
+    expect(texts(queue)).toEqual(["Bob came on the stage", "Bob left the stage", "Cat raised a hand"]);
   });
 });

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 
-import type { Participant } from "../call/types";
+import type { Participant, RaisedHand } from "../call/types";
 
 // At most one "X started speaking" per person in this long, so a screen reader is told who
 // took the floor without hearing it at every breath.
@@ -37,8 +37,21 @@ function together(names: string[], verb: string): string {
  * What the room's live region says, from successive snapshots of the participants: pure apart
  * from the clock it is given, so tests drive it with their own.
  */
+export interface PresenceVerbs {
+  joined: string;
+  left: string;
+}
+
+// In audience mode the list watched is the stage: people come on it and leave it (a
+// promotion is not a join).
+export const ROOM_VERBS: PresenceVerbs = { joined: "joined", left: "left" };
+export const STAGE_VERBS: PresenceVerbs = { joined: "came on the stage", left: "left the stage" };
+
+const NO_HANDS: RaisedHand[] = [];
+
 export class AnnouncementQueue {
   messages: Announcement[] = [];
+  verbs: PresenceVerbs = ROOM_VERBS;
   private serial = 0;
   private joined = new Map<string, string>();
   private left = new Map<string, string>();
@@ -46,6 +59,11 @@ export class AnnouncementQueue {
   private readonly mutes = new Map<string, MuteTrack>();
   private readonly spoke = new Map<string, number>();
   private present = new Set<string>();
+
+  /** Says something now (a raised hand, for hosts); returns true. */
+  announce(text: string): boolean {
+    return this.say([text]);
+  }
 
   /** Notes what changed between two snapshots; returns whether `messages` changed. */
   observe(before: Participant[], after: Participant[], clock: number): boolean {
@@ -130,8 +148,8 @@ export class AnnouncementQueue {
       said.push(`${track.name} ${track.want ? "muted" : "unmuted"}`);
     }
     if (this.presenceDue !== null && clock >= this.presenceDue) {
-      if (this.joined.size > 0) said.push(together([...this.joined.values()], "joined"));
-      if (this.left.size > 0) said.push(together([...this.left.values()], "left"));
+      if (this.joined.size > 0) said.push(together([...this.joined.values()], this.verbs.joined));
+      if (this.left.size > 0) said.push(together([...this.left.values()], this.verbs.left));
       this.joined = new Map();
       this.left = new Map();
       this.presenceDue = null;
@@ -147,14 +165,41 @@ export class AnnouncementQueue {
   }
 }
 
-/** Polite announcements of others starting to speak, muting, joining and leaving. */
-export function useAnnouncements(participants: Participant[], active: boolean): Announcement[] {
+/**
+ * Polite announcements of others starting to speak, muting, joining and leaving (in audience
+ * mode, `participants` is the stage: coming on it and leaving it); for hosts, `hands` says who
+ * raised a hand.
+ */
+export function useAnnouncements(
+  participants: Participant[],
+  active: boolean,
+  stageMode = false,
+  hands: RaisedHand[] = NO_HANDS,
+): Announcement[] {
   const [messages, setMessages] = useState<Announcement[]>([]);
   const queue = useRef<AnnouncementQueue | null>(null);
   const previous = useRef<Participant[] | null>(null);
+  const previousHands = useRef<Set<string> | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   useEffect(() => () => clearTimeout(timer.current), []);
+
+  useEffect(() => {
+    const q = (queue.current ??= new AnnouncementQueue());
+    q.verbs = stageMode ? STAGE_VERBS : ROOM_VERBS;
+  }, [stageMode]);
+
+  useEffect(() => {
+    const before = previousHands.current;
+    previousHands.current = new Set(hands.map((h) => h.userId));
+    // The queue as we found it (room-state) is not news; hands raised after it are.
+    if (!before || !active) return;
+    const q = (queue.current ??= new AnnouncementQueue());
+    const raised = hands.filter((h) => !before.has(h.userId));
+    let changed = false;
+    for (const hand of raised) changed = q.announce(`${hand.user.name} raised a hand`) || changed;
+    if (changed) setMessages(q.messages);
+  }, [hands, active]);
 
   useEffect(() => {
     const before = previous.current;
