@@ -159,11 +159,11 @@ class GethorySfuSignaling:
 
     async def _on_any(self, event: str, *data: Any) -> None:
         assert self.tally is not None
-        self.tally.count(event)
+        self.tally.count(event, *data)
 
     async def _on_speakers(self, data: Any) -> None:
         if self.tally is not None:
-            self.tally.count("speakers")
+            self.tally.count("speakers", data)
         slots = data.get("slots") if isinstance(data, dict) else None
         if not isinstance(slots, list):
             return

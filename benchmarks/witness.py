@@ -14,31 +14,47 @@ Pure functions and one small class: no network, no event loop.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # Socket.IO's own connection events: not messages the server sends about the room.
 CONNECTION_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 FIGURE = "messages_per_existing_listener"  # the total; by event: FIGURE + "." + event
+BYTES_FIGURE = "bytes_per_existing_listener"  # the payloads' JSON size, all events
+BYTES_KEY = "#bytes"  # in a tally's snapshot: the payloads' total size (not an event name)
 
 
 class MessageTally:
     """Counts of the Socket.IO events one client received, by event name.
 
-    `count(event)` is called from the client's handlers (python-socketio's catch-all `*`
-    handler gets every event without a handler of its own; handlers of their own call it
-    too). Acknowledgements are not events and are not counted."""
+    `count(event, data)` is called from the client's handlers (python-socketio's catch-all
+    `*` handler gets every event without a handler of its own; handlers of their own call it
+    too). Acknowledgements are not events and are not counted. The payloads' sizes add up
+    under BYTES_KEY: compact JSON of the arguments, about what the Socket.IO packet carries
+    (without its few bytes of framing), to show what a message weighs, not only how many."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
-    def count(self, event: str) -> None:
+    def count(self, event: str, *data: Any) -> None:
         if event not in CONNECTION_EVENTS:
             self.counts[event] += 1
+            self.counts[BYTES_KEY] += payload_size(data)
 
     def snapshot(self) -> dict[str, int]:
         return dict(self.counts)
+
+
+def payload_size(data: Sequence[Any]) -> int:
+    """Bytes of an event's arguments as compact JSON (UTF-8); 0 for no arguments."""
+    if not data:
+        return 0
+    value = data[0] if len(data) == 1 else list(data)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode())
 
 
 def add_tallies(tallies: Iterable[Mapping[str, int]]) -> dict[str, int]:
@@ -64,12 +80,16 @@ def messages_between(before: Mapping[str, int], after: Mapping[str, int]) -> dic
 
 
 def message_figures(delta: Mapping[str, int], witnesses: int = 1) -> dict[str, float]:
-    """`messages_per_existing_listener` (the total) and `messages_per_existing_listener.<event>`
-    for each event, per witness. Empty when there is no witness."""
+    """`messages_per_existing_listener` (the total), `messages_per_existing_listener.<event>`
+    for each event and `bytes_per_existing_listener` (when the tallies weighed them), per
+    witness. Empty when there is no witness."""
     if witnesses <= 0:
         return {}
-    figures = {FIGURE: sum(delta.values()) / witnesses}
-    figures.update({f"{FIGURE}.{event}": n / witnesses for event, n in sorted(delta.items())})
+    events = {event: n for event, n in delta.items() if event != BYTES_KEY}
+    figures = {FIGURE: sum(events.values()) / witnesses}
+    figures.update({f"{FIGURE}.{event}": n / witnesses for event, n in sorted(events.items())})
+    if BYTES_KEY in delta:
+        figures[BYTES_FIGURE] = delta[BYTES_KEY] / witnesses
     return figures
 
 

@@ -25,6 +25,8 @@ from benchmarks.scenarios import SCENARIOS
 from benchmarks.scenarios.stage import Mark, rate_between
 from benchmarks.server_probe import ProbeSample
 from benchmarks.witness import (
+    BYTES_FIGURE,
+    BYTES_KEY,
     FIGURE,
     MessageTally,
     add_tallies,
@@ -32,6 +34,7 @@ from benchmarks.witness import (
     cpu_ms_per_join,
     message_figures,
     messages_between,
+    payload_size,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +44,17 @@ def test_tally_counts_events_by_name_but_not_the_connection_itself() -> None:
     tally = MessageTally()
     for event in ("connect", "room-state", "audience-update", "audience-update", "disconnect"):
         tally.count(event)
-    tally.count("connect_error")
-    assert tally.snapshot() == {"room-state": 1, "audience-update": 2}
+    tally.count("connect_error", {"message": "no"})
+    assert tally.snapshot() == {"room-state": 1, "audience-update": 2, BYTES_KEY: 0}
+
+
+def test_tally_weighs_payloads_as_compact_json() -> None:
+    tally = MessageTally()
+    tally.count("audience-update", {"roomId": "r", "count": 2})  # {"roomId":"r","count":2}
+    tally.count("speakers", {"slots": ["é"]})  # {"slots":["é"]}: é is 2 bytes in UTF-8
+    assert payload_size(({"roomId": "r", "count": 2},)) == 24
+    assert tally.snapshot()[BYTES_KEY] == 24 + 16
+    assert message_figures(messages_between({}, tally.snapshot()))[BYTES_FIGURE] == 40
 
 
 def test_tallies_of_several_witnesses_add_up_by_event() -> None:
@@ -151,6 +163,7 @@ def test_a_stage_storm_tells_the_existing_listener_once_a_second_not_once_a_join
     assert 1 <= updates <= math.ceil(seconds) + 1, figures
     assert f"{FIGURE}.participant-joined" not in figures
     assert figures[FIGURE] < joins / 3, figures
+    assert figures["bytes_per_existing_listener"] > 0
     assert figures["server_cpu_ms_per_join"] is not None and figures["server_cpu_ms_per_join"] > 0
     points = result["points"]
     assert [p["listeners"] for p in points] == [30.0, 60.0]

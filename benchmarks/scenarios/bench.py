@@ -518,7 +518,7 @@ def limit_of(window: Window, figures: dict[str, Any]) -> tuple[str, str]:
 
 def witness_line(messages: dict[str, int], witnesses: int) -> str:
     """What a witness has received since it joined, e.g. "42 (speakers 30, room-state 1)"."""
-    per = {event: n / max(1, witnesses) for event, n in messages.items()}
+    per = {e: n / max(1, witnesses) for e, n in messages.items() if not e.startswith("#")}
     by_event = ", ".join(f"{e} {n:,.0f}" for e, n in sorted(per.items(), key=lambda i: -i[1]))
     return f"{sum(per.values()):,.0f}" + (f" ({by_event})" if by_event else "")
 

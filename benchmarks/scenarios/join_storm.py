@@ -80,7 +80,8 @@ async def run(bench: Bench, p: dict[str, Any]) -> RunResult:
             break
     last = points[-1] if points else {}
     peak = max((v for _, v in bench.series.get("participants", [])), default=None)
-    storm = {k: v for k, v in last.items() if k.startswith(("messages_per_", "server_cpu_ms"))}
+    storm_names = ("messages_per_", "bytes_per_", "server_cpu_ms")
+    storm = {k: v for k, v in last.items() if k.startswith(storm_names)}
     figures = bench.figures_without_window(
         server_cpu_percent=last.get("server_cpu_percent"), participants=peak, **storm
     )

@@ -24,6 +24,7 @@ SUMMARY = (
     ("join_ms_p50", "join time p50", "ms"),
     ("join_ms_p95", "join time p95", "ms"),
     ("messages_per_existing_listener", "messages per existing listener", ""),
+    ("bytes_per_existing_listener", "bytes per existing listener", "B"),
     ("server_cpu_ms_per_join", "server CPU per join (net)", "ms"),
     ("forwarded_packets_per_second", "forwarded packets/s", ""),
     ("server_cpu_percent", "server CPU", "% of one core"),
@@ -106,6 +107,7 @@ STORM_COLUMNS = (
     ("join_rate_per_second", "joins/s", "{:g}"),
     ("joins", "joins", "{:,.0f}"),
     ("messages_per_existing_listener", "messages / existing listener", "{:,.0f}"),
+    ("bytes_per_existing_listener", "kB / existing listener", "{:,.0f}"),
     ("server_cpu_ms_per_join", "server CPU / join (net), ms", "{:.2f}"),
     ("server_cpu_ms_per_join_gross", "gross, ms", "{:.2f}"),
     ("join_ms_p95", "join p95, ms", "{:,.0f}"),
@@ -122,7 +124,7 @@ def storm_table(result: RunResult) -> Table | None:
     for _, label, _ in columns:
         table.add_column(label, justify="right")
     for pt in points:
-        table.add_row(*(fmt.format(pt[k]) if k in pt else "–" for k, _, fmt in columns))
+        table.add_row(*(_cell(pt, k, fmt) for k, _, fmt in columns))
     events = sorted({k.split(".", 1)[1] for pt in points for k in pt if "." in k})
     if events:
         last = points[-1]
@@ -133,6 +135,12 @@ def storm_table(result: RunResult) -> Table | None:
         )
         table.caption = f"last step's messages by event: {by_event}"
     return table
+
+
+def _cell(point: dict[str, float], name: str, fmt: str) -> str:
+    if name not in point:
+        return "–"
+    return fmt.format(point[name] / 1000 if name.startswith("bytes_") else point[name])
 
 
 def summary_table(result: RunResult) -> Table:
