@@ -69,6 +69,11 @@ async def until(condition: Callable[[], bool], timeout: float, what: str) -> Non
         await asyncio.sleep(0.01)
 
 
+def about(user_id: str, role: str) -> Callable[[Any], bool]:
+    """Matches the role-changed that gives `user_id` the `role`."""
+    return lambda e: bool(e["userId"] == user_id and e["role"] == role)
+
+
 async def follow(socket: StageSocket, view: AudienceView, done: Callable[[], bool]) -> None:
     """Apply this socket's audience-updates to `view` until `done()` holds."""
     while True:
@@ -576,6 +581,13 @@ async def test_a_removed_participant_cannot_come_back_to_a_public_stage_room(
     assert await a.refused("remove-participant", {"roomId": room, "userId": bob.user_id}) == (
         "peer_not_in_room"
     )
+    seen = await bob.http.get(f"/api/rooms/{room}")
+    assert (seen.status, seen.error_code) == (403, "banned_from_room")
+    listed = await bob.http.get(f"/api/rooms/{room}/participants")
+    assert listed.status == 403, "the participant list has the room's access rule"
+    lift_own = await bob.http.delete(f"/api/rooms/{room}/members/{bob.user_id}")
+    assert lift_own.status == 403, "the banned do not lift their own ban"
+    assert await again.refused("join", {"roomId": room}) == "banned_from_room"
     state = await rejoined_state(a, room)
     assert bob.user_id not in ids_of(state["participants"] + state["audience"]["participants"])
 
@@ -648,6 +660,193 @@ async def test_a_promoted_speaker_stays_a_speaker_across_a_reconnect(person: Mak
         await socket.close()
     _, state = await seated(bob, room)
     assert state["role"] == "listener" and bob.user_id not in ids_of(state["participants"])
+
+
+async def test_the_owner_lifts_a_ban_and_a_removed_co_host_returns_without_the_role(
+    person: MakePerson,
+) -> None:
+    ann, carl, lou = await people(person, "Ann", "Carl", "Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    lo, _ = await seated(lou, room)
+    await promote(a, c, room, carl.user_id)
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
+    await lo.next_where("role-changed", lambda e: e["role"] == "host")
+    ack = await a.ok("remove-participant", {"roomId": room, "userId": carl.user_id})
+    assert ack["banned"] is True
+    await c.next("removed-from-room")
+    assert (await ann.http.delete(f"/api/rooms/{room}/members/{carl.user_id}")).status == 204
+    back, state = await seated(carl, room)
+    # Removed by the owner: whatever they held in the room ended with the removal.
+    assert state["role"] == "listener", "a removed co-host came back with host powers"
+    assert await back.refused("invite-to-speak", {"roomId": room, "userId": lou.user_id}) == (
+        "not_room_host"
+    )
+
+
+async def test_a_co_host_removed_from_a_private_room_and_invited_again_is_a_listener(
+    person: MakePerson,
+) -> None:
+    ann, carl = await people(person, "Ann", "Carl")
+    room = await stage_room(ann, visibility="private")
+    await invite(ann, room, carl)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    await promote(a, c, room, carl.user_id)
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
+    await c.next_where("role-changed", lambda e: e["role"] == "host")
+    ack = await a.ok("remove-participant", {"roomId": room, "userId": carl.user_id})
+    assert ack["banned"] is False
+    removed = await c.next("removed-from-room")
+    assert (removed["banned"], removed["by"]) == (False, ann.user_id)
+    await invite(ann, room, carl)
+    _, state = await seated(carl, room)
+    assert state["role"] == "listener", "a removed co-host came back with host powers"
+
+
+async def test_remove_participant_works_in_every_room_for_its_owner(person: MakePerson) -> None:
+    ann, bob, cat = await people(person, "Ann", "Bob", "Cat")
+    room = await ann.create_room(media="sfu")
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    c, _ = await seated(cat, room)
+    code = await c.refused("remove-participant", {"roomId": room, "userId": bob.user_id})
+    assert code == "not_room_host"
+    await a.ok("remove-participant", {"roomId": room, "userId": bob.user_id})
+    removed = await b.next("removed-from-room")
+    assert (removed["roomId"], removed["banned"], removed["by"]) == (room, True, ann.user_id)
+    assert (await c.next("participant-left"))["userId"] == bob.user_id
+    assert await b.refused("join", {"roomId": room}) == "banned_from_room"
+
+
+# --- hands, invites and mutes across presence ------------------------------------------------
+
+
+async def test_a_reconnecting_listener_finds_its_live_invite(person: MakePerson) -> None:
+    ann, bob = await people(person, "Ann", "Bob")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    await a.ok("invite-to-speak", {"roomId": room, "userId": bob.user_id})
+    await b.next("speak-invite")
+    await b.close()  # the connection drops before the answer
+    back, state = await seated(bob, room)
+    invite_now = state["speakInvite"]
+    assert invite_now is not None, "the live invite was lost with the connection"
+    assert invite_now["by"] == ann.user_id and 0 < invite_now["expiresInSeconds"] <= 60
+    await back.ok("accept-speak", {"roomId": room})
+    changed = await a.next_where("role-changed", lambda e: e["userId"] == bob.user_id)
+    assert changed["role"] == "speaker"
+
+
+async def test_a_raised_hand_goes_down_when_its_listener_leaves(person: MakePerson) -> None:
+    ann, bob, cat = await people(person, "Ann", "Bob", "Cat")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    c, _ = await seated(cat, room)
+    await b.ok("raise-hand", {"roomId": room})
+    await c.ok("raise-hand", {"roomId": room})
+    await a.next("hand-raised")
+    await a.next("hand-raised")
+    await b.ok("leave", {"roomId": room})
+    lowered = await a.next("hand-raised")
+    assert (lowered["userId"], lowered["raised"]) == (bob.user_id, False)
+    await c.close()
+    lowered = await a.next("hand-raised")
+    assert (lowered["userId"], lowered["raised"]) == (cat.user_id, False)
+    assert (await rejoined_state(a, room))["raisedHands"] == []
+    _, state = await seated(bob, room)
+    assert state["handRaised"] is False
+
+
+async def test_a_new_co_host_receives_the_queue_of_raised_hands(person: MakePerson) -> None:
+    ann, carl, lou, leo = await people(person, "Ann", "Carl", "Lou", "Leo")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    lo, _ = await seated(lou, room)
+    le, _ = await seated(leo, room)
+    await promote(a, c, room, carl.user_id)
+    await le.ok("raise-hand", {"roomId": room})
+    await lo.ok("raise-hand", {"roomId": room})
+    await settled(c)
+    assert c.pending("hand-raised") == 0, "a speaker does not see hands"
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
+    queue = await c.next("raised-hands")
+    assert queue["roomId"] == room
+    assert [h["userId"] for h in queue["hands"]] == [leo.user_id, lou.user_id]
+    await lo.ok("lower-hand", {"roomId": room})
+    assert (await c.next("hand-raised"))["userId"] == lou.user_id, "and its changes from then on"
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "speaker"})
+    await c.next_where("role-changed", lambda e: e["role"] == "speaker")
+    await lo.ok("raise-hand", {"roomId": room})
+    await a.next_where("hand-raised", lambda e: e["userId"] == lou.user_id and e["raised"])
+    await settled(c)
+    assert c.pending("hand-raised") == 0, "no longer a host, no longer told"
+
+
+async def test_hosts_mute_speakers_and_only_the_owner_mutes_co_hosts(person: MakePerson) -> None:
+    ann, carl, sam, hal = await people(person, "Ann", "Carl", "Sam", "Hal")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    s, _ = await seated(sam, room)
+    h, _ = await seated(hal, room)
+    for socket, who in ((c, carl), (s, sam), (h, hal)):
+        await promote(a, socket, room, who.user_id)
+    for who in (carl, hal):
+        await a.ok("set-role", {"roomId": room, "userId": who.user_id, "role": "host"})
+        await s.next_where("role-changed", about(who.user_id, "host"))
+
+    await c.ok("mute-participant", {"roomId": room, "userId": sam.user_id})
+    info = await s.next("mute-info")
+    assert (info["userId"], info["mute"], info["by"]) == (sam.user_id, True, carl.user_id)
+    assert await s.refused("unmute", {"roomId": room}) == "muted_by_owner"
+    await c.ok("unmute-participant", {"roomId": room, "userId": sam.user_id})
+    assert (await s.next("mute-info"))["mute"] is False
+    for target in (hal, ann):
+        code = await c.refused("mute-participant", {"roomId": room, "userId": target.user_id})
+        assert code == "not_room_owner", target.name
+    await a.ok("mute-participant", {"roomId": room, "userId": hal.user_id})
+    assert (await h.next_where("mute-info", lambda e: e["userId"] == hal.user_id))["by"] == (
+        ann.user_id
+    )
+
+
+async def test_a_large_sfu_room_tells_its_audience_in_updates_above_fifty(
+    person: MakePerson, server: RunningServer, crowd_sockets: CrowdSockets
+) -> None:
+    ann = await person("Ann")
+    room = await ann.create_room(media="sfu")
+    a, _ = await seated(ann, room)
+    members = await crowd(server, 52)
+    sockets = [await crowd_sockets.open(m) for m in members]
+    for socket in sockets[:49]:  # 50 in the room: every arrival told one by one
+        await socket.join(room)
+    for _ in range(49):
+        joined = await a.next("participant-joined")
+        assert joined["role"] == "speaker"
+    await sockets[49].join(room)  # 51: more than 50, audience mode
+    state = await sockets[50].join(room)  # 52
+    assert [(p["user"]["id"], p["role"]) for p in state["participants"]] == [
+        (ann.user_id, "host")
+    ], "the stage of a large room is its host"
+    audience = state["audience"]
+    assert (audience["count"], audience["role"]) == (51, "speaker")
+    assert len(audience["participants"]) == 50 and audience["nextCursor"] is not None
+    assert ids_of(audience["participants"]) == [m.user_id for m in members[:50]]
+    view = AudienceView(count=49, present={m.user_id for m in members[:49]})
+    expected = {m.user_id for m in members[:51]}
+    await asyncio.wait_for(follow(a, view, knows(view, expected)), 10)
+    await settled(a)
+    assert a.pending("participant-joined") <= 1, "the 51st at most: the room was at 50"
+    rest = await ann.http.get(
+        f"/api/rooms/{room}/participants",
+        params={"role": "speaker", "cursor": audience["nextCursor"]},
+    )
+    assert ids_of(rest.body["participants"]) == [members[50].user_id]
 
 
 # --- paging the audience ---------------------------------------------------------------------
