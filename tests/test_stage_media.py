@@ -17,7 +17,7 @@ from sfu.config import RtcConfig
 from tests.conftest import RunningServer
 from tests.people import Person
 from tests.sfu_client import SfuClient
-from tests.stage_people import StageSocket, stage_room, stage_socket
+from tests.stage_people import StageSocket, promote, stage_room, stage_socket
 
 MakePerson = Callable[[str], Awaitable[Person]]
 HOST_TONE, LISTENER_TONE = 440.0, 700.0
@@ -55,15 +55,12 @@ async def next_speakers(
 
 
 async def dropped_listener_packets(someone: Person) -> float:
-    """`gethory_sfu_dropped_packets_total{reason="listener"}` from /metrics (the contract's
-    name), or 0 if the server does not export it."""
+    """`gethory_sfu_dropped_listener_packets_total` from /metrics (docs/protocol.md), or 0 if
+    the server does not export it."""
     metrics = await someone.http.get("/metrics")
     for family in text_string_to_metric_families(metrics.body.decode()):
         for sample in family.samples:
-            if (
-                sample.name == "gethory_sfu_dropped_packets_total"
-                and sample.labels.get("reason") == "listener"
-            ):
+            if sample.name == "gethory_sfu_dropped_listener_packets_total":
                 return float(sample.value)
     return 0.0
 
@@ -97,7 +94,7 @@ async def test_a_listener_sending_audio_anyway_is_never_heard_and_takes_no_slot(
     assert all(len(numbers) == 0 for numbers in host.sequence_numbers), "the host hears no one"
     # The listener's packets did reach the server (so "never heard" is a drop, not silence).
     assert server.app[SERVICES].sfu.stats.dropped_listener_packets >= 100
-    assert await dropped_listener_packets(ann) >= 100, "exported under the contract's name"
+    assert await dropped_listener_packets(ann) >= 100, "and exported"
 
 
 async def test_a_listener_invited_on_stage_is_heard_until_moved_back(
@@ -155,3 +152,64 @@ async def test_a_speakers_update_reaches_every_listener_alike(
     )
     assert all(u == updates[0] for u in updates), updates
     assert updates[0]["roomId"] == room and updates[0]["slots"][0] == ann.user_id
+
+
+async def test_a_removed_speaker_is_heard_no_more(
+    person: MakePerson, loopback_only: RtcConfig, sfu_clients: list[SfuClient]
+) -> None:
+    ann, sam, leo = await person("Ann"), await person("Sam"), await person("Leo")
+    room = await stage_room(ann)
+    clock, host = await enter(ann, room, loopback_only, sfu_clients, HOST_TONE)
+    _, sam_socket = await enter(sam, room, loopback_only, sfu_clients, LISTENER_TONE)
+    listener, leo_socket = await enter(leo, room, loopback_only, sfu_clients)
+    await promote(host, sam_socket, room, sam.user_id)
+    seen: list[dict[str, Any]] = []
+    update = await next_speakers(leo_socket, lambda u: sam.user_id in u["slots"], seen)
+    slot = update["slots"].index(sam.user_id)
+    await listener.wait_for_slot(slot, LISTENER_TONE)
+
+    await host.ok("remove-participant", {"roomId": room, "userId": sam.user_id})
+    await sam_socket.next("removed-from-room")
+    received = len(listener.sequence_numbers[slot])
+    # The server closes its media, so its tone stops being pulled: the host's tone keeps time.
+    assert clock.tone is not None
+    await clock.tone.wait_frames(clock.tone.frames_sent + 100)  # 2 s
+    assert len(listener.sequence_numbers[slot]) <= received + 2, "heard after removal"
+    await next_speakers(leo_socket, lambda u: sam.user_id not in u["slots"], seen)
+
+
+async def test_a_role_holds_for_a_new_media_connection(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    """A speaker who reconnects (new socket, new sfu-join) is heard again; moved back to the
+    audience, its next media connection is dropped from its first packet."""
+    ann, sam, leo = await person("Ann"), await person("Sam"), await person("Leo")
+    room = await stage_room(ann)
+    _, host = await enter(ann, room, loopback_only, sfu_clients)
+    first, sam_socket = await enter(sam, room, loopback_only, sfu_clients, LISTENER_TONE)
+    listener, leo_socket = await enter(leo, room, loopback_only, sfu_clients)
+    await promote(host, sam_socket, room, sam.user_id)
+    seen: list[dict[str, Any]] = []
+    await next_speakers(leo_socket, lambda u: sam.user_id in u["slots"], seen)
+
+    await first.close()
+    await sam_socket.close()
+    await next_speakers(leo_socket, lambda u: sam.user_id not in u["slots"], seen)
+    second, sam_socket = await enter(sam, room, loopback_only, sfu_clients, 880.0)
+    update = await next_speakers(leo_socket, lambda u: sam.user_id in u["slots"], seen)
+    await listener.wait_for_slot(update["slots"].index(sam.user_id), 880.0)
+
+    await host.ok("set-role", {"roomId": room, "userId": sam.user_id, "role": "listener"})
+    await next_speakers(leo_socket, lambda u: sam.user_id not in u["slots"], seen)
+    await second.close()
+    await sam_socket.close()
+    dropped = server.app[SERVICES].sfu.stats.dropped_listener_packets
+    third, _ = await enter(sam, room, loopback_only, sfu_clients, 990.0, amplitude=0.9)
+    assert third.tone is not None
+    await third.tone.wait_frames(third.tone.frames_sent + 150)
+    assert server.app[SERVICES].sfu.stats.dropped_listener_packets >= dropped + 100
+    for update in leo_socket.drain("speakers"):
+        assert sam.user_id not in update["slots"], update
