@@ -849,6 +849,73 @@ async def test_a_large_sfu_room_tells_its_audience_in_updates_above_fifty(
     assert ids_of(rest.body["participants"]) == [members[50].user_id]
 
 
+async def test_an_invite_ends_when_its_host_is_no_longer_a_host(person: MakePerson) -> None:
+    """A co-host's invitation is the co-host's authority: once the owner takes the role away
+    (or removes them), the listener cannot come on stage on it."""
+    ann, carl, lou = await people(person, "Ann", "Carl", "Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    lo, _ = await seated(lou, room)
+    await promote(a, c, room, carl.user_id)
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
+    await lo.next_where("role-changed", about(carl.user_id, "host"))
+    await c.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lo.next("speak-invite")
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "listener"})
+    await lo.next_where("role-changed", about(carl.user_id, "listener"))
+    assert await lo.refused("accept-speak", {"roomId": room}) == "no_speak_invite"
+
+
+async def test_a_removal_racing_a_second_tab_join_never_leaves_them_in(
+    person: MakePerson,
+) -> None:
+    ann, bob = await people(person, "Ann", "Bob")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    first, _ = await seated(bob, room)
+    second = await stage_socket(bob)
+    removal, join = await asyncio.gather(
+        a.call("remove-participant", {"roomId": room, "userId": bob.user_id}),
+        second.call("join", {"roomId": room}),
+    )
+    assert removal["ok"] is True, removal
+    if join["ok"]:
+        # It got in before the ban: it must be taken out and told.
+        await second.next("removed-from-room")
+    else:
+        assert join["error"]["code"] in {"banned_from_room", "try_again"}, join
+    for socket in (first, second):
+        await settled(socket)
+    state = await rejoined_state(a, room)
+    assert bob.user_id not in ids_of(state["participants"] + state["audience"]["participants"])
+    assert state["audience"]["count"] == 0
+    listed = await ann.http.get(f"/api/rooms/{room}/participants")
+    assert ids_of(listed.body["participants"]) == [ann.user_id]
+    assert await second.refused("join", {"roomId": room}) == "banned_from_room"
+
+
+async def test_someone_promoted_before_the_update_is_not_in_its_joined(
+    person: MakePerson, server: RunningServer, crowd_sockets: CrowdSockets
+) -> None:
+    ann, bob = await people(person, "Ann", "Bob")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    opener = await crowd_sockets.open((await crowd(server, 1))[0])
+    await opener.join(room)
+    await a.next("audience-update")  # sent at once: the next one waits for its second
+    b, _ = await seated(bob, room)
+    await promote(a, b, room, bob.user_id)
+    changed = await a.next_where("role-changed", about(bob.user_id, "speaker"))
+    assert changed["participant"]["user"]["id"] == bob.user_id
+    update = await a.next("audience-update", timeout=5)
+    order = [event for _, event in a.received if event in ("audience-update", "role-changed")]
+    if order[-2:] != ["role-changed", "audience-update"]:
+        pytest.skip("the promotion took longer than the coalescing interval here")
+    assert bob.user_id not in ids_of(update["joined"]), "role-changed told of them already"
+    assert update["count"] == 1, update
+
+
 # --- paging the audience ---------------------------------------------------------------------
 
 
