@@ -115,7 +115,6 @@ class Room:
             raise AlreadyConnected()
         participant = self._new_participant(participant_id, user_id, self.route, self._failed)
         self.participants[participant_id] = participant
-        self._detector.add(participant_id)
         started = time.monotonic()
         try:
             answer = await participant.connect(offer_sdp, self.slot_count)
@@ -126,10 +125,17 @@ class Room:
         if self.participants.get(participant_id) is not participant:
             await participant.close()
             raise SessionClosed()
-        if participant.publisher is not None:
-            participant.publisher.on_stage = on_stage  # before any packet: ICE has not begun
-        self._stats.join_seconds.append(time.monotonic() - started)
-        self._reassign(time.monotonic())
+        publisher = participant.publisher
+        if publisher is not None:
+            publisher.on_stage = on_stage  # before any packet: ICE has not begun
+            if on_stage:
+                self._detector.add(participant_id)
+        now = time.monotonic()
+        self._stats.join_seconds.append(now - started)
+        if publisher is not None and on_stage:
+            self._reassign(now)  # a new voice may take a spare slot from anyone
+        else:
+            self._assign_newcomer(participant, now)  # nobody else hears differently
         if self._task is None:
             self._task = asyncio.create_task(self._keep_assigning(), name=f"sfu-room-{self.id}")
         return answer
@@ -140,8 +146,12 @@ class Room:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return None
+        slots, publisher = list(participant.slots), participant.publisher
         self._forget(participant)
-        self._reassign(time.monotonic())
+        if publisher is not None and publisher.on_stage:
+            self._reassign(time.monotonic())
+        else:  # a listener alone: only its own slots stop being fed
+            self._unroute(slots)
         return participant
 
     def set_muted(self, participant_id: str, muted: bool) -> None:
@@ -159,9 +169,12 @@ class Room:
         if publisher is None or publisher.on_stage == on_stage:
             return
         publisher.on_stage = on_stage
-        if not on_stage:
-            self._detector.silence(publisher.id)
-            self._reassign(time.monotonic())
+        # Only voices on stage are ranked: a large audience costs the detector nothing.
+        if on_stage:
+            self._detector.add(publisher.id)
+        else:
+            self._detector.remove(publisher.id)
+        self._reassign(time.monotonic())
 
     def _publisher(self, participant_id: str) -> Publisher | None:
         participant = self.participants.get(participant_id)
@@ -221,32 +234,48 @@ class Room:
         participant.detach()
 
     def _reassign(self, now: float) -> None:
-        speaking = self._detector.speaking(now)
-        ranking = self._slot_order(now)
+        """Every listener's slots, the routes, and the speaker updates that changed."""
+        plan = _Plan(self, now)
         routes: dict[str, list[ForwardingSlot]] = {}
         # In a large room most listeners hear the same voices: one call per distinct update.
         changed: dict[SpeakerUpdate, list[str]] = {}
         for listener in self.participants.values():
             if not listener.negotiated:
                 continue  # its join reassigns once the slots exist
-            previous = tuple(slot.publisher_id for slot in listener.slots)
-            wanted = listener_wanted(ranking, listener.id, len(listener.slots))
-            assigned = assign_slots(previous, wanted)
-            for slot, publisher_id in zip(listener.slots, assigned, strict=True):
-                if slot.carry(publisher_id):
-                    self._stats.slot_switches += 1
-                if publisher_id is not None:
-                    routes.setdefault(publisher_id, []).append(slot)
-            update = SpeakerUpdate(
-                tuple(self._user_of(pid) for pid in assigned),
-                frozenset(self.participants[pid].user_id for pid in speaking),
-            )
+            update = self._assign(listener, plan, routes)
             if self._last_updates.get(listener.id) != update:
                 self._last_updates[listener.id] = update
                 changed.setdefault(update, []).append(listener.id)
         self._routes = routes
         for update, listener_ids in changed.items():
             self._on_speakers(listener_ids, update)
+
+    def _assign_newcomer(self, listener: RoomParticipant, now: float) -> None:
+        """A participant who adds no voice: fill its own slots, leave everyone else's."""
+        if not listener.negotiated:
+            return
+        update = self._assign(listener, _Plan(self, now), self._routes)
+        self._last_updates[listener.id] = update
+        self._on_speakers([listener.id], update)
+
+    def _assign(
+        self, listener: RoomParticipant, plan: _Plan, routes: dict[str, list[ForwardingSlot]]
+    ) -> SpeakerUpdate:
+        slots = listener.slots
+        previous = tuple(slot.publisher_id for slot in slots)
+        assigned = plan.assigned(previous, listener.id)
+        for slot, publisher_id in zip(slots, assigned, strict=True):
+            if slot.carry(publisher_id):
+                self._stats.slot_switches += 1
+            if publisher_id is not None:
+                routes.setdefault(publisher_id, []).append(slot)
+        return plan.update(assigned)
+
+    def _unroute(self, slots: Sequence[ForwardingSlot]) -> None:
+        for slot in slots:
+            carried = self._routes.get(slot.publisher_id) if slot.publisher_id else None
+            if carried is not None and slot in carried:
+                carried.remove(slot)
 
     def _user_of(self, participant_id: str | None) -> str | None:
         participant = self.participants.get(participant_id) if participant_id else None
@@ -277,3 +306,40 @@ class Room:
 
     def _failed(self, participant: RoomParticipant) -> None:
         self._on_failed(participant.id)
+
+
+class _Plan:
+    """One reassignment's view of the room: the slot order and who speaks, with the work
+    shared by listeners in the same position memoized (in a room of 1,000 listeners nearly
+    all of them have the same previous slots and want the same voices)."""
+
+    def __init__(self, room: Room, now: float) -> None:
+        self._room = room
+        self._ranking = room._slot_order(now)
+        self._ranked = frozenset(self._ranking)
+        self._speaking = frozenset(
+            room.participants[pid].user_id
+            for pid in room._detector.speaking(now)
+            if pid in room.participants
+        )
+        self._assigned: dict[tuple[tuple[str | None, ...], str | None], tuple[str | None, ...]] = {}
+        self._updates: dict[tuple[str | None, ...], SpeakerUpdate] = {}
+
+    def assigned(
+        self, previous: tuple[str | None, ...], listener_id: str
+    ) -> tuple[str | None, ...]:
+        # A listener among the ranked must not get its own voice; all others want the same.
+        own = listener_id if listener_id in self._ranked else None
+        key = (previous, own)
+        assigned = self._assigned.get(key)
+        if assigned is None:
+            wanted = listener_wanted(self._ranking, listener_id, len(previous))
+            assigned = self._assigned[key] = assign_slots(previous, wanted)
+        return assigned
+
+    def update(self, assigned: tuple[str | None, ...]) -> SpeakerUpdate:
+        update = self._updates.get(assigned)
+        if update is None:
+            users = tuple(self._room._user_of(pid) for pid in assigned)
+            update = self._updates[assigned] = SpeakerUpdate(users, self._speaking)
+        return update

@@ -293,3 +293,67 @@ async def test_forwarding_delay_is_observed_once_per_received_packet_not_per_cop
     h.room.set_muted("a", True)
     h.room.route(a.publisher, packet(2))  # dropped: nothing forwarded, nothing observed
     assert delay.count == 1
+
+
+# --- stage rooms -------------------------------------------------------------------------------
+
+
+async def stage_join(h: Harness, pid: str, on_stage: bool) -> FakeParticipant:
+    await h.room.join(pid, f"usr_{pid}", "offer", on_stage=on_stage)
+    return h.made[pid]
+
+
+async def test_a_listener_off_stage_is_never_routed_and_its_audio_is_dropped() -> None:
+    h = Harness(slot_count=2)
+    host = await stage_join(h, "host", on_stage=True)
+    loud = await stage_join(h, "loud", on_stage=False)  # a listener whose client sends anyway
+    other = await stage_join(h, "other", on_stage=False)
+    assert host.publisher is not None and loud.publisher is not None
+    for sequence in range(50):
+        h.room.route(loud.publisher, packet(sequence))
+    assert h.stats.dropped_listener_packets == 50 and h.stats.forwarded_packets == 0
+    # Slots to spare, yet the listener fills none: only the host is heard.
+    assert slot_users(other.slots) == ["host", None]
+    assert all(update.slots != ("usr_loud",) for _, update in h.updates)
+    assert "loud" not in h.room._detector.by_recency()  # nobody ranks the audience
+
+    h.room.set_on_stage("loud", True)  # invited and accepted
+    assert slot_users(other.slots) == ["host", "loud"]
+    h.room.route(loud.publisher, packet(51))
+    assert other.slots[1].forwarded == [51]
+
+    h.room.set_on_stage("loud", False)  # moved back to the audience
+    assert slot_users(other.slots) == ["host", None]
+    h.room.route(loud.publisher, packet(52))
+    assert other.slots[1].forwarded == [51] and h.stats.dropped_listener_packets == 51
+
+
+async def test_an_audience_member_joining_or_leaving_tells_only_itself() -> None:
+    h = Harness(slot_count=1)
+    await stage_join(h, "host", on_stage=True)
+    first = await stage_join(h, "first", on_stage=False)
+    h.updates.clear()
+    late = await stage_join(h, "late", on_stage=False)
+    assert [pid for pid, _ in h.updates] == ["late"]  # nobody else's slots changed
+    assert slot_users(late.slots) == ["host"]
+    host = h.made["host"]
+    assert host.publisher is not None
+    h.room.remove("late")
+    h.room.route(host.publisher, packet(7))
+    assert first.slots[0].forwarded == [7] and late.slots[0].forwarded == []
+    assert [pid for pid, _ in h.updates] == ["late"]
+
+
+async def test_listeners_with_the_same_voices_get_one_update_together() -> None:
+    calls: list[tuple[list[str], SpeakerUpdate]] = []
+    h = Harness(slot_count=1)
+    h.room._on_speakers = lambda pids, update: calls.append((list(pids), update))
+    await stage_join(h, "host", on_stage=True)
+    for n in range(5):
+        await stage_join(h, f"l{n}", on_stage=False)
+    speaker = await stage_join(h, "speaker", on_stage=False)
+    calls.clear()
+    h.room.set_on_stage("host", False)  # the only voice leaves the stage
+    assert speaker.publisher is not None
+    (listeners, _update), *rest = [c for c in calls if c[1].slots == (None,)]
+    assert sorted(listeners) == sorted(["speaker", *(f"l{n}" for n in range(5))]) and not rest

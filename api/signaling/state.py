@@ -124,6 +124,8 @@ class SignalingState:
     def __init__(self, presence: RoomPresence) -> None:
         self._presence = presence
         self._connections: dict[str, Connection] = {}
+        # user id → that user's connections (a join looks them up: one presence per user).
+        self._by_user: dict[str, dict[str, Connection]] = {}
         self._rooms: dict[str, RoomOccupants] = {}
         # room id → its stage book, while the room is open (it outlives emptying).
         self._books: dict[str, StageBook] = {}
@@ -144,18 +146,23 @@ class SignalingState:
             raise AlreadyConnected()
         connection = Connection(sid, user_id, session_id, profile)
         self._connections[sid] = connection
+        self._by_user.setdefault(user_id, {})[sid] = connection
         return connection
 
     def connection(self, sid: str) -> Connection | None:
         return self._connections.get(sid)
 
     def connections_of_user(self, user_id: str) -> list[Connection]:
-        return [c for c in self._connections.values() if c.user_id == user_id]
+        return list(self._by_user.get(user_id, {}).values())
 
     def disconnect(self, connection: Connection) -> Departure | None:
         connection.live = False
         if self._connections.get(connection.sid) is connection:
             del self._connections[connection.sid]
+            of_user = self._by_user[connection.user_id]
+            del of_user[connection.sid]
+            if not of_user:
+                del self._by_user[connection.user_id]
         return self.leave(connection)
 
     # --- rooms ----------------------------------------------------------------------------
