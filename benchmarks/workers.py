@@ -102,6 +102,9 @@ class WorkerStats:
     sent_bytes: int = 0
     slot_switches: int = 0
     join_records: list[tuple[float, float | None, str | None]] = field(default_factory=list)
+    # (join sent, ms until its media was up: ICE+DTLS, or the ack when signaling only), per
+    # listener that joined, gathered since the previous report
+    connect_records: list[tuple[float, float]] = field(default_factory=list)
     # (join sent at [monotonic s], ms to first audio or None, failure code or None)
     failures: dict[str, int] = field(default_factory=dict)
     failure_examples: dict[str, str] = field(default_factory=dict)  # first message per code
@@ -249,6 +252,7 @@ class _Worker:
         self.departed_switches = 0
         self.departed_messages: Counter[str] = Counter()
         self.records: list[tuple[float, float | None, str | None]] = []
+        self.connect_records: list[tuple[float, float]] = []
         self.failures: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
         self.gate = asyncio.Semaphore(config.join_concurrency)
@@ -403,14 +407,24 @@ class _Worker:
                 return await self._failed(spec, member, sent_at, failure.code, failure.message)
             except Exception as error:  # a bot bug or an unexpected server answer
                 return await self._failed(spec, member, sent_at, "error", repr(error))
-        if spec.role == "speaker":
-            member.reported = True  # a speaker hears nothing: its join ends at connected
+        self._record_join(member)
+        return {"name": spec.name, "ok": True, "code": None, "message": ""}
+
+    def _record_join(self, member: _Member) -> None:
+        """A successful join's records: a speaker's join ends at connected (it hears
+        nothing); a listener's time to media up is recorded now, its join time (to the first
+        packet) once it hears, or now, at the ack, when it joined for signaling only."""
+        assert member.connected_at is not None
+        if member.spec.role == "speaker":
+            member.reported = True
             self.records.append((member.sent_at, None, None))
-        elif not spec.media:  # signaling only: the join ends at its ack
+            return
+        connected_ms = (member.connected_at - member.sent_at) * 1000
+        self.connect_records.append((member.sent_at, connected_ms))
+        if not member.spec.media:
             member.reported = True
             acked = member.signaling.join_acked_at or member.connected_at
             self.records.append((member.sent_at, (acked - member.sent_at) * 1000, None))
-        return {"name": spec.name, "ok": True, "code": None, "message": ""}
 
     async def _failed(
         self, spec: BotSpec, member: _Member | None, sent_at: float, code: str, message: str
@@ -530,6 +544,7 @@ class _Worker:
         stats.counters = dict(counters)
         stats.messages = dict(messages)
         stats.join_records, self.records = self.records, []
+        stats.connect_records, self.connect_records = self.connect_records, []
         stats.failures = dict(self.failures)
         stats.failure_examples = dict(self.examples)
         return stats

@@ -170,6 +170,7 @@ def test_a_stage_storm_tells_the_existing_listener_once_a_second_not_once_a_join
     for point in points:
         assert point["joins"] == 30
         assert point["join_ms_p95"] > 0
+        assert point["join_connected_ms_p95"] >= point["join_ms_p95"]  # ack, then returned
         assert point["server_cpu_ms_per_join_gross"] > 0
         assert FIGURE in point
     assert points[0][FIGURE] <= points[1][FIGURE]  # cumulative since the storm began

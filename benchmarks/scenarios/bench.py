@@ -88,6 +88,7 @@ class Bench:
         self.pool: WorkerPool | None = None
         self.send_log: Any = None
         self.join_records: list[tuple[float, float | None, str | None]] = []
+        self.connect_records: list[tuple[float, float]] = []  # (join sent, ms to media up)
         self.delays: list[tuple[float, float]] = []  # (monotonic time reported, ms)
         self.series: dict[str, list[tuple[float, float]]] = {}
         self.baseline: ProbeSample | None = None
@@ -244,6 +245,7 @@ class Bench:
         self.last = stats
         for worker in stats.workers:
             self.join_records.extend(tuple(r) for r in worker.join_records)  # type: ignore[misc]
+            self.connect_records.extend((r[0], r[1]) for r in worker.connect_records)
             self.delays.extend((stats.at, d) for d in worker.delays_ms)
         return stats
 

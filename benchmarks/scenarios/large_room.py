@@ -196,8 +196,9 @@ def _storm_figures(
 ) -> dict[str, Any]:
     """The whole storm's messages per existing listener (total, by event), CPU per join
     (net: the steps' net CPU summed; gross: all the CPU between its first and last join
-    phase's ends, windows included) and its length."""
+    phase's ends, windows included), its join percentiles and its length."""
     figures: dict[str, Any] = dict(meter.messages_since_start(end))
+    figures.update(meter.step_joins(storm.at, end.at))  # the storm's joins, not the witness's
     joins = sum(pt.get("joins", 0.0) for pt in points)
     measured = [pt for pt in points if "server_cpu_ms_per_join" in pt]
     if measured:

@@ -111,6 +111,7 @@ STORM_COLUMNS = (
     ("server_cpu_ms_per_join", "server CPU / join (net), ms", "{:.2f}"),
     ("server_cpu_ms_per_join_gross", "gross, ms", "{:.2f}"),
     ("join_ms_p95", "join p95, ms", "{:,.0f}"),
+    ("join_connected_ms_p95", "to media up p95, ms", "{:,.0f}"),
 )
 
 

@@ -178,10 +178,14 @@ class StormMeter:
         return figures
 
     def step_joins(self, since: float, until: float) -> dict[str, float]:
-        """join_ms_p50/_p95/_p99 of the joins sent in [since, until] (monotonic)."""
+        """join_ms_p50/_p95/_p99 (`join` sent → first audio packet; signaling only: → ack)
+        and join_connected_ms_p50/_p95/_p99 (`join` sent → ICE+DTLS up, without the wait
+        for the speaker's next packet) of the joins sent in [since, until] (monotonic)."""
         records = [r for r in self.bench.join_records if since <= r[0] <= until]
         times = [ms for _, ms, code in records if ms is not None]
         figures = percentile_figures("join_ms", times)
+        connected = [ms for at, ms in self.bench.connect_records if since <= at <= until]
+        figures.update(percentile_figures("join_connected_ms", connected))
         return {k: float(v) for k, v in figures.items() if v is not None}
 
 
