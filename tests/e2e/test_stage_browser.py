@@ -1,6 +1,7 @@
 """A stage room in Chromium (issue 15): a host and two listeners. One listener raises a hand,
 the host invites them, they accept and the other listener hears them; the host moves them back
-to the audience and they are heard no more.
+to the audience and they are heard no more. Also: the same by keyboard with a declined
+invitation, "Leave stage", a removal and its ban, and an audience of 60 paged in as it scrolls.
 
 Listeners offer their microphone's sendonly transceiver from the start without a track; going
 on the stage is `replaceTrack(mic)`, going back `replaceTrack(null)` (no renegotiation). The
@@ -17,10 +18,12 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.client import ApiClient
-from tests.e2e.conftest import artifact
+from tests.conftest import RunningServer
+from tests.e2e.conftest import Site, artifact
 from tests.e2e.test_browser_calls import hears_someone, inbound, join
 from tests.e2e.test_room_page import signed_in
 from tests.mailbox import Mailbox
+from tests.stage_people import CrowdSockets, crowd
 
 NewContext = Callable[[], Awaitable[BrowserContext]]
 Api = Callable[[], ApiClient]
@@ -177,3 +180,112 @@ async def hears_nothing(page: Page) -> None:
     gained, received = await quiet_for(page, QUIET_WINDOW_SECONDS)
     assert received <= 5, f"{received} packets in {QUIET_WINDOW_SECONDS} s"
     assert gained < 1e-4, f"audio energy rose by {gained}"
+
+
+async def test_by_keyboard_decline_accept_leave_the_stage_and_a_removal_with_its_ban(
+    new_context: NewContext, api: Api, mailbox: Mailbox
+) -> None:
+    ann = await signed_in(new_context, api, mailbox, "Ann")
+    room = await ann.create_room(TOPIC, media="sfu", stage=True)
+    host = ann.page
+    await host.goto(f"/rooms/{room}")
+    await join(host, muted=True)
+    bob = await signed_in(new_context, api, mailbox, "Bob")
+    cat = await signed_in(new_context, api, mailbox, "Cat")
+    await enter_as_listener(bob.page, room)
+    await enter_as_listener(cat.page, room)
+    await expect(audience(host).get_by_text("2 listening")).to_be_visible()
+
+    # Bob raises his hand with the space bar; Ann invites him with Enter.
+    raise_hand = bob.page.get_by_role("button", name="Raise hand")
+    await raise_hand.focus()
+    await bob.page.keyboard.press("Space")
+    await expect(raise_hand).to_have_attribute("aria-pressed", "true")
+    hands = host.get_by_role("region", name="Raised hands")
+    invite = hands.get_by_role("button", name="Invite Bob to speak")
+    await invite.focus()
+    await host.keyboard.press("Enter")
+
+    # Escape says "Not now": the host sees it declined, nothing else changes.
+    prompt = bob.page.get_by_role("alertdialog", name="Ann invites you to speak")
+    await expect(prompt.get_by_role("button", name="Join the stage")).to_be_focused()
+    await bob.page.keyboard.press("Escape")
+    await expect(prompt).to_have_count(0)
+    await expect(hands.get_by_text("Declined the invitation")).to_be_visible()
+    await expect(stage(host).get_by_role("listitem")).to_have_count(1)
+    await expect(bob.page.get_by_role("button", name="Mute", exact=True)).to_have_count(0)
+
+    # Invited again, Bob accepts with Enter; then steps down with "Leave stage".
+    await invite.focus()
+    await host.keyboard.press("Enter")
+    await expect(prompt.get_by_role("button", name="Join the stage")).to_be_focused()
+    await bob.page.keyboard.press("Enter")
+    leave_stage = bob.page.get_by_role("button", name="Leave stage")
+    await expect(leave_stage).to_be_visible()
+    await expect(stage(host).get_by_role("listitem")).to_have_count(2)
+    await leave_stage.focus()
+    await bob.page.keyboard.press("Enter")
+    await expect(
+        bob.page.get_by_text("You are a listener again: you left the stage.")
+    ).to_be_visible()
+    await expect(bob.page.get_by_role("button", name="Raise hand")).to_be_focused()
+    await expect(stage(host).get_by_role("listitem")).to_have_count(1)
+
+    # Ann removes Cat (a public room: banned while it is open); Cat cannot come back.
+    await audience(host).get_by_role("button", name="Remove Cat").click()
+    dialog = host.get_by_role("dialog", name="Remove Cat from the room?")
+    await expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    await dialog.get_by_role("button", name="Remove from the room").click()
+    await expect(
+        cat.page.get_by_text(
+            "Ann removed you from this room. You cannot come back while it is open."
+        )
+    ).to_be_visible()
+    await expect(audience(host).get_by_text("1 listening")).to_be_visible()
+    await cat.page.screenshot(path=artifact("stage-removed"), full_page=True)
+    await cat.page.goto(f"/rooms/{room}")
+    await expect(cat.page.get_by_role("heading", name="Cannot open this room")).to_be_visible()
+    await expect(cat.page.get_by_text("you cannot come back while it is open")).to_be_visible()
+
+    # Ann ends the room: Bob is told.
+    await host.get_by_role("button", name="Close room", exact=True).click()
+    await host.get_by_role("dialog").get_by_role("button", name="Close room for everyone").click()
+    await expect(bob.page.get_by_text("This room was closed")).to_be_visible()
+
+
+async def test_an_audience_of_sixty_pages_in_as_it_scrolls_and_follows_leaves(
+    new_context: NewContext, api: Api, mailbox: Mailbox, site: Site
+) -> None:
+    ann = await signed_in(new_context, api, mailbox, "Ann")
+    room = await ann.create_room(TOPIC, media="sfu", stage=True)
+    # 60 listeners over Socket.IO (accounts written through the server's stores: fast).
+    server = RunningServer(site.runner.app, site.runner, site.base_url)
+    members = await crowd(server, 60, prefix="listener")
+    sockets = CrowdSockets(site.base_url)
+    try:
+        connected = [await sockets.open(member) for member in members]
+        for socket in connected:
+            await socket.join(room)
+
+        bob = await signed_in(new_context, api, mailbox, "Bob")
+        await enter_as_listener(bob.page, room)
+        listeners = audience(bob.page)
+        await expect(listeners.get_by_text("61 listening")).to_be_visible()
+        # room-state brought the first page of 50; the rest comes as the list scrolls.
+        items = listeners.get_by_role("list", name="Audience").get_by_role("listitem")
+        await expect(items).to_have_count(50)
+        await bob.page.screenshot(path=artifact("stage-audience-first-page"), full_page=True)
+        await listeners.locator(".audience-scroll").evaluate(
+            "(el) => { el.scrollTop = el.scrollHeight; }"
+        )
+        await expect(items).to_have_count(61)
+        await expect(items.filter(has_text="Bob")).to_have_count(1)
+        await expect(listeners.get_by_role("button", name="Show more listeners")).to_have_count(0)
+
+        # Two leave: the audience-update (at most a second later) takes them off the list.
+        for socket in connected[:2]:
+            await socket.close()
+        await expect(listeners.get_by_text("59 listening")).to_be_visible()
+        await expect(items).to_have_count(59)
+    finally:
+        await sockets.close()
