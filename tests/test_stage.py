@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -145,6 +146,11 @@ async def test_the_owner_enters_as_host_and_everyone_else_as_a_listener(
     ]
     await settled(a)
     assert a.pending("participant-joined") == 0, "a listener's join is not told one by one"
+    await b.ok("raise-hand", {"roomId": room})
+    hand = await a.next("hand-raised")
+    listed = await bob.http.get(f"/api/rooms/{room}/participants")
+    for shown in (state, update, hand, listed.body, await rejoined_state(a, room)):
+        assert "@example.com" not in json.dumps(shown), f"an email address leaked: {shown}"
 
 
 async def test_non_stage_rooms_have_a_host_and_speakers_and_no_stage_events(
@@ -369,6 +375,34 @@ async def test_re_inviting_renews_the_invite(person: MakePerson, server: Running
     await b.ok("accept-speak", {"roomId": room})
     changed = await a.next("role-changed")
     assert (changed["userId"], changed["role"]) == (bob.user_id, "speaker")
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("raise-hand", None),
+        ("raise-hand", {"roomId": 5}),
+        ("lower-hand", "rm_x"),
+        ("accept-speak", {}),
+        ("decline-speak", []),
+        ("leave-stage", {"roomId": None}),
+        ("invite-to-speak", {"roomId": "rm_x"}),
+        ("invite-to-speak", {"roomId": "rm_x", "userId": 7}),
+        ("invite-to-speak", {"roomId": "rm_x", "userId": "u" * 500}),
+        ("set-role", {"roomId": "rm_x", "userId": "u"}),
+        ("set-role", {"roomId": "rm_x", "userId": "u", "role": "HOST"}),
+        ("remove-participant", {"userId": "u"}),
+        ("remove-participant", {"roomId": "rm_x", "userId": ""}),
+    ],
+)
+async def test_malformed_stage_payloads_get_validation_failed(
+    person: MakePerson, event: str, payload: Any
+) -> None:
+    ann = await person("Ann")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    assert await a.refused(event, payload) == "validation_failed", (event, payload)
+    assert (await rejoined_state(a, room))["role"] == "host", "the room carries on"
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -756,7 +790,18 @@ async def test_a_raised_hand_goes_down_when_its_listener_leaves(person: MakePers
     await c.close()
     lowered = await a.next("hand-raised")
     assert (lowered["userId"], lowered["raised"]) == (cat.user_id, False)
+    dan = await person("Dan")
+    d, _ = await seated(dan, room)
+    await d.ok("raise-hand", {"roomId": room})
+    await a.next_where("hand-raised", lambda e: e["userId"] == dan.user_id and e["raised"])
+    await a.ok("remove-participant", {"roomId": room, "userId": dan.user_id})
+    await d.next("removed-from-room")
     assert (await rejoined_state(a, room))["raisedHands"] == []
+    await settled(a)
+    told = a.drain("hand-raised")
+    assert [(e["userId"], e["raised"]) for e in told] == [(dan.user_id, False)], (
+        "the hosts hear that a removed listener's hand went down"
+    )
     _, state = await seated(bob, room)
     assert state["handRaised"] is False
 
