@@ -1,7 +1,8 @@
 """A stage room in Chromium (issue 15): a host and two listeners. One listener raises a hand,
 the host invites them, they accept and the other listener hears them; the host moves them back
 to the audience and they are heard no more. Also: the same by keyboard with a declined
-invitation, "Leave stage", a removal and its ban, and an audience of 60 paged in as it scrolls.
+invitation, "Leave stage", a removal and its ban, an audience of 60 paged in as it scrolls, and
+axe-core on the stage views.
 
 Listeners offer their microphone's sendonly transceiver from the start without a track; going
 on the stage is `replaceTrack(mic)`, going back `replaceTrack(null)` (no renegotiation). The
@@ -15,11 +16,12 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.client import ApiClient
 from tests.conftest import RunningServer
 from tests.e2e.conftest import Site, artifact
+from tests.e2e.test_accessibility import AXE_SCRIPT, BLOCKING, axe_violations
 from tests.e2e.test_browser_calls import hears_someone, inbound, join
 from tests.e2e.test_room_page import signed_in
 from tests.mailbox import Mailbox
@@ -289,3 +291,52 @@ async def test_an_audience_of_sixty_pages_in_as_it_scrolls_and_follows_leaves(
         await expect(items).to_have_count(59)
     finally:
         await sockets.close()
+
+
+async def blocking_axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe violations in the light and the dark colour scheme."""
+    found = []
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        for v in await axe_violations(page):
+            if v["impact"] in BLOCKING:
+                targets = "; ".join(n["target"] for n in v["nodes"][:5])
+                found.append(f"{scheme}: {v['id']} ({v['impact']}) {v['help']}: {targets}")
+    return found
+
+
+async def test_no_serious_axe_violation_on_the_stage_views(
+    browser: Browser, api: Api, mailbox: Mailbox, site: Site
+) -> None:
+    assert AXE_SCRIPT.is_file(), "web/node_modules is not installed: `make test` installs it"
+    contexts: list[BrowserContext] = []
+
+    async def axe_context() -> BrowserContext:
+        # CSP bypassed only so that the injected axe script may run (as test_accessibility).
+        context = await browser.new_context(
+            base_url=site.base_url, permissions=["microphone"], bypass_csp=True
+        )
+        contexts.append(context)
+        return context
+
+    try:
+        ann = await signed_in(axe_context, api, mailbox, "Ann")
+        room = await ann.create_room(TOPIC, media="sfu", stage=True)
+        await ann.page.goto(f"/rooms/{room}")
+        await join(ann.page)
+        bob = await signed_in(axe_context, api, mailbox, "Bob")
+        await enter_as_listener(bob.page, room)
+        await bob.page.get_by_role("button", name="Raise hand").click()
+        hands = ann.page.get_by_role("region", name="Raised hands")
+        await hands.get_by_role("button", name="Invite Bob to speak").click()
+        await expect(bob.page.get_by_role("alertdialog")).to_be_visible()
+        await expect(hands.get_by_text("Invited: waiting for an answer")).to_be_visible()
+        found = await blocking_axe_violations(ann.page)
+        found += await blocking_axe_violations(bob.page)
+        await bob.page.get_by_role("button", name="Join the stage").click()
+        await expect(bob.page.get_by_role("button", name="Leave stage")).to_be_visible()
+        found += await blocking_axe_violations(bob.page)
+        assert not found, "axe found serious or critical violations:\n" + "\n".join(found)
+    finally:
+        for context in contexts:
+            await context.close()

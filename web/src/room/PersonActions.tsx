@@ -19,18 +19,20 @@ export function PersonActions({
   return (
     <>
       {actions.map((action) => {
-        const { label, text } = actionLabel(action, user.name);
+        // Named by its content ("Invite {name} to speak"), the name visually hidden.
+        const { before, after } = actionLabel(action, user.name);
         return (
           <button
             key={action}
             type="button"
             className={`button small ${action === "remove" ? "danger" : "secondary"}`}
-            aria-label={label}
             title={action === "mute" ? "Mute for everyone in the room" : undefined}
             disabled={action === "mute" && muted}
             onClick={() => onAction(action, user)}
           >
-            {text}
+            {before}
+            <span className="visually-hidden"> {user.name}</span>
+            {after ? ` ${after}` : ""}
           </button>
         );
       })}

@@ -32,20 +32,21 @@ export function actionsOn(viewer: Viewer, target: Target): StageAction[] {
   }
 }
 
-/** Each action's button: its accessible name (with the person's name) and its visible text. */
-export function actionLabel(action: StageAction, name: string): { label: string; text: string } {
-  switch (action) {
-    case "invite":
-      return { label: `Invite ${name} to speak`, text: "Invite to speak" };
-    case "mute":
-      return { label: `Mute ${name}`, text: "Mute" };
-    case "make-co-host":
-      return { label: `Make ${name} a co-host`, text: "Make co-host" };
-    case "make-speaker":
-      return { label: `Make ${name} a speaker`, text: "Make speaker" };
-    case "move-to-audience":
-      return { label: `Move ${name} to the audience`, text: "Move to audience" };
-    case "remove":
-      return { label: `Remove ${name}`, text: "Remove" };
-  }
+/**
+ * Each action's button: its accessible name (with the person's name) and how it reads around
+ * the name, so the visible text ("Invite to speak") is the name without the person's name,
+ * which is there for assistive technology only.
+ */
+export function actionLabel(action: StageAction, name: string): { label: string; before: string; after: string } {
+  const [before, after] = ACTION_WORDS[action];
+  return { label: after ? `${before} ${name} ${after}` : `${before} ${name}`, before, after };
 }
+
+const ACTION_WORDS: Record<StageAction, [string, string]> = {
+  invite: ["Invite", "to speak"],
+  mute: ["Mute", ""],
+  "make-co-host": ["Make", "a co-host"],
+  "make-speaker": ["Make", "a speaker"],
+  "move-to-audience": ["Move", "to the audience"],
+  remove: ["Remove", ""],
+};
