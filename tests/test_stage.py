@@ -998,6 +998,7 @@ async def test_paging_returns_every_listener_present_throughout_exactly_once(
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     members = await crowd(server, 60)
+    togglers = await crowd(server, 8, "toggler")
     stayers, leavers, latecomers = members[0:40:2], members[1:40:2], members[40:]
     sockets: dict[str, StageSocket] = {}
     inside: list[str] = []  # arrival order
@@ -1028,8 +1029,27 @@ async def test_paging_returns_every_listener_present_throughout_exactly_once(
         if step % 2 == 1 and gone:
             await enter(gone.pop(0))
 
-    entries = await page_through(ann, room, {"role": "listener", "limit": "3"}, churn)
-    assert next(moves) >= 5, "the paging ran alongside the churn"
+    toggling = [await crowd_sockets.open(member) for member in togglers]
+    paging_done = asyncio.Event()
+    toggles = 0
+
+    async def toggle() -> None:
+        """All the while: others join and leave, concurrently with the paging."""
+        nonlocal toggles
+        while not paging_done.is_set():
+            for socket in toggling:
+                await socket.join(room)
+            for socket in toggling:
+                await socket.ok("leave", {"roomId": room})
+            toggles += 1
+
+    toggler = asyncio.create_task(toggle())
+    try:
+        entries = await page_through(ann, room, {"role": "listener", "limit": "3"}, churn)
+    finally:
+        paging_done.set()
+        await toggler
+    assert next(moves) >= 5 and toggles >= 1, "the paging ran alongside the churn"
     seen = [e["user"]["id"] for e in entries]
     for member in stayers:
         assert seen.count(member.user_id) == 1, (member.name, seen.count(member.user_id))
