@@ -94,6 +94,7 @@ export function initialState(roomId: string, media: MediaMode): CallState {
     audioBlocked: false,
     serverConnection: "connecting",
     slotOwners: [],
+    speakingUsers: [],
     listening: {},
     topic: null,
     restart: null,
@@ -193,7 +194,11 @@ export function reduce(state: CallState, action: CallAction): CallState {
       const owners = slotOwners(action.event, selfUserId);
       const same =
         owners.length === state.slotOwners.length && owners.every((o, i) => o === state.slotOwners[i]);
-      return same ? next : { ...next, slotOwners: owners };
+      const speaking = action.event.speaking;
+      const sameSpeaking =
+        speaking.length === state.speakingUsers.length && speaking.every((u, i) => u === state.speakingUsers[i]);
+      const withSpeaking = sameSpeaking ? next : { ...next, speakingUsers: [...speaking] };
+      return same ? withSpeaking : { ...withSpeaking, slotOwners: owners };
     }
     case "listening":
       return { ...state, listening: { ...state.listening, [action.userId]: action.listening } };

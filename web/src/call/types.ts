@@ -59,6 +59,8 @@ export interface CallState {
   serverConnection: PeerConnectionState;
   // sfu: whose voice each receive slot carries (user ids; null = nobody); mesh: [].
   slotOwners: (string | null)[];
+  // sfu: who speaks right now (user ids, from `speakers`), also those in the audience.
+  speakingUsers: string[];
   // How loud we play each other person (by user id), set by us only; absent = full volume.
   listening: Record<string, Listening>;
   // The topic from the latest `room-updated` (the owner edited it), or null if unchanged.

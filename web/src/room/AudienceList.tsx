@@ -4,13 +4,23 @@
 import { useEffect, useRef, useState } from "react";
 
 import { describeError } from "../api/messages";
-import type { Call, CallState } from "../call/types";
+import type { AudienceMember, Call, CallState } from "../call/types";
 import { Avatar } from "../components/Avatar";
 import { PersonActions, type ActOn } from "./PersonActions";
 import { actionsOn, type Viewer } from "./stageActions";
 
 export function audienceCountText(count: number): string {
   return `${count} listening`;
+}
+
+/**
+ * A stage room's listener: the name (a listener is not heard, so no microphone state). In a
+ * large room that is not a stage room the audience may speak: as a participant's name.
+ */
+export function audienceLabel(member: AudienceMember, stage: boolean, speaking: boolean): string {
+  const name = member.user.name + (member.isSelf ? " (you)" : "");
+  if (stage) return name;
+  return [name, member.muted ? "muted" : "microphone on", ...(speaking ? ["speaking"] : [])].join(", ");
 }
 
 export function AudienceList({
@@ -32,6 +42,7 @@ export function AudienceList({
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const hasMore = nextCursor !== null;
+  const speaking = new Set(state.speakingUsers);
 
   function loadMore() {
     if (loading) return;
@@ -71,10 +82,18 @@ export function AudienceList({
               isOwner: member.userId === ownerId,
               isSelf: member.isSelf,
             });
-            const name = member.user.name + (member.isSelf ? " (you)" : "");
+            const isSpeaking = speaking.has(member.userId);
             return (
-              <li key={member.userId} className="audience-member" aria-label={name}>
-                <Avatar src={member.user.avatarUrl} name={member.user.name} decorative />
+              <li
+                key={member.userId}
+                className="audience-member"
+                aria-label={audienceLabel(member, state.stage, isSpeaking)}
+                data-speaking={isSpeaking ? "true" : "false"}
+                data-muted={member.muted ? "true" : "false"}
+              >
+                <span className="participant-avatar">
+                  <Avatar src={member.user.avatarUrl} name={member.user.name} decorative />
+                </span>
                 <span className="audience-name">
                   {member.user.name}
                   {member.isSelf && <span className="muted"> (you)</span>}

@@ -30,7 +30,9 @@ export function Participants({
       <h2 id={id}>{stage ? "Stage" : "Participants"}</h2>
       <p className="muted small">
         {stage
-          ? `${count} on the stage`
+          ? count === 0
+            ? "Nobody is on the stage yet."
+            : `${count} on the stage`
           : `${count} ${count === 1 ? "person" : "people"} here`}
       </p>
       <ul className="participants" aria-labelledby={id}>
