@@ -6,6 +6,7 @@ the last `audience-update` counts everyone present (docs/protocol.md, audience m
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections import Counter
@@ -147,3 +148,43 @@ async def test_a_join_storm_costs_a_listener_messages_per_second_not_per_join(
         f"/api/rooms/{room}/participants", params={"role": "listener", "limit": "1"}
     )
     assert listed.body["count"] == len(everyone)
+
+
+async def test_an_update_names_at_most_a_hundred_and_says_more(
+    person: MakePerson, server: RunningServer, crowd_sockets: CrowdSockets
+) -> None:
+    """Joins faster than 100 a second: an interval's update names 100 and says `more`; the
+    counts still add up (each count is the audience then, however many were named)."""
+    ann = await person("Ann")
+    room = await stage_room(ann)
+    host = await stage_socket(ann)
+    await host.join(room)
+    members = await crowd(server, 250)
+    sockets = [await crowd_sockets.open(m) for m in members]
+    await sockets[0].join(room)
+    first = await host.next("audience-update")  # at once: the next waits for its second
+    assert first["count"] == 1
+
+    async def join(socket: StageSocket) -> None:
+        await socket.join(room)
+
+    await bounded([partial(join, s) for s in sockets[1:]], 2 * IN_FLIGHT)
+    view = AudienceView(count=1, present={members[0].user_id})
+    view.apply(first)
+    await asyncio.wait_for(follow_until_count(host, view, len(members)), 15)
+    counts = [u["count"] for u in view.updates]
+    jumps = [
+        (later - earlier, update)
+        for (earlier, later), update in zip(
+            itertools.pairwise(counts), view.updates[1:], strict=True
+        )
+    ]
+    big = [(jump, u) for jump, u in jumps if jump > 100]
+    if not big:
+        pytest.skip(f"joins never outran 100 a second here: {counts}")
+    print(f"counts per update: {counts}")
+    for jump, update in big:
+        assert len(update["joined"]) == 100 and update["more"] is True, (jump, update["more"])
+    for _, update in jumps:
+        if not update["more"]:
+            assert len(update["joined"]) <= 100
