@@ -12,6 +12,7 @@ host joins muted, so every sound the other listener receives is the promoted lis
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -72,6 +73,24 @@ def audience(page: Page) -> Any:
     return page.get_by_role("region", name="Audience")
 
 
+class SfuOffers:
+    """The `sfu-join` offers a page sends over its Socket.IO websocket, as sent."""
+
+    def __init__(self, page: Page) -> None:
+        self.sdps: list[str] = []
+        self.offered = asyncio.Event()
+        page.on("websocket", lambda ws: ws.on("framesent", self._sent))
+
+    def _sent(self, frame: str | bytes) -> None:
+        # Socket.IO event packet: 4 (message) 2 (event), an ack id, then [name, payload].
+        if isinstance(frame, str) and (match := SFU_JOIN.match(frame)):
+            self.sdps.append(json.loads(match.group(1))[1]["sdp"])
+            self.offered.set()
+
+
+SFU_JOIN = re.compile(r'^42\d*(\["sfu-join",.*)$', re.DOTALL)
+
+
 async def energy(page: Page) -> tuple[float, int]:
     """The total audio energy and packets received over every receive slot."""
     streams = await inbound(page)
@@ -115,8 +134,12 @@ async def test_raise_hand_invite_speak_and_back_to_the_audience(
 
     bob = await signed_in(new_context, api, mailbox, "Bob")
     cat = await signed_in(new_context, api, mailbox, "Cat")
+    bob_offers = SfuOffers(bob.page)
     await enter_as_listener(bob.page, room)
     await enter_as_listener(cat.page, room)
+    # Bob's one offer carries his microphone's section (sendonly, no track yet) and the slots.
+    await asyncio.wait_for(bob_offers.offered.wait(), 10)
+    assert bob_offers.sdps[0].count("a=sendonly") == 1
     # Audience joins reach the room together, at most once a second.
     await expect(audience(host).get_by_text("2 listening")).to_be_visible()
     await expect(audience(host).get_by_role("listitem")).to_have_count(2)
@@ -174,6 +197,8 @@ async def test_raise_hand_invite_speak_and_back_to_the_audience(
         await expect(audience(page).get_by_text("2 listening")).to_be_visible()
     await hears_nothing(cat.page)
     await bob.page.screenshot(path=artifact("stage-audience-view"), full_page=True)
+    # On the stage and back by replaceTrack: never a new offer.
+    assert len(bob_offers.sdps) == 1
 
 
 async def hears_nothing(page: Page) -> None:
