@@ -2,8 +2,10 @@
 
 Kept per room by `SignalingState` (which alone changes it) for as long as the room is open in
 this process, apart from who is in the room right now: a role is the user's, so a reconnect, a
-second tab or leaving and coming back keeps it. Hands and invites belong to a user's presence
-and end when they leave the room. Plain data, no I/O.
+second tab or leaving and coming back keeps it. A raised hand belongs to a user's presence and
+goes down when they leave the room; an invitation to speak lasts until answered or expired
+(a listener whose connection dropped finds it on coming back), or until its host is no longer
+a host. Plain data, no I/O.
 """
 
 from __future__ import annotations
@@ -40,9 +42,18 @@ class StageBook:
     hands: dict[str, RaisedHand] = field(default_factory=dict)
     invites: dict[str, SpeakInvite] = field(default_factory=dict)
 
-    def forget_presence(self, user_id: str) -> tuple[bool, bool]:
-        """The user left the room: their hand and invite end. Returns (had a hand raised,
-        had an invite)."""
-        hand = self.hands.pop(user_id, None) is not None
-        invite = self.invites.pop(user_id, None) is not None
-        return hand, invite
+    def lower_hand(self, user_id: str) -> bool:
+        """Whether the user's hand was up."""
+        return self.hands.pop(user_id, None) is not None
+
+    def forget(self, user_id: str) -> None:
+        """The user was removed from the room: everything they held there ends."""
+        self.roles.pop(user_id, None)
+        self.hands.pop(user_id, None)
+        self.invites.pop(user_id, None)
+        self.drop_invites_by(user_id)
+
+    def drop_invites_by(self, host_id: str) -> None:
+        """A host lost the role: the invitations they gave lose their authority."""
+        for user_id in [u for u, invite in self.invites.items() if invite.by == host_id]:
+            del self.invites[user_id]

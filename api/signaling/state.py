@@ -302,10 +302,19 @@ class SignalingState:
         hand_lowered = False
         if role != "listener":
             occupants.on_stage[connection.sid] = connection
-            hand_lowered = book.hands.pop(user_id, None) is not None
+            hand_lowered = book.lower_hand(user_id)
             book.invites.pop(user_id, None)
+        if previous == "host" and role != "host":
+            book.drop_invites_by(user_id)
         self._presence.update(room.id, user_id, role=role)
         return RoleChange(connection, room, role, previous, hand_lowered)
+
+    def forget_user(self, room_id: str, user_id: str) -> None:
+        """The user was removed from the room: a role, hand or invitation they held there
+        ends with it (someone let back in comes back as a newcomer)."""
+        book = self._books.get(room_id)
+        if book is not None:
+            book.forget(user_id)
 
     def raise_hand(self, connection: Connection, raised_at_ms: int) -> RaisedHand | None:
         """The hand, or None if it was up already (it keeps its place in the queue)."""
@@ -459,7 +468,7 @@ class SignalingState:
             self._presence.leave(stay.room_id, connection.user_id)
             book = self._books.get(stay.room_id)
             if book is not None:
-                hand_lowered, _ = book.forget_presence(connection.user_id)
+                hand_lowered = book.lower_hand(connection.user_id)
         if not occupants.connections:
             del self._rooms[stay.room_id]
             if not self._rooms:
