@@ -127,6 +127,7 @@ export function CallProvider({ children }: { children: ReactNode }) {
         startMuted: choices.muted,
         iceServers: servers,
         stage: room.stage === true,
+        ownerId: room.owner.id,
         fetchAudience: (roomId, page) => roomsApi.participants(roomId, page),
       });
       window.gethoryCall = call;

@@ -96,6 +96,10 @@ export class CallEngine implements Call {
   private lastAudienceReload = -Infinity;
   private audienceReloadTimer: ReturnType<typeof setTimeout> | null = null;
   private inviteTimer: ReturnType<typeof setTimeout> | null = null;
+  // The microphone chosen (the pre-join's, or one picked in the call).
+  private microphoneId: string | undefined;
+  // Role changes are followed one after another (a microphone opening may take a while).
+  private roleWork: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly options: CallOptions,
@@ -104,6 +108,12 @@ export class CallEngine implements Call {
     // The desired mute state from the start ("Join muted"): the page shows it at once, and the
     // microphone opens in it, whenever the browser hands it over.
     this.current = initialState(options.roomId, options.media);
+    this.microphoneId = options.microphoneId;
+    if (options.stage) {
+      // Until room-state says otherwise: the owner hosts, everyone else listens.
+      const role: StageRole = options.ownerId === options.self.id ? "host" : "listener";
+      this.current = { ...this.current, stage: true, role };
+    }
     if (options.startMuted) this.current = reduce(this.current, { type: "self-muted", muted: true });
     this.sink = new AudioSink(options.audioContainer, (blocked) =>
       this.dispatch({ type: "audio-blocked", blocked }),
@@ -147,9 +157,15 @@ export class CallEngine implements Call {
   async setMuted(muted: boolean): Promise<void> {
     if (this.ended) return;
     const choice = ++this.muteChoice;
+    if (this.inAudience) {
+      // No microphone off the stage: the choice applies once on it.
+      this.dispatch({ type: "self-muted", muted });
+      await this.sendMute(muted);
+      return;
+    }
     if (!muted && !this.mic.track && this.micSettled) {
       // Listening only so far (denied or no device): asking again is the only way to speak.
-      const opened = await this.openMicrophone(this.options.microphoneId, () => choice === this.muteChoice);
+      const opened = await this.openMicrophone(this.microphoneId, () => choice === this.muteChoice);
       if (choice !== this.muteChoice) {
         // Muted again while the browser was asking: that later choice stands.
         this.mic.setEnabled(!this.current.muted);
@@ -179,6 +195,8 @@ export class CallEngine implements Call {
 
   async setMicrophone(deviceId: string): Promise<void> {
     if (this.ended) return;
+    this.microphoneId = deviceId;
+    if (this.inAudience) return; // opened with it on the stage
     const hadTrack = this.mic.track !== null;
     if (!(await this.openMicrophone(deviceId, () => !this.current.muted || !hadTrack))) return;
     if (!hadTrack && this.current.muted) {
@@ -285,15 +303,20 @@ export class CallEngine implements Call {
     // The microphone must be ready before `join`: the server sends add-peer right away and
     // the offers we then make must carry it.
     // Opens in the mute state desired when the track arrives (Mute may be pressed meanwhile).
-    await this.openMicrophone(this.options.microphoneId, () => !this.current.muted);
-    if (this.ended) {
-      this.mic.stop(); // left while the browser was still asking for the microphone
-      return;
+    // A stage room's listener opens none: nothing would be sent (it opens on the stage).
+    if (this.inAudience) {
+      this.micSettled = true;
+    } else {
+      await this.openMicrophone(this.microphoneId, () => !this.current.muted);
+      if (this.ended) {
+        this.mic.stop(); // left while the browser was still asking for the microphone
+        return;
+      }
+      // No microphone: muted by force (not a choice the page remembers).
+      if (!this.mic.track) this.dispatch({ type: "self-muted", muted: true });
+      else this.mic.setEnabled(!this.current.muted);
+      this.watchSelf();
     }
-    // No microphone: muted by force (not a choice the page remembers).
-    if (!this.mic.track) this.dispatch({ type: "self-muted", muted: true });
-    else this.mic.setEnabled(!this.current.muted);
-    this.watchSelf();
     if (this.signaling.connected) await this.join();
     // Otherwise onSocketConnect joins once the socket is up.
   }
@@ -487,11 +510,10 @@ export class CallEngine implements Call {
     if (next === previous) return;
     this.current = next;
     if (next.role !== previous.role && this.options.media === "sfu") {
-      // On the stage the microphone goes out on the transceiver offered from the start; back
-      // in the audience it stops (replaceTrack both ways: no renegotiation).
-      void this.sfu?.setMicTrack(this.sendingTrack()).catch((error: unknown) => {
-        console.warn("stage: could not switch the microphone", error);
-      });
+      this.roleWork = this.roleWork.then(
+        () => this.followRole(),
+        () => this.followRole(),
+      );
     }
     if (next.speakInvite !== previous.speakInvite) this.watchInvite(next);
     if (
@@ -575,6 +597,47 @@ export class CallEngine implements Call {
       if (error instanceof SignalingError && error.code === "disconnected") return;
       this.reportError(error, "Could not change the microphone state on the server.");
     }
+  }
+
+  // A stage room's listener: no microphone is open or sent.
+  private get inAudience(): boolean {
+    return this.current.stage && !isStageMember(this.current.role, true);
+  }
+
+  // On the stage the microphone goes out on the transceiver offered from the start; back in
+  // the audience it stops, and is closed (replaceTrack both ways: no renegotiation).
+  private async followRole(): Promise<void> {
+    if (this.tornDown) return;
+    try {
+      if (this.inAudience) {
+        await this.sfu?.setMicTrack(null);
+        if (this.inAudience && this.current.stage) this.closeMicrophone();
+        return;
+      }
+      if (this.current.stage && !this.mic.track) {
+        const opened = await this.openMicrophone(this.microphoneId, () => !this.current.muted);
+        if (this.tornDown || this.inAudience) {
+          if (this.inAudience) this.closeMicrophone();
+          return;
+        }
+        if (!opened) {
+          // No microphone: on the stage but muted by force, as when joining without one.
+          this.dispatch({ type: "self-muted", muted: true });
+          await this.sendMute(true);
+          return;
+        }
+      }
+      await this.sfu?.setMicTrack(this.sendingTrack());
+    } catch (error) {
+      console.warn("stage: could not switch the microphone", error);
+    }
+  }
+
+  private closeMicrophone(): void {
+    this.mic.stop();
+    this.meter?.close();
+    this.meter = null;
+    this.meterTrack = null;
   }
 
   // What we send: our microphone while we may be heard (always outside stage rooms), else none.

@@ -328,5 +328,6 @@ function selfRoleChanged(
 }
 
 function withNotice(state: CallState, kind: StageNoticeKind, byName: string | null): CallState {
-  return { ...state, stageNotice: { kind, byName, serial: (state.stageNotice?.serial ?? 0) + 1 } };
+  const serial = (state.stageNotice?.serial ?? 0) + 1;
+  return { ...state, stageNotice: { kind, byName, serial, muted: state.muted } };
 }

@@ -147,6 +147,8 @@ export interface StageNotice {
   byName: string | null;
   // Increases with every notice: the same notice twice is still news.
   serial: number;
+  // Whether we were muted when it happened (what "on the stage" says stays as it was said).
+  muted: boolean;
 }
 
 export interface Listening {
@@ -201,6 +203,7 @@ export interface CallOptions {
   // A stage room: the sfu offer always carries the microphone's sendonly transceiver, with a
   // track only while we are on the stage (replaceTrack, never a renegotiation).
   stage?: boolean;
+  ownerId?: string;
   // Loads a page of the audience (`GET /api/rooms/{id}/participants`); without it the audience
   // is what signaling told us.
   fetchAudience?: (

@@ -5,7 +5,7 @@ import type { CallState, StageNoticeKind } from "../call/types";
 import { endedMessage, stageNoticeText } from "./words";
 
 function withNotice(kind: StageNoticeKind, byName: string | null, muted = false): CallState {
-  return { ...initialState("rm_1", "sfu"), stage: true, muted, stageNotice: { kind, byName, serial: 1 } };
+  return { ...initialState("rm_1", "sfu"), stage: true, muted, stageNotice: { kind, byName, serial: 1, muted } };
 }
 
 describe("stage words", () => {

@@ -79,7 +79,7 @@ export function stageNoticeText(state: CallState): string | null {
     case "left-stage":
       return "You are a listener again: you left the stage.";
     case "on-stage":
-      return state.muted
+      return notice.muted
         ? "You are on the stage. Unmute when you want to speak."
         : "You are on the stage: everyone hears you now.";
     case "co-host":
