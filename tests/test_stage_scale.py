@@ -144,10 +144,25 @@ async def test_a_join_storm_costs_a_listener_messages_per_second_not_per_join(
     for joined in states:
         audience = joined["audience"]
         assert len(audience["participants"]) <= 50
+    # A newcomer's first page, then REST from its cursor: every listener exactly once.
+    newcomer = await stage_socket(await person("Nat"))
+    first_page = (await newcomer.join(room))["audience"]
+    assert first_page["role"] == "listener" and len(first_page["participants"]) == 50
+    seen = ids_of(first_page["participants"])
+    cursor = first_page["nextCursor"]
+    while cursor is not None:
+        page = await ann.http.get(
+            f"/api/rooms/{room}/participants",
+            params={"role": first_page["role"], "cursor": cursor, "limit": "100"},
+        )
+        seen += ids_of(page.body["participants"])
+        cursor = page.body["nextCursor"]
+    assert len(seen) == len(set(seen)) == len(everyone) + 1
+    assert set(seen) - everyone == {seen[-1]}, "the newcomer last"
     listed = await ann.http.get(
         f"/api/rooms/{room}/participants", params={"role": "listener", "limit": "1"}
     )
-    assert listed.body["count"] == len(everyone)
+    assert listed.body["count"] == len(everyone) + 1
 
 
 async def test_an_update_names_at_most_a_hundred_and_says_more(
