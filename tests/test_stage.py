@@ -696,6 +696,20 @@ async def test_a_promoted_speaker_stays_a_speaker_across_a_reconnect(person: Mak
     assert state["role"] == "listener" and bob.user_id not in ids_of(state["participants"])
 
 
+async def test_roles_outlive_an_empty_room(person: MakePerson) -> None:
+    ann, bob = await people(person, "Ann", "Bob")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    await promote(a, b, room, bob.user_id)
+    for socket in (a, b):
+        await socket.ok("leave", {"roomId": room})
+    listed = await ann.http.get(f"/api/rooms/{room}/participants")
+    assert listed.body["count"] == 0, "nobody is in the room now"
+    _, state = await seated(bob, room)
+    assert state["role"] == "speaker", "the room is still open: the role is still Bob's"
+
+
 async def test_the_owner_lifts_a_ban_and_a_removed_co_host_returns_without_the_role(
     person: MakePerson,
 ) -> None:
