@@ -60,16 +60,6 @@ async def crowd_sockets(server: RunningServer) -> AsyncIterator[CrowdSockets]:
     await sockets.close()
 
 
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.01)
-
-
 def about(user_id: str, role: str) -> Callable[[Any], bool]:
     """Matches the role-changed that gives `user_id` the `role`."""
     return lambda e: bool(e["userId"] == user_id and e["role"] == role)
