@@ -256,6 +256,15 @@ async def test_an_accepted_invite_puts_the_listener_on_stage_for_everyone(
         participant = changed["participant"]
         assert set(participant) == PARTICIPANT_KEYS and participant["role"] == "speaker"
         assert (participant["peerId"], participant["user"]["id"]) == (b.peer_id, bob.user_id)
+        assert "by" not in changed, "their own accept: no host did it"
+    accepted = await a.next("speak-invite-answered")
+    assert (accepted["userId"], accepted["answer"], accepted["by"]) == (
+        bob.user_id,
+        "accepted",
+        ann.user_id,
+    )
+    lowered = await a.next_where("hand-raised", lambda e: e["raised"] is False)
+    assert lowered["userId"] == bob.user_id, "the hosts hear the hand go down"
 
     state = await rejoined_state(c, room)
     assert [(p["user"]["id"], p["role"]) for p in state["participants"]] == [
