@@ -216,6 +216,17 @@ describe("hands and invitations (hosts)", () => {
     expect(state.raisedHands.map((h) => h.user.name)).toEqual(["Cat"]);
   });
 
+  it("takes the whole queue a new co-host is given", () => {
+    const state = reduce(bobListening(), {
+      type: "raised-hands",
+      hands: [
+        { peerId: "C", userId: cat.id, user: cat, raisedAt: 9 },
+        { peerId: "D", userId: dan.id, user: dan, raisedAt: 3 },
+      ],
+    });
+    expect(state.raisedHands.map((h) => h.user.name)).toEqual(["Dan", "Cat"]);
+  });
+
   it("shows where an invitation stands, and forgets it once accepted", () => {
     let state = run(
       annHosting(),
