@@ -250,6 +250,22 @@ async def test_by_keyboard_decline_accept_leave_the_stage_and_a_removal_with_its
     leave_stage = bob.page.get_by_role("button", name="Leave stage")
     await expect(leave_stage).to_be_visible()
     await expect(stage(host).get_by_role("listitem")).to_have_count(2)
+
+    # The owner makes Bob a co-host (he then sees the queue, Cat's hand in it) and back.
+    await cat.page.get_by_role("button", name="Raise hand").click()
+    await expect(hands.get_by_role("listitem")).to_have_count(1)
+    await stage(host).get_by_role("button", name="Make Bob a co-host").click()
+    await expect(bob.page.get_by_text("You are a co-host now")).to_be_visible()
+    await expect(
+        stage(host).get_by_role("listitem", name=re.compile(r"^Bob, co-host"))
+    ).to_be_visible()
+    bob_hands = bob.page.get_by_role("region", name="Raised hands")
+    await expect(bob_hands.get_by_role("listitem", name=re.compile(r"^Cat, "))).to_be_visible()
+    await stage(host).get_by_role("button", name="Make Bob a speaker").click()
+    await expect(
+        bob.page.get_by_text("You are a speaker now, no longer a co-host.")
+    ).to_be_visible()
+    await expect(bob_hands).to_have_count(0)
     await leave_stage.focus()
     await bob.page.keyboard.press("Enter")
     await expect(
