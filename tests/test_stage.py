@@ -925,6 +925,44 @@ async def test_an_invite_ends_when_its_host_is_no_longer_a_host(person: MakePers
     assert await lo.refused("accept-speak", {"roomId": room}) == "no_speak_invite"
 
 
+async def test_an_invite_that_dies_with_its_host_is_ended_for_the_listener(
+    person: MakePerson,
+) -> None:
+    """The listener's prompt must not outlive the invitation: it hears that it ended."""
+    ann, carl, lou = await people(person, "Ann", "Carl", "Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    lo, _ = await seated(lou, room)
+    await promote(a, c, room, carl.user_id)
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
+    await lo.next_where("role-changed", about(carl.user_id, "host"))
+    await c.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lo.next("speak-invite")
+    await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "speaker"})
+    ended = await lo.next("speak-invite-ended", timeout=5)
+    assert ended["roomId"] == room
+    answered = await a.next_where("speak-invite-answered", lambda e: e["answer"] != "pending")
+    assert answered["userId"] == lou.user_id
+
+
+async def test_hosts_hear_an_invite_expire_while_its_listener_is_away(
+    person: MakePerson, server: RunningServer
+) -> None:
+    shorten_invites(server, 1.0)
+    ann, bob = await people(person, "Ann", "Bob")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    await a.ok("invite-to-speak", {"roomId": room, "userId": bob.user_id})
+    await a.next("speak-invite-answered")  # pending
+    await b.ok("leave", {"roomId": room})
+    answered = await a.next("speak-invite-answered", timeout=5)
+    assert (answered["userId"], answered["answer"]) == (bob.user_id, "expired")
+    _, state = await seated(bob, room)
+    assert state["speakInvite"] is None
+
+
 @pytest.mark.parametrize("join_first", [False, True, False, True])
 async def test_a_removal_racing_a_second_tab_join_never_leaves_them_in(
     person: MakePerson, join_first: bool
