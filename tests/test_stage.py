@@ -906,6 +906,14 @@ async def test_a_large_sfu_room_tells_its_audience_in_updates_above_fifty(
     )
     assert ids_of(rest.body["participants"]) == [members[50].user_id]
 
+    # Back to 50 people: arrivals are told one by one again.
+    a.drain("participant-joined")
+    for socket in sockets[48:51]:
+        await socket.ok("leave", {"roomId": room})
+    await sockets[51].join(room)
+    joined = await a.next("participant-joined")
+    assert (joined["user"]["id"], joined["role"]) == (members[51].user_id, "speaker")
+
 
 async def test_an_invite_ends_when_its_host_is_no_longer_a_host(person: MakePerson) -> None:
     """A co-host's invitation is the co-host's authority: once the owner takes the role away
