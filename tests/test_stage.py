@@ -1023,6 +1023,45 @@ async def test_someone_promoted_before_the_update_is_not_in_its_joined(
     assert update["count"] == 1, update
 
 
+async def test_an_arrival_at_the_fifty_boundary_is_told_one_way_or_the_other(
+    person: MakePerson, server: RunningServer, crowd_sockets: CrowdSockets
+) -> None:
+    """Someone joins a large room in audience mode, and before the next audience-update two
+    others leave, bringing the room back to 50: the newcomer must still be announced, in the
+    update or one by one."""
+    ann = await person("Ann")
+    room = await ann.create_room(media="sfu")
+    a, _ = await seated(ann, room)
+    members = await crowd(server, 51)
+    sockets = [await crowd_sockets.open(m) for m in members]
+    for socket in sockets[:49]:
+        await socket.join(room)
+    known: set[str] = set()
+    for _ in range(49):
+        known.add((await a.next("participant-joined"))["user"]["id"])
+    await sockets[49].join(room)  # 51 people: audience mode, an update at once
+    await a.next("audience-update")
+    newcomer = members[50].user_id
+    await sockets[50].join(room)  # 52: in the next update...
+    for socket in sockets[47:49]:  # ...which is built once the room is back at 50
+        await socket.ok("leave", {"roomId": room})
+
+    async def told() -> None:
+        while True:
+            for joined in a.drain("participant-joined"):
+                known.add(joined["user"]["id"])
+            for update in a.drain("audience-update"):
+                known.update(ids_of(update["joined"]))
+            if newcomer in known:
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(told(), 5)
+    except TimeoutError:
+        raise AssertionError("the newcomer was never announced to the host") from None
+
+
 # --- paging the audience ---------------------------------------------------------------------
 
 
