@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiortc import RTCSessionDescription
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.services import SERVICES
@@ -213,3 +214,40 @@ async def test_a_role_holds_for_a_new_media_connection(
     assert server.app[SERVICES].sfu.stats.dropped_listener_packets >= dropped + 100
     for update in leo_socket.drain("speakers"):
         assert sam.user_id not in update["slots"], update
+
+
+async def test_a_speaker_moved_back_while_its_media_is_answered_is_not_heard(
+    person: MakePerson,
+    loopback_only: RtcConfig,
+    sfu_clients: list[SfuClient],
+    server: RunningServer,
+) -> None:
+    """set-role listener lands while the server answers the speaker's sfu-join offer: the
+    media connection that results must be off stage from its first packet."""
+    ann, sam, leo = await person("Ann"), await person("Sam"), await person("Leo")
+    room = await stage_room(ann)
+    _, host = await enter(ann, room, loopback_only, sfu_clients, HOST_TONE)
+    listener, leo_socket = await enter(leo, room, loopback_only, sfu_clients)
+    sam_socket = await stage_socket(sam)
+    await sam_socket.join(room)
+    await promote(host, sam_socket, room, sam.user_id)
+    talker = SfuClient(sam_socket, loopback_only, 3, LISTENER_TONE, 0.9)
+    sfu_clients.append(talker)
+    offer = await talker.offer()
+    answer, moved = await asyncio.gather(
+        sam_socket.call("sfu-join", {"roomId": room, "sdp": offer}),
+        host.call("set-role", {"roomId": room, "userId": sam.user_id, "role": "listener"}),
+    )
+    assert answer["ok"] and moved["ok"], (answer, moved)
+    await talker.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    await asyncio.wait_for(talker.connected.wait(), 10)
+    dropped = server.app[SERVICES].sfu.stats.dropped_listener_packets
+    assert talker.tone is not None
+    await talker.tone.wait_frames(talker.tone.frames_sent + 150)  # 3 s of a loud listener
+    assert server.app[SERVICES].sfu.stats.dropped_listener_packets >= dropped + 100
+    updates = leo_socket.drain("speakers")
+    heard = [len(numbers) for numbers in listener.sequence_numbers]
+    assert sorted(heard)[:-1] == [0, 0], f"only the host's slot carries audio: {heard}"
+    # The slot it was given for the instant between the answer and the move back (a
+    # `speakers` update naming it, then one without it) carried nothing, as checked above.
+    assert sam.user_id not in updates[-1]["slots"], updates
