@@ -1,6 +1,6 @@
 """`audience-update`: a room's audience joins and leaves, told at most once a second.
 
-In audience mode (a stage room, or an sfu room above `AUDIENCE_THRESHOLD`) a listener's
+In audience mode (a stage room, or an sfu room that grew past `AUDIENCE_THRESHOLD`) a listener's
 arrival or departure is not sent to everyone one by one: a storm of N joins would cost N
 messages to each of N occupants. Each change is noted here, keyed by user (the net effect:
 the last thing that happened to that user), and one `audience-update {roomId, count, joined,

@@ -14,7 +14,8 @@ removes exactly what that connection holds.
 Roles (`host`, `speaker`, `listener`): the owner is always a host; in stage rooms everyone else
 is a listener unless a host made them more (`StageBook`, kept while the room is open in this
 process); in other rooms everyone else is a speaker. A room is in *audience mode* when it is a
-stage room or an sfu room of more than `AUDIENCE_THRESHOLD` occupants: its *audience*
+stage room or an sfu room that grew past `AUDIENCE_THRESHOLD` occupants (until it empties): its
+*audience*
 (stage rooms: the listeners; other rooms: everyone but hosts) is told of as a count and pages,
 not one by one (`presence.py`, `audience.py`).
 """
@@ -79,6 +80,9 @@ class RoomOccupants:
     by_user: dict[str, Connection] = field(default_factory=dict)
     # sid → connection of the hosts and speakers, in order of coming on stage.
     on_stage: dict[str, Connection] = field(default_factory=dict)
+    # Grew past AUDIENCE_THRESHOLD once: stays in audience mode until it empties, so clients
+    # that switched their view on the first `audience-update` never have to switch back.
+    large: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,8 @@ class SignalingState:
         stay = Stay(room.id, self._serial)
         occupants.connections[connection.sid] = connection
         occupants.by_user[connection.user_id] = connection
+        if len(occupants.connections) > AUDIENCE_THRESHOLD:
+            occupants.large = True
         connection.stay = stay
         connection.muted = False
         connection.muted_by_owner = False
@@ -442,9 +448,7 @@ class SignalingState:
     @staticmethod
     def _audience_mode(occupants: RoomOccupants) -> bool:
         room = occupants.room
-        return room.stage or (
-            room.media == "sfu" and len(occupants.connections) > AUDIENCE_THRESHOLD
-        )
+        return room.stage or (room.media == "sfu" and occupants.large)
 
     def _in_audience(self, occupants: RoomOccupants, role: StageRole) -> bool:
         if occupants.room.stage:
