@@ -873,6 +873,23 @@ async def test_hosts_mute_speakers_and_only_the_owner_mutes_co_hosts(person: Mak
     )
 
 
+async def test_a_hosts_mute_is_not_undone_by_reconnecting(person: MakePerson) -> None:
+    """A speaker muted by a host keeps the role across a reconnect; the mute must hold too,
+    or leaving and coming back is an unmute the host never allowed."""
+    ann, sam = await people(person, "Ann", "Sam")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    s, _ = await seated(sam, room)
+    await promote(a, s, room, sam.user_id)
+    await a.ok("mute-participant", {"roomId": room, "userId": sam.user_id})
+    await s.next("mute-info")
+    await s.close()
+    back, state = await seated(sam, room)
+    (me,) = [p for p in state["participants"] if p["user"]["id"] == sam.user_id]
+    assert (me["role"], me["muted"]) == ("speaker", True), me
+    assert await back.refused("unmute", {"roomId": room}) == "muted_by_owner"
+
+
 async def test_a_large_sfu_room_tells_its_audience_in_updates_above_fifty(
     person: MakePerson, server: RunningServer, crowd_sockets: CrowdSockets
 ) -> None:
