@@ -15,6 +15,9 @@
 |                                  | `server_rss_mb` and `participants` series together   |
 | `over-time`                      | every non-empty `series`, one panel each (packets/s, |
 |                                  | loss %, participants, CPU %, RSS) against seconds    |
+| `storm-vs-listeners`             | `points` with "listeners" and                        |
+|                                  | messages_per_existing_listener (issue 15): messages  |
+|                                  | to the witness, server CPU per join, join p95        |
 
 Figures are built with matplotlib's object API (`matplotlib.figure.Figure`, rendered by the
 Agg canvas on `savefig`), never pyplot, so nothing needs a display and no global figure
@@ -72,6 +75,7 @@ def plot_run(result: RunResult, out_dir: Path) -> list[Path]:
         ("join-vs-rate", "Join time vs join rate", _join_vs_rate),
         ("rss-vs-participants", "Server memory vs participants", _rss_vs_participants),
         ("over-time", "Over time", _over_time),
+        ("storm-vs-listeners", "Join storm vs room size", _storm_vs_listeners),
     ]
     plotters += [
         (f"cdf-{name.replace('_', '-')}", f"CDF of {_distribution_label(name)}", _cdf_plotter(name))
@@ -159,6 +163,37 @@ def _cpu_vs_listeners(result: RunResult, figure: Figure) -> bool:
             if xs:
                 ax.plot(xs, ys, marker="o", label=_LINE_LABELS.get(name, name))
         _finish(ax, key, label, legend=len(names) > 1)
+        ax.set_ylim(bottom=0)
+    return True
+
+
+_STORM_PANELS = (
+    (
+        ("messages_per_existing_listener",),
+        "messages to an existing listener",
+    ),
+    (("server_cpu_ms_per_join", "server_cpu_ms_per_join_gross"), "server CPU per join (ms)"),
+    (("join_ms_p95", "join_connected_ms_p95"), "join time p95 (ms)"),
+)
+_STORM_LINES = {
+    "server_cpu_ms_per_join": "net of the background",
+    "server_cpu_ms_per_join_gross": "gross",
+    "join_ms_p95": "join → first packet (signaling only: → ack)",
+    "join_connected_ms_p95": "join → media up",
+}
+
+
+def _storm_vs_listeners(result: RunResult, figure: Figure) -> bool:
+    """Issue 15's three figures against the listeners in the room (large-room points)."""
+    if not _xy(result.points, "listeners", "messages_per_existing_listener")[0]:
+        return False
+    axes = figure.subplots(1, len(_STORM_PANELS), squeeze=False)[0]
+    for ax, (names, label) in zip(axes, _STORM_PANELS, strict=True):
+        for name in names:
+            xs, ys = _xy(result.points, "listeners", name)
+            if xs:
+                ax.plot(xs, ys, marker="o", label=_STORM_LINES.get(name, name))
+        _finish(ax, "listeners", label, legend=len(names) > 1)
         ax.set_ylim(bottom=0)
     return True
 
