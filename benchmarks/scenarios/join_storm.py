@@ -139,7 +139,9 @@ SCENARIO = Scenario(
         "Listeners join one sfu room (one speaker talking) at J joins per second, J ramped "
         "through --rates, --step-seconds each; every step's listeners leave before the next. "
         "Stops at the first step where joins fail or the p95 join time (join sent → first "
-        "audio packet) exceeds --deadline-ms. One point per step."
+        "audio packet) exceeds --deadline-ms. One point per step, with the messages a witness "
+        "listener joined first was sent during it and the server CPU per join (--stage: a "
+        "stage room; --signaling-only: listeners join without media)."
     ),
     params=PARAMS,
     run=run,

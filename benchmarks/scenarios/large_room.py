@@ -226,7 +226,10 @@ SCENARIO = Scenario(
         "One sfu room with one slot: S speakers take turns (--turn seconds each) while up to "
         "1,000+ listeners join at --rate per second. A sweep point every --step-listeners "
         "(server CPU per forwarded packet, CPU, loss, delays vs listeners), then a final "
-        "window with everyone in. Says whether the server or the bots ran out first."
+        "window with everyone in. Says whether the server or the bots ran out first. A witness "
+        "listener joined first counts what it is sent: each point also has messages per "
+        "existing listener, server CPU per join and the step's join p95 (--stage: a stage "
+        "room; --signaling-only: listeners join without media)."
     ),
     params=PARAMS,
     run=run,
