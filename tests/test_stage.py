@@ -972,8 +972,11 @@ async def test_an_invite_that_dies_with_its_host_is_ended_for_the_listener(
     await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "speaker"})
     ended = await lo.next("speak-invite-ended", timeout=5)
     assert ended["roomId"] == room
-    answered = await a.next_where("speak-invite-answered", lambda e: e["answer"] != "pending")
-    assert answered["userId"] == lou.user_id
+    answered = await a.next_where(
+        "speak-invite-answered",
+        lambda e: e["userId"] == lou.user_id and e["answer"] != "pending",
+    )
+    assert (answered["answer"], answered["by"]) == ("withdrawn", carl.user_id)
 
 
 async def test_hosts_hear_an_invite_expire_while_its_listener_is_away(

@@ -157,6 +157,7 @@ class SignalingHub:
         self._jobs = _Jobs(state, presence, mesh, mute, stage)
         services.auth.on_sessions_revoked(presence.drop_revoked_connections)
         services.rooms.events.on_room_closed(presence.eject_room)
+        services.rooms.events.on_member_removed(stage.member_removed)
         services.rooms.events.on_member_removed(presence.eject_user)
         services.rooms.events.on_room_changed(presence.room_changed)
 

@@ -140,9 +140,6 @@ class Presence:
         room_id, user_id = removal.room_id, removal.user_id
         self._state.rights.lost(membership_key(room_id, user_id))
         occupant = self._state.occupant_of_user(room_id, user_id)
-        # A role given in the room ends with the removal (the departure below is still told
-        # as the stage's or the audience's, by the role held until now).
-        self._state.forget_user(room_id, user_id)
         if occupant is None:
             return
         departure = self._state.leave(occupant)

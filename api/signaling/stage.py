@@ -27,6 +27,7 @@ from api.errors import (
     PeerNotInRoom,
     SpeakInviteRequired,
 )
+from api.rooms.events import Removal
 from api.rooms.service import RoomService
 from api.signaling.locks import RoomLocks
 from api.signaling.payloads import RoomPayload, SetRolePayload, TargetPayload
@@ -85,13 +86,13 @@ class StageControl:
             raise AlreadyOnStage()
         invite = self._state.take_invite(connection, time.monotonic())
         await self._change_role(room, connection, "speaker", by=None)
-        await self._answered(room, connection, "accepted", invite)
+        await self._answered(room, connection.user_id, "accepted", invite.by)
         return {}
 
     async def decline_speak(self, connection: Connection, payload: RoomPayload) -> Ack:
         room = self._stage_room(connection, payload.roomId)
         invite = self._state.take_invite(connection, time.monotonic())
-        await self._answered(room, connection, "declined", invite)
+        await self._answered(room, connection.user_id, "declined", invite.by)
         return {}
 
     async def leave_stage(self, connection: Connection, payload: RoomPayload) -> Ack:
@@ -117,7 +118,7 @@ class StageControl:
         )
         offered = {"roomId": room.id, "by": connection.user_id, "expiresInSeconds": seconds}
         await self._sockets.to_one(target.sid, "speak-invite", offered)
-        await self._answered(room, target, "pending", invite)
+        await self._answered(room, target.user_id, "pending", invite.by)
         return {"expiresInSeconds": seconds}
 
     async def set_role(self, connection: Connection, payload: SetRolePayload) -> Ack:
@@ -143,6 +144,17 @@ class StageControl:
             raise NotRoomOwner("Only the room's owner removes a co-host.")
         removal = await self._rooms.remove_participant(room, target.user_id, connection.user_id)
         return {"banned": removal.banned}
+
+    # --- from the services' events --------------------------------------------------------
+
+    async def member_removed(self, removal: Removal) -> None:
+        """Before `Presence.eject_user`: a role, hand or invitation the user held in the room
+        ends with the removal (the departure is still told as the stage's or the audience's,
+        by the role held until now), and so do the invitations they gave as a host."""
+        withdrawn = self._state.forget_user(removal.room_id, removal.user_id)
+        room = self._state.room(removal.room_id)
+        if room is not None:
+            await self.invitations_withdrawn(room, withdrawn, removal.user_id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -190,6 +202,7 @@ class StageControl:
         if change.hand_lowered:
             lowered = hand_object(room.id, connection, None, False)
             await self._to_hosts(room, "hand-raised", lowered)
+        await self.invitations_withdrawn(room, change.withdrawn, connection.user_id)
         if change.role == "host" and change.previous != "host":
             # A new co-host sees the queue it now manages.
             hands = [
@@ -200,11 +213,20 @@ class StageControl:
                 connection.sid, "raised-hands", {"roomId": room.id, "hands": hands}
             )
 
-    async def _answered(
-        self, room: Room, invited: Connection, answer: str, invite: SpeakInvite
-    ) -> None:
-        """Hosts see what became of an invitation: pending, accepted, declined, expired."""
-        answered = {"roomId": room.id, "userId": invited.user_id, "answer": answer, "by": invite.by}
+    async def invitations_withdrawn(self, room: Room, invited: list[str], by: str) -> None:
+        """`by` is no longer a host (or was removed): the listeners it had invited hear the
+        invitation end, and the hosts what became of it."""
+        for user_id in invited:
+            listener = self._state.occupant_of_user(room.id, user_id)
+            if listener is not None:
+                ended = {"roomId": room.id, "reason": "withdrawn"}
+                await self._sockets.to_one(listener.sid, "speak-invite-ended", ended)
+            await self._answered(room, user_id, "withdrawn", by)
+
+    async def _answered(self, room: Room, user_id: str, answer: str, by: str) -> None:
+        """Hosts see what became of an invitation: pending, accepted, declined, expired,
+        withdrawn."""
+        answered = {"roomId": room.id, "userId": user_id, "answer": answer, "by": by}
         await self._to_hosts(room, "speak-invite-answered", answered)
 
     async def _to_hosts(self, room: Room, event: str, data: dict[str, Any]) -> None:
@@ -212,14 +234,15 @@ class StageControl:
 
     def _expire(self, room_id: str, user_id: str, invite: SpeakInvite) -> None:
         if not self._state.expire_invite(room_id, user_id, invite):
-            return  # answered, renewed, or the user left
-        invited = self._state.occupant_of_user(room_id, user_id)
+            return  # answered, renewed, withdrawn, or the user was removed
         room = self._state.room(room_id)
-        if invited is None or room is None:
-            return
-        self._background.spawn(self._tell_expired(room, invited, invite), name="invite-expired")
+        if room is None:
+            return  # nobody left to tell
+        self._background.spawn(self._tell_expired(room, user_id, invite), name="invite-expired")
 
-    async def _tell_expired(self, room: Room, invited: Connection, invite: SpeakInvite) -> None:
-        ended = {"roomId": room.id, "reason": "expired"}
-        await self._sockets.to_one(invited.sid, "speak-invite-ended", ended)
-        await self._answered(room, invited, "expired", invite)
+    async def _tell_expired(self, room: Room, user_id: str, invite: SpeakInvite) -> None:
+        invited = self._state.occupant_of_user(room.id, user_id)  # may be away, reconnecting
+        if invited is not None:
+            ended = {"roomId": room.id, "reason": "expired"}
+            await self._sockets.to_one(invited.sid, "speak-invite-ended", ended)
+        await self._answered(room, user_id, "expired", invite.by)

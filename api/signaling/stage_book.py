@@ -41,19 +41,26 @@ class StageBook:
     # user id → their raised hand, in order of raising.
     hands: dict[str, RaisedHand] = field(default_factory=dict)
     invites: dict[str, SpeakInvite] = field(default_factory=dict)
+    # Users a host muted: the mute holds across a reconnect until a host lifts it.
+    host_muted: set[str] = field(default_factory=set)
 
     def lower_hand(self, user_id: str) -> bool:
         """Whether the user's hand was up."""
         return self.hands.pop(user_id, None) is not None
 
-    def forget(self, user_id: str) -> None:
-        """The user was removed from the room: everything they held there ends."""
+    def forget(self, user_id: str) -> list[str]:
+        """The user was removed from the room: everything they held there ends (a host's
+        mute stays: being let back in must not lift it). Returns whom the invitations they
+        gave were for."""
         self.roles.pop(user_id, None)
-        self.hands.pop(user_id, None)
         self.invites.pop(user_id, None)
-        self.drop_invites_by(user_id)
+        # The hand goes down with the departure, which tells the hosts.
+        return self.drop_invites_by(user_id)
 
-    def drop_invites_by(self, host_id: str) -> None:
-        """A host lost the role: the invitations they gave lose their authority."""
-        for user_id in [u for u, invite in self.invites.items() if invite.by == host_id]:
+    def drop_invites_by(self, host_id: str) -> list[str]:
+        """A host lost the role: the invitations they gave lose their authority. Returns
+        whom they were for."""
+        invited = [u for u, invite in self.invites.items() if invite.by == host_id]
+        for user_id in invited:
             del self.invites[user_id]
+        return invited

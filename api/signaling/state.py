@@ -122,6 +122,8 @@ class RoleChange:
     previous: StageRole
     # The user's hand was up and is now down (coming on stage lowers it).
     hand_lowered: bool
+    # Users whose invitations (given by this user as a host) ended with the host role.
+    withdrawn: list[str] = field(default_factory=list)
 
 
 class SignalingState:
@@ -236,12 +238,17 @@ class SignalingState:
         if len(occupants.connections) > AUDIENCE_THRESHOLD:
             occupants.large = True
         connection.stay = stay
-        connection.muted = False
-        connection.muted_by_owner = False
+        book = self._books.get(room.id)
+        # A host's mute holds across a reconnect: coming back is no way around it.
+        connection.muted = connection.muted_by_owner = (
+            book is not None and connection.user_id in book.host_muted
+        )
         connection.role = self.role_of(occupants.room, connection.user_id)
         if connection.role != "listener":
             occupants.on_stage[connection.sid] = connection
         self._presence.enter(room.id, connection.user_id, stay.serial, connection.role)
+        if connection.muted:
+            self._presence.update(room.id, connection.user_id, muted=True)
         audience = self._in_audience(occupants, connection.role)
         return Arrival(occupants.room, stay, existing, departures, audience)
 
@@ -270,8 +277,16 @@ class SignalingState:
         """`by_owner`: a host's mute (or unmute), which only a host lifts."""
         connection.muted = muted
         connection.muted_by_owner = muted and by_owner
-        if connection.stay is not None:
-            self._presence.update(connection.stay.room_id, connection.user_id, muted=muted)
+        if connection.stay is None:
+            return
+        room_id = connection.stay.room_id
+        self._presence.update(room_id, connection.user_id, muted=muted)
+        if by_owner:
+            host_muted = self._books.setdefault(room_id, StageBook()).host_muted
+            if muted:
+                host_muted.add(connection.user_id)
+            else:
+                host_muted.discard(connection.user_id)
 
     # --- roles (stage rooms) ----------------------------------------------------------------
 
@@ -310,17 +325,16 @@ class SignalingState:
             occupants.on_stage[connection.sid] = connection
             hand_lowered = book.lower_hand(user_id)
             book.invites.pop(user_id, None)
-        if previous == "host" and role != "host":
-            book.drop_invites_by(user_id)
+        withdrawn = book.drop_invites_by(user_id) if previous == "host" != role else []
         self._presence.update(room.id, user_id, role=role)
-        return RoleChange(connection, room, role, previous, hand_lowered)
+        return RoleChange(connection, room, role, previous, hand_lowered, withdrawn)
 
-    def forget_user(self, room_id: str, user_id: str) -> None:
+    def forget_user(self, room_id: str, user_id: str) -> list[str]:
         """The user was removed from the room: a role, hand or invitation they held there
-        ends with it (someone let back in comes back as a newcomer)."""
+        ends with it (someone let back in comes back as a newcomer). Returns whom the
+        invitations they gave were for."""
         book = self._books.get(room_id)
-        if book is not None:
-            book.forget(user_id)
+        return book.forget(user_id) if book is not None else []
 
     def raise_hand(self, connection: Connection, raised_at_ms: int) -> RaisedHand | None:
         """The hand, or None if it was up already (it keeps its place in the queue)."""
