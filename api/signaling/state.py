@@ -443,6 +443,11 @@ class SignalingState:
         """`listener()` runs each time a departure leaves no room occupied."""
         self._emptied.append(listener)
 
+    def room_size(self, room_id: str) -> int:
+        """How many connections are in the room."""
+        occupants = self._rooms.get(room_id)
+        return len(occupants.connections) if occupants is not None else 0
+
     def connection_count(self) -> int:
         return len(self._connections)
 
