@@ -164,7 +164,7 @@ class Room:
 
     def set_on_stage(self, participant_id: str, on_stage: bool) -> None:
         """Off stage (a stage room's listener), a publisher's audio is dropped on arrival and
-        it leaves its slots at the next reassignment, as if muted."""
+        it leaves its slots at once; on stage it is ranked again."""
         publisher = self._publisher(participant_id)
         if publisher is None or publisher.on_stage == on_stage:
             return
