@@ -4,15 +4,20 @@ Real server, real database, real Socket.IO clients, as in tests/test_stage.py.""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from api.signaling.hub import SIGNALING
+from api.signaling.payloads import RoomPayload
 from tests.conftest import RunningServer
 from tests.people import Person
 from tests.stage_people import (
     StageSocket,
+    ids_of,
     promote,
+    settled,
     stage_room,
     stage_socket,
 )
@@ -93,3 +98,118 @@ async def test_hosts_learn_how_an_invitation_ended_when_its_listener_is_removed(
     except TimeoutError:
         raise AssertionError("the hosts never heard the removed listener's invite end") from None
     assert answered["answer"] in ("withdrawn", "expired"), answered
+
+
+async def test_a_listeners_mute_toggles_do_not_reach_the_whole_audience_one_by_one(
+    person: MakePerson,
+) -> None:
+    """A listener is not heard, so its microphone state is nobody's business, yet each of
+    its `mute`/`unmute` is one `mute-info` written to every socket in the room
+    (api/signaling/mute.py `_set_own`: `to_room`), one by one, uncoalesced. In a room of
+    1,000 one listener's 30 toggles a second (what the per-connection limit allows) are
+    30,000 socket writes a second: the O(N)-per-event cost the issue set out to remove
+    ("signaling whose cost per event does not grow with the room"), and a lever for any
+    listener to load the server a thousandfold. Another listener should get at most one
+    message about it per coalescing interval, not one per toggle."""
+    ann, lou, wes = await person("Ann"), await person("Lou"), await person("Wes")
+    room = await stage_room(ann)
+    await seated(ann, room)
+    lo, _ = await seated(lou, room)
+    w, _ = await seated(wes, room)
+    toggles = 20
+    started = time.monotonic()
+    for n in range(toggles):
+        await lo.ok("mute" if n % 2 == 0 else "unmute", {"roomId": room})
+    elapsed = time.monotonic() - started
+    await settled(w)
+    about_lou = [e for e in w.drain("mute-info") if e["userId"] == lou.user_id]
+    allowed = 1 + int(elapsed)  # one per second of toggling, as audience-update would
+    assert len(about_lou) <= allowed, (
+        f"another listener got {len(about_lou)} mute-info for {toggles} toggles in {elapsed:.2f} s"
+    )
+
+
+async def told_until(
+    socket: StageSocket,
+    mark: int,
+    events: tuple[str, ...],
+    done: Callable[[list[tuple[str, Any]]], bool],
+    timeout: float = 10.0,
+) -> list[tuple[str, Any]]:
+    """The `events` this socket received after `received[mark]`, in order of arrival, until
+    `done(them)` (their queues are drained: nothing before `mark` may be left in them)."""
+    told: list[tuple[str, Any]] = []
+    queued: dict[str, list[Any]] = {event: [] for event in events}
+    position = mark
+    async with asyncio.timeout(timeout):
+        while True:
+            for event in events:
+                queued[event] += socket.drain(event)
+            names = [name for _, name in socket.received[position:] if name in events]
+            position = len(socket.received)
+            told += [(name, queued[name].pop(0)) for name in names]
+            if done(told):
+                return told
+            await asyncio.sleep(0.01)
+
+
+async def test_an_audience_update_is_not_older_than_the_role_changed_before_it(
+    person: MakePerson, server: RunningServer
+) -> None:
+    """`audience-update` is built in the timer callback (api/signaling/audience.py `_due` →
+    `_update`) but sent from a task spawned there, one loop turn later: a role change whose
+    handler runs in that turn is sent first, and the update built before it follows, naming
+    the new speaker as a listener who `joined` the audience. Clients key people by user and
+    the last message wins (docs/protocol.md), so everyone, the new speaker included, sees
+    them back in the audience. Here the handler's turn is made to fall in the timer's (the
+    loop is held until the update is due, with `accept-speak`'s handler started as
+    python-socketio starts one); under load that happens by itself."""
+    ann, lou, wes, xan = [await person(n) for n in ("Ann", "Lou", "Wes", "Xan")]
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    w, _ = await seated(wes, room)  # the first audience change: an update at once
+    lo, _ = await seated(lou, room)
+    x, _ = await seated(xan, room)
+    await a.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lo.next("speak-invite")
+    await w.next_where("audience-update", lambda u: xan.user_id in ids_of(u["joined"]))
+    # Lou steps out and back (the invitation holds): an update about Lou is due in ~1 s.
+    await lo.ok("leave", {"roomId": room})
+    assert (await lo.join(room))["speakInvite"] is not None
+    hub = server.app[SIGNALING]
+    connection = hub.state.occupant_of_user(room, lou.user_id)
+    assert connection is not None
+    await settled(w)
+    w.drain("role-changed")
+    w.drain("audience-update")
+    mark = len(w.received)
+    loop = asyncio.get_running_loop()
+    accepted: list[asyncio.Task[dict[str, Any]]] = []
+    loop.call_soon(
+        lambda: accepted.append(
+            loop.create_task(hub.stage.accept_speak(connection, RoomPayload(roomId=room)))
+        )
+    )
+    time.sleep(1.2)  # noqa: ASYNC251 -- holds the loop until the update is due: the subject
+    while True:  # the loop's next turn starts the handler
+        if accepted:
+            break
+        await asyncio.sleep(0)
+    assert (await asyncio.wait_for(accepted[0], 5)) == {}
+    # A later change, told later: once Wes hears it, all before it has reached Wes.
+    await x.ok("leave", {"roomId": room})
+
+    def xan_left(told: list[tuple[str, Any]]) -> bool:
+        return any(
+            name == "audience-update" and xan.user_id in [p["userId"] for p in data["left"]]
+            for name, data in told
+        )
+
+    told = await told_until(w, mark, ("role-changed", "audience-update"), xan_left)
+    last_word = "speaker (role-changed)"
+    for name, data in told:
+        if name == "audience-update" and lou.user_id in ids_of(data["joined"]):
+            last_word = "a listener who joined (audience-update)"
+        elif name == "role-changed" and data["userId"] == lou.user_id:
+            last_word = f"{data['role']} (role-changed)"
+    assert last_word == "speaker (role-changed)", f"Wes's last word on Lou: {last_word}"
