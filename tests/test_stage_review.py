@@ -213,3 +213,53 @@ async def test_an_audience_update_is_not_older_than_the_role_changed_before_it(
         elif name == "role-changed" and data["userId"] == lou.user_id:
             last_word = f"{data['role']} (role-changed)"
     assert last_word == "speaker (role-changed)", f"Wes's last word on Lou: {last_word}"
+
+
+async def test_a_demoted_co_host_leaving_at_once_still_ends_its_invitations_for_everyone(
+    person: MakePerson, server: RunningServer
+) -> None:
+    """`StageControl._announce` (api/signaling/stage.py) returns without a word when the
+    connection whose role changed left while the announcement waited for the room's lock
+    (a join's or departure's announcement holds it across its emits). It skips more than
+    `role-changed`: the invitations the demoted co-host had given were already dropped from
+    the book (`SignalingState.set_role`), so the listener keeps an invitation prompt that
+    `accept-speak` refuses (`no_speak_invite`) and the hosts see it pending forever (the
+    expiry timer finds nothing either). Here the lock is held as a join would hold it."""
+    ann, carl, lou = await person("Ann"), await person("Carl"), await person("Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    c, _ = await seated(carl, room)
+    lo, _ = await seated(lou, room)
+    await co_host(a, c, room, carl.user_id)
+    await c.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lo.next("speak-invite")
+    hub = server.app[SIGNALING]
+    locks = hub.stage._locks  # the room's announcement lock, shared with Presence
+    demoted: asyncio.Task[dict[str, Any]]
+    async with locks.hold(room):
+        demoted = asyncio.create_task(
+            a.call("set-role", {"roomId": room, "userId": carl.user_id, "role": "listener"})
+        )
+        async with asyncio.timeout(5):
+            while True:  # the role changed; its announcement waits for the lock
+                carl_now = hub.state.occupant_of_user(room, carl.user_id)
+                if carl_now is not None and carl_now.role == "listener":
+                    break
+                await asyncio.sleep(0.01)
+        await c.close()
+        async with asyncio.timeout(5):
+            while True:
+                if hub.state.occupant_of_user(room, carl.user_id) is None:
+                    break
+                await asyncio.sleep(0.01)
+    assert (await demoted)["ok"] is True
+    assert await lo.refused("accept-speak", {"roomId": room}) == "no_speak_invite"
+    try:
+        ended = await lo.next("speak-invite-ended", timeout=3)
+    except TimeoutError:
+        raise AssertionError("Lou's invitation ended without Lou being told") from None
+    assert ended["reason"] == "withdrawn"
+    answered = await a.next_where(
+        "speak-invite-answered", lambda e: e["userId"] == lou.user_id and e["answer"] != "pending"
+    )
+    assert answered["answer"] == "withdrawn"
