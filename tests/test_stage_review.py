@@ -263,3 +263,23 @@ async def test_a_demoted_co_host_leaving_at_once_still_ends_its_invitations_for_
         "speak-invite-answered", lambda e: e["userId"] == lou.user_id and e["answer"] != "pending"
     )
     assert answered["answer"] == "withdrawn"
+
+
+async def test_listeners_filling_a_stage_room_do_not_lock_its_host_out(
+    person: MakePerson,
+) -> None:
+    """A stage room is run by its hosts; listeners who filled it while the owner's
+    connection dropped keep the owner out of its own room (`join` answers `room_full`:
+    api/signaling/state.py `SignalingState.join` counts every occupant alike). With a
+    thousand listeners and a flaky uplink, the host cannot get back on stage, and the room
+    cannot be moderated (bots filling a public stage room can do it on purpose). The stage
+    (hosts, and speakers coming back) should not be refused for the audience's sake."""
+    ann, lou, max_ = await person("Ann"), await person("Lou"), await person("Max")
+    room = await stage_room(ann, maxParticipants=2)
+    a, _ = await seated(ann, room)
+    await seated(lou, room)
+    await a.close()  # the owner's connection drops...
+    await seated(max_, room)  # ...and the audience fills the room
+    back = await stage_socket(ann)
+    ack = await back.call("join", {"roomId": room})
+    assert ack["ok"] is True, f"the owner is kept out of its own stage room: {ack}"
