@@ -283,3 +283,45 @@ async def test_listeners_filling_a_stage_room_do_not_lock_its_host_out(
     back = await stage_socket(ann)
     ack = await back.call("join", {"roomId": room})
     assert ack["ok"] is True, f"the owner is kept out of its own stage room: {ack}"
+
+
+async def test_someone_removed_from_a_private_stage_room_is_not_back_on_the_same_link(
+    person: MakePerson,
+) -> None:
+    """In a private room a host's removal only drops the membership
+    (api/rooms/service.py `RoomService.remove_participant`), and the invite link the
+    removed user came in with still works (`accept_invite` adds a membership again for
+    anyone not a member): the removed user accepts it again and is back in seconds. A
+    co-host cannot even see or revoke the owner's links. Removing someone must keep them
+    out until the owner lets them back in (as the ban does in public rooms)."""
+    ann, bob = await person("Ann"), await person("Bob")
+    room = await stage_room(ann, visibility="private")
+    created = await ann.http.post(f"/api/rooms/{room}/invites", {})
+    token = created.body["token"]
+    assert (await bob.http.post(f"/api/invites/{token}/accept")).status == 200
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    await a.ok("remove-participant", {"roomId": room, "userId": bob.user_id})
+    await b.next("removed-from-room")
+    again = await bob.http.post(f"/api/invites/{token}/accept")
+    ack = await b.call("join", {"roomId": room})
+    assert ack["ok"] is False, (
+        f"removed, then back on the same link (accept {again.status}, join {ack})"
+    )
+
+
+# --- edges that held (kept for coverage) ------------------------------------------------------
+
+
+async def test_a_banned_user_is_not_let_back_in_by_an_invite_link(person: MakePerson) -> None:
+    """A public room's invite link (a membership) must not undo a host's ban."""
+    ann, bob = await person("Ann"), await person("Bob")
+    room = await stage_room(ann)
+    token = (await ann.http.post(f"/api/rooms/{room}/invites", {})).body["token"]
+    a, _ = await seated(ann, room)
+    b, _ = await seated(bob, room)
+    await a.ok("remove-participant", {"roomId": room, "userId": bob.user_id})
+    await b.next("removed-from-room")
+    accepted = await bob.http.post(f"/api/invites/{token}/accept")
+    assert accepted.status == 403, accepted.body
+    assert await b.refused("join", {"roomId": room}) == "banned_from_room"
