@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from api.errors import NoSpeakInvite
 from api.signaling.hub import SIGNALING
 from api.signaling.payloads import RoomPayload
 from tests.conftest import RunningServer
@@ -308,6 +309,42 @@ async def test_someone_removed_from_a_private_stage_room_is_not_back_on_the_same
     assert ack["ok"] is False, (
         f"removed, then back on the same link (accept {again.status}, join {ack})"
     )
+
+
+async def test_an_answer_that_comes_just_too_late_still_leaves_the_invite_expired_for_hosts(
+    person: MakePerson, server: RunningServer
+) -> None:
+    """An `accept-speak` (or `decline-speak`) handled after the invitation's time but before
+    its expiry timer ran (the event loop lagging behind, as in a join storm) pops the
+    expired invite and answers `no_speak_invite` (api/signaling/state.py `take_invite`); the
+    timer then finds nothing to expire (`expire_invite`), so the hosts never hear `expired`
+    and keep it pending for good. Here the handler is started just before the loop is held
+    past the expiry, as python-socketio starts one."""
+    shorten_invites(server, 0.5)
+    ann, lou = await person("Ann"), await person("Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    lo, _ = await seated(lou, room)
+    await a.ok("invite-to-speak", {"roomId": room, "userId": lou.user_id})
+    await lo.next("speak-invite")
+    await a.next_where("speak-invite-answered", lambda e: e["answer"] == "pending")
+    hub = server.app[SIGNALING]
+    connection = hub.state.occupant_of_user(room, lou.user_id)
+    assert connection is not None
+    late = asyncio.create_task(hub.stage.accept_speak(connection, RoomPayload(roomId=room)))
+    time.sleep(0.7)  # noqa: ASYNC251 -- the loop lags past the invitation's time: the subject
+    outcome = "accepted"
+    try:
+        await late
+    except NoSpeakInvite:  # the documented refusal
+        outcome = "expired"
+    try:
+        answered = await a.next_where(
+            "speak-invite-answered", lambda e: e["answer"] != "pending", timeout=3
+        )
+    except TimeoutError:
+        raise AssertionError("the hosts never heard the invitation end") from None
+    assert (answered["userId"], answered["answer"]) == (lou.user_id, outcome)
 
 
 # --- edges that held (kept for coverage) ------------------------------------------------------
