@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from api.errors import NoSpeakInvite
 from api.signaling.hub import SIGNALING
 from api.signaling.payloads import RoomPayload
+from tests.client import ApiClient
 from tests.conftest import RunningServer
 from tests.people import Person
 from tests.stage_people import (
     StageSocket,
+    crowd,
     ids_of,
     promote,
     settled,
@@ -35,6 +39,26 @@ def about(user_id: str, role: str) -> Callable[[Any], bool]:
     return lambda e: bool(e["userId"] == user_id and e["role"] == role)
 
 
+@pytest.fixture
+async def guest(
+    server: RunningServer, new_client: Callable[[], ApiClient]
+) -> AsyncIterator[MakePerson]:
+    """`await guest("Lou")`: a signed-in user for sockets only (no REST sign-in: an account
+    written through the server's stores, as tests/stage_people.py `crowd` makes them, which
+    saves the argon2 cost of a login per person)."""
+    made: list[Person] = []
+
+    async def make(name: str) -> Person:
+        (member,) = await crowd(server, 1, prefix=name.lower())
+        someone = Person(name, new_client(), member.user_id, member.access_token, server.base_url)
+        made.append(someone)
+        return someone
+
+    yield make
+    for someone in made:
+        await someone.close()
+
+
 def shorten_invites(server: RunningServer, seconds: float) -> None:
     server.app[SIGNALING].stage.invite_seconds = seconds
 
@@ -50,13 +74,13 @@ async def co_host(owner: StageSocket, target: StageSocket, room: str, user_id: s
 
 
 async def test_a_co_host_muted_by_the_owner_cannot_lift_the_mute_themself(
-    person: MakePerson,
+    person: MakePerson, guest: MakePerson
 ) -> None:
     """Only the owner mutes (and unmutes) a co-host (docs/protocol.md: mute-participant). The
     co-host's own `unmute` is refused with `muted_by_owner`, but `unmute-participant` naming
     itself is let through (api/signaling/mute.py `_set_by_owner` exempts `target is
     connection` from the co-host rule), so the owner's mute is one event away from void."""
-    ann, carl, lou = await person("Ann"), await person("Carl"), await person("Lou")
+    ann, carl, lou = await person("Ann"), await guest("Carl"), await guest("Lou")
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     c, _ = await seated(carl, room)
@@ -74,7 +98,7 @@ async def test_a_co_host_muted_by_the_owner_cannot_lift_the_mute_themself(
 
 
 async def test_hosts_learn_how_an_invitation_ended_when_its_listener_is_removed(
-    person: MakePerson, server: RunningServer
+    person: MakePerson, guest: MakePerson, server: RunningServer
 ) -> None:
     """Every invitation the hosts saw as `pending` must end for them (`speak-invite-answered`:
     accepted, declined, expired or withdrawn). Removing the invited listener drops the invite
@@ -82,7 +106,7 @@ async def test_hosts_learn_how_an_invitation_ended_when_its_listener_is_removed(
     the expiry timer then finds nothing to expire (`SignalingState.expire_invite`), so the
     hosts' queue shows it pending forever."""
     shorten_invites(server, 1.0)
-    ann, bob = await person("Ann"), await person("Bob")
+    ann, bob = await person("Ann"), await guest("Bob")
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     b, _ = await seated(bob, room)
@@ -102,7 +126,7 @@ async def test_hosts_learn_how_an_invitation_ended_when_its_listener_is_removed(
 
 
 async def test_a_listeners_mute_toggles_do_not_reach_the_whole_audience_one_by_one(
-    person: MakePerson,
+    person: MakePerson, guest: MakePerson
 ) -> None:
     """A listener is not heard, so its microphone state is nobody's business, yet each of
     its `mute`/`unmute` is one `mute-info` written to every socket in the room
@@ -112,7 +136,7 @@ async def test_a_listeners_mute_toggles_do_not_reach_the_whole_audience_one_by_o
     ("signaling whose cost per event does not grow with the room"), and a lever for any
     listener to load the server a thousandfold. Another listener should get at most one
     message about it per coalescing interval, not one per toggle."""
-    ann, lou, wes = await person("Ann"), await person("Lou"), await person("Wes")
+    ann, lou, wes = await person("Ann"), await guest("Lou"), await guest("Wes")
     room = await stage_room(ann)
     await seated(ann, room)
     lo, _ = await seated(lou, room)
@@ -155,7 +179,7 @@ async def told_until(
 
 
 async def test_an_audience_update_is_not_older_than_the_role_changed_before_it(
-    person: MakePerson, server: RunningServer
+    person: MakePerson, guest: MakePerson, server: RunningServer
 ) -> None:
     """`audience-update` is built in the timer callback (api/signaling/audience.py `_due` →
     `_update`) but sent from a task spawned there, one loop turn later: a role change whose
@@ -165,7 +189,8 @@ async def test_an_audience_update_is_not_older_than_the_role_changed_before_it(
     them back in the audience. Here the handler's turn is made to fall in the timer's (the
     loop is held until the update is due, with `accept-speak`'s handler started as
     python-socketio starts one); under load that happens by itself."""
-    ann, lou, wes, xan = [await person(n) for n in ("Ann", "Lou", "Wes", "Xan")]
+    ann = await person("Ann")
+    lou, wes, xan = [await guest(n) for n in ("Lou", "Wes", "Xan")]
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     w, _ = await seated(wes, room)  # the first audience change: an update at once
@@ -217,7 +242,7 @@ async def test_an_audience_update_is_not_older_than_the_role_changed_before_it(
 
 
 async def test_a_demoted_co_host_leaving_at_once_still_ends_its_invitations_for_everyone(
-    person: MakePerson, server: RunningServer
+    person: MakePerson, guest: MakePerson, server: RunningServer
 ) -> None:
     """`StageControl._announce` (api/signaling/stage.py) returns without a word when the
     connection whose role changed left while the announcement waited for the room's lock
@@ -226,7 +251,7 @@ async def test_a_demoted_co_host_leaving_at_once_still_ends_its_invitations_for_
     the book (`SignalingState.set_role`), so the listener keeps an invitation prompt that
     `accept-speak` refuses (`no_speak_invite`) and the hosts see it pending forever (the
     expiry timer finds nothing either). Here the lock is held as a join would hold it."""
-    ann, carl, lou = await person("Ann"), await person("Carl"), await person("Lou")
+    ann, carl, lou = await person("Ann"), await guest("Carl"), await guest("Lou")
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     c, _ = await seated(carl, room)
@@ -267,7 +292,7 @@ async def test_a_demoted_co_host_leaving_at_once_still_ends_its_invitations_for_
 
 
 async def test_listeners_filling_a_stage_room_do_not_lock_its_host_out(
-    person: MakePerson,
+    person: MakePerson, guest: MakePerson
 ) -> None:
     """A stage room is run by its hosts; listeners who filled it while the owner's
     connection dropped keep the owner out of its own room (`join` answers `room_full`:
@@ -275,7 +300,7 @@ async def test_listeners_filling_a_stage_room_do_not_lock_its_host_out(
     thousand listeners and a flaky uplink, the host cannot get back on stage, and the room
     cannot be moderated (bots filling a public stage room can do it on purpose). The stage
     (hosts, and speakers coming back) should not be refused for the audience's sake."""
-    ann, lou, max_ = await person("Ann"), await person("Lou"), await person("Max")
+    ann, lou, max_ = await person("Ann"), await guest("Lou"), await guest("Max")
     room = await stage_room(ann, maxParticipants=2)
     a, _ = await seated(ann, room)
     await seated(lou, room)
@@ -312,7 +337,7 @@ async def test_someone_removed_from_a_private_stage_room_is_not_back_on_the_same
 
 
 async def test_an_answer_that_comes_just_too_late_still_leaves_the_invite_expired_for_hosts(
-    person: MakePerson, server: RunningServer
+    person: MakePerson, guest: MakePerson, server: RunningServer
 ) -> None:
     """An `accept-speak` (or `decline-speak`) handled after the invitation's time but before
     its expiry timer ran (the event loop lagging behind, as in a join storm) pops the
@@ -321,7 +346,7 @@ async def test_an_answer_that_comes_just_too_late_still_leaves_the_invite_expire
     and keep it pending for good. Here the handler is started just before the loop is held
     past the expiry, as python-socketio starts one."""
     shorten_invites(server, 0.5)
-    ann, lou = await person("Ann"), await person("Lou")
+    ann, lou = await person("Ann"), await guest("Lou")
     room = await stage_room(ann)
     a, _ = await seated(ann, room)
     lo, _ = await seated(lou, room)
