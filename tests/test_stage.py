@@ -744,9 +744,11 @@ async def test_a_co_host_removed_from_a_private_room_and_invited_again_is_a_list
     await a.ok("set-role", {"roomId": room, "userId": carl.user_id, "role": "host"})
     await c.next_where("role-changed", lambda e: e["role"] == "host")
     ack = await a.ok("remove-participant", {"roomId": room, "userId": carl.user_id})
-    assert ack["banned"] is False
+    assert ack["banned"] is True  # no invite link lets them back in...
     removed = await c.next("removed-from-room")
-    assert (removed["banned"], removed["by"]) == (False, ann.user_id)
+    assert (removed["banned"], removed["by"]) == (True, ann.user_id)
+    # ...until the owner lifts the ban and invites them again.
+    assert (await ann.http.delete(f"/api/rooms/{room}/members/{carl.user_id}")).status == 204
     await invite(ann, room, carl)
     _, state = await seated(carl, room)
     assert state["role"] == "listener", "a removed co-host came back with host powers"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from api.auth.tokens import hash_secret, new_secret
 from api.errors import (
+    BannedFromRoom,
     InviteExhausted,
     InviteExpired,
     NotFound,
@@ -214,9 +215,11 @@ class RoomService:
             raise NotFound("No such invite.")
         if not room.is_open:
             raise RoomClosed()
-        role = await self._access.role_of(user_id, room)
+        role = await self._access.role_of(user_id, room)  # BannedFromRoom in public rooms
         if role in ("owner", "member"):
             return RoomView(room, role)  # already in: accepting again spends no use
+        if await self._stores.room_members.standing(room.id, user_id) == "banned":
+            raise BannedFromRoom()  # a host removed them from this private room
         if invite.expires_at <= self._clock():
             raise InviteExpired()
         if not await self._stores.invites.use_once(invite):
@@ -235,14 +238,11 @@ class RoomService:
         await self.events.member_removed(Removal(view.room.id, member_id, by=by))
 
     async def remove_participant(self, room: Room, user_id: str, by: str) -> Removal:
-        """A host takes someone out of the room (signaling checked that `by` may): a public
-        room bans them for its lifetime, a private one drops their membership. Not for the
-        owner (the caller refuses that)."""
-        banned = room.visibility == "public"
-        if banned:
-            await self._stores.room_members.ban(room.id, user_id, self._clock())
-        else:
-            await self._stores.room_members.remove(room.id, user_id)
-        removal = Removal(room.id, user_id, by=by, banned=banned)
+        """A host takes someone out of the room (signaling checked that `by` may): they are
+        banned for the room's lifetime (a private room's membership goes with it, and no
+        invite link lets them back in) until the owner lifts it. Not for the owner (the caller
+        refuses that)."""
+        await self._stores.room_members.ban(room.id, user_id, self._clock())
+        removal = Removal(room.id, user_id, by=by, banned=True)
         await self.events.member_removed(removal)
         return removal

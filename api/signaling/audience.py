@@ -92,17 +92,28 @@ class AudienceUpdates:
 
     def _due(self, room_id: str) -> None:
         self._scheduled.pop(room_id, None)
+        if room_id in self._pending:
+            self._background.spawn(self._send(room_id), name="audience-update")
+
+    async def _send(self, room_id: str) -> None:
+        # Built here, in the step that sends it (an emit queues to every socket before it
+        # first suspends): built earlier, a role-changed sent in between would be older
+        # than an update that says the opposite.
         changes = self._pending.pop(room_id, None)
         if not changes:
             return
-        self._sent_at[room_id] = self._clock()
+        stamp = self._sent_at[room_id] = self._clock()
         update = self._update(room_id, changes)
-        if update is None:
-            self._sent_at.pop(room_id, None)  # the room is empty: forget it
-            return
-        self._background.spawn(
-            self._sockets.to_room(room_id, "audience-update", update), name="audience-update"
+        # Kept only as long as it spaces the next update out.
+        asyncio.get_running_loop().call_later(
+            MAX_INTERVAL_SECONDS, self._forget_stamp, room_id, stamp
         )
+        if update is not None:
+            await self._sockets.to_room(room_id, "audience-update", update)
+
+    def _forget_stamp(self, room_id: str, stamp: float) -> None:
+        if self._sent_at.get(room_id) == stamp:
+            del self._sent_at[room_id]
 
     def _update(self, room_id: str, changes: dict[str, Connection]) -> dict[str, Any] | None:
         state = self._state

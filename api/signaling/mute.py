@@ -66,12 +66,9 @@ class MuteControl:
         target = self._state.occupant_of_user(room.id, payload.userId)
         if target is None:
             raise PeerNotInRoom()
-        if (
-            target.role == "host"
-            and target is not connection
-            and room.owner_id != connection.user_id
-        ):
-            raise NotRoomOwner("Only the room's owner mutes a co-host.")
+        if target.role == "host" and room.owner_id != connection.user_id:
+            # Themselves included: a co-host the owner muted does not lift it this way.
+            raise NotRoomOwner("Only the room's owner mutes or unmutes a co-host.")
         self._set(target, room, muted, by_owner=True)
         # Everyone, the target included: its client must obey and show it.
         info = mute_info(target.user_id, muted) | {"by": connection.user_id}
@@ -88,6 +85,10 @@ class MuteControl:
             raise MutedByOwner()
         stay = connection.stay
         self._set(connection, room, muted, by_owner=connection.muted_by_owner)
+        if self._state.is_audience(connection):
+            # Nobody hears the audience, and its toggles must not cost a write per occupant:
+            # the state is kept (room-state, REST, audience-update) but not broadcast.
+            return {}
         info = mute_info(connection.user_id, muted)
         await self._sockets.to_room(room.id, "mute-info", info, skip=(connection.sid,))
         # The emit may have suspended. Echo only if this is still the same stay (a departure

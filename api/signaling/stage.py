@@ -151,10 +151,13 @@ class StageControl:
         """Before `Presence.eject_user`: a role, hand or invitation the user held in the room
         ends with the removal (the departure is still told as the stage's or the audience's,
         by the role held until now), and so do the invitations they gave as a host."""
-        withdrawn = self._state.forget_user(removal.room_id, removal.user_id)
+        own, withdrawn = self._state.forget_user(removal.room_id, removal.user_id)
         room = self._state.room(removal.room_id)
-        if room is not None:
-            await self.invitations_withdrawn(room, withdrawn, removal.user_id)
+        if room is None:
+            return
+        if own is not None:  # the hosts would otherwise see it pending for ever
+            await self._answered(room, removal.user_id, "withdrawn", own.by)
+        await self.invitations_withdrawn(room, withdrawn, removal.user_id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -188,8 +191,13 @@ class StageControl:
 
     async def _announce(self, change: RoleChange, by: str | None) -> None:
         connection, room = change.connection, change.room
+        # What the change ended is told even if its connection left meanwhile.
+        if change.hand_lowered:
+            lowered = hand_object(room.id, connection, None, False)
+            await self._to_hosts(room, "hand-raised", lowered)
+        await self.invitations_withdrawn(room, change.withdrawn, connection.user_id)
         if connection.stay is None or connection.room_id != room.id:
-            return  # left while we waited: its departure was told instead
+            return  # left while we waited: its departure was told instead of the change
         changed: dict[str, Any] = {
             "roomId": room.id,
             "userId": connection.user_id,
@@ -199,11 +207,7 @@ class StageControl:
         if by is not None:
             changed["by"] = by
         await self._sockets.to_room(room.id, "role-changed", changed)
-        if change.hand_lowered:
-            lowered = hand_object(room.id, connection, None, False)
-            await self._to_hosts(room, "hand-raised", lowered)
-        await self.invitations_withdrawn(room, change.withdrawn, connection.user_id)
-        if change.role == "host" and change.previous != "host":
+        if change.role == "host" and change.previous != "host" and connection.stay is not None:
             # A new co-host sees the queue it now manages.
             hands = [
                 hand_object(room.id, raiser, hand, True)

@@ -48,14 +48,18 @@ class StageBook:
         """Whether the user's hand was up."""
         return self.hands.pop(user_id, None) is not None
 
-    def forget(self, user_id: str) -> list[str]:
+    def forget(self, user_id: str) -> tuple[SpeakInvite | None, list[str]]:
         """The user was removed from the room: everything they held there ends (a host's
-        mute stays: being let back in must not lift it). Returns whom the invitations they
-        gave were for."""
+        mute stays: being let back in must not lift it). Returns their own invitation, if
+        any, and whom the invitations they gave were for."""
         self.roles.pop(user_id, None)
-        self.invites.pop(user_id, None)
+        own = self.invites.pop(user_id, None)
         # The hand goes down with the departure, which tells the hosts.
-        return self.drop_invites_by(user_id)
+        return own, self.drop_invites_by(user_id)
+
+    def is_empty(self) -> bool:
+        """Nothing that outlives the room's occupants (roles, hosts' mutes, invitations)."""
+        return not (self.roles or self.host_muted or self.invites or self.hands)
 
     def drop_invites_by(self, host_id: str) -> list[str]:
         """A host lost the role: the invitations they gave lose their authority. Returns

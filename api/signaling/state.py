@@ -218,7 +218,10 @@ class SignalingState:
         others = 0 if occupants is None else len(occupants.by_user)
         if occupants is not None and connection.user_id in occupants.by_user:
             others -= 1  # the same user from another connection: it is replaced, not added
-        if others >= room.max_participants:
+        # The owner and co-hosts of an sfu room always get in: an audience that filled the
+        # room must not lock out the people who run it.
+        host = room.media == "sfu" and self.role_of(room, connection.user_id) == "host"
+        if others >= room.max_participants and not host:
             raise RoomFull()
         departures = [
             departure
@@ -329,12 +332,12 @@ class SignalingState:
         self._presence.update(room.id, user_id, role=role)
         return RoleChange(connection, room, role, previous, hand_lowered, withdrawn)
 
-    def forget_user(self, room_id: str, user_id: str) -> list[str]:
+    def forget_user(self, room_id: str, user_id: str) -> tuple[SpeakInvite | None, list[str]]:
         """The user was removed from the room: a role, hand or invitation they held there
-        ends with it (someone let back in comes back as a newcomer). Returns whom the
-        invitations they gave were for."""
+        ends with it (someone let back in comes back as a newcomer). Returns their own
+        invitation, if any, and whom the invitations they gave were for."""
         book = self._books.get(room_id)
-        return book.forget(user_id) if book is not None else []
+        return book.forget(user_id) if book is not None else (None, [])
 
     def raise_hand(self, connection: Connection, raised_at_ms: int) -> RaisedHand | None:
         """The hand, or None if it was up already (it keeps its place in the queue)."""
@@ -356,9 +359,12 @@ class SignalingState:
 
     def take_invite(self, connection: Connection, now: float) -> SpeakInvite:
         """End the user's live invite and return it; raises NoSpeakInvite if none is live."""
-        invite = self._book_of(connection).invites.pop(connection.user_id, None)
+        invites = self._book_of(connection).invites
+        invite = invites.get(connection.user_id)
         if invite is None or invite.expires_at <= now:
+            # An expired one stays for its timer, which tells the hosts it expired.
             raise NoSpeakInvite()
+        del invites[connection.user_id]
         return invite
 
     def expire_invite(self, room_id: str, user_id: str, invite: SpeakInvite) -> bool:
@@ -494,6 +500,9 @@ class SignalingState:
                 hand_lowered = book.lower_hand(connection.user_id)
         if not occupants.connections:
             del self._rooms[stay.room_id]
+            book = self._books.get(stay.room_id)
+            if book is not None and book.is_empty():
+                del self._books[stay.room_id]  # an emptied room keeps only what outlives it
             if not self._rooms:
                 for listener in self._emptied:
                     listener()
