@@ -387,3 +387,19 @@ async def test_a_banned_user_is_not_let_back_in_by_an_invite_link(person: MakePe
     accepted = await bob.http.post(f"/api/invites/{token}/accept")
     assert accepted.status == 403, accepted.body
     assert await b.refused("join", {"roomId": room}) == "banned_from_room"
+
+
+async def test_a_listener_cannot_flood_the_hosts_with_hands(
+    person: MakePerson, guest: MakePerson
+) -> None:
+    """Every raise and lower reaches every host: a listener toggling at the socket's whole
+    event budget would be 30 messages a second to each of them."""
+    ann, lou = await person("Ann"), await guest("Lou")
+    room = await stage_room(ann)
+    a, _ = await seated(ann, room)
+    lo, _ = await seated(lou, room)
+    for n in range(20):
+        await lo.ok("raise-hand" if n % 2 == 0 else "lower-hand", {"roomId": room})
+    assert await lo.refused("raise-hand", {"roomId": room}) == "rate_limited"
+    await settled(a)
+    assert a.pending("hand-raised") == 20

@@ -152,7 +152,13 @@ class SignalingHub:
         mesh = MeshRelay(state, self._sockets)
         mute = MuteControl(state, self._sockets, self.sfu_bridge)
         stage = StageControl(
-            state, self._sockets, self.sfu_bridge, services.rooms, services.background, locks
+            state,
+            self._sockets,
+            self.sfu_bridge,
+            services.rooms,
+            services.background,
+            locks,
+            services.rate_limiter,
         )
         self._jobs = _Jobs(state, presence, mesh, mute, stage)
         services.auth.on_sessions_revoked(presence.drop_revoked_connections)

@@ -17,6 +17,7 @@ import asyncio
 import time
 from typing import Any
 
+from api.auth.rate_limiter import Limit, RateLimiter
 from api.background import BackgroundTasks
 from api.errors import (
     AlreadyOnStage,
@@ -41,6 +42,8 @@ from api.store.rooms import Room
 
 Ack = dict[str, Any]
 SPEAK_INVITE_SECONDS = 60.0
+# Each raise or lower reaches every host: plenty for a person, no way to flood the hosts.
+HAND_CHANGES = Limit(20, 60.0)
 
 
 class StageControl:
@@ -52,6 +55,7 @@ class StageControl:
         rooms: RoomService,
         background: BackgroundTasks,
         locks: RoomLocks,
+        rate_limiter: RateLimiter,
         invite_seconds: float = SPEAK_INVITE_SECONDS,
     ) -> None:
         self._state = state
@@ -60,6 +64,7 @@ class StageControl:
         self._rooms = rooms
         self._background = background
         self._locks = locks
+        self._rate_limiter = rate_limiter
         # How long an invitation to speak may be accepted.
         self.invite_seconds = invite_seconds
 
@@ -69,6 +74,7 @@ class StageControl:
         room = self._stage_room(connection, payload.roomId)
         if connection.role != "listener":
             raise AlreadyOnStage()
+        self._rate_limiter.hit("hand", connection.sid, HAND_CHANGES)
         hand = self._state.raise_hand(connection, int(time.time() * 1000))
         if hand is not None:
             await self._to_hosts(room, "hand-raised", hand_object(room.id, connection, hand, True))
@@ -76,6 +82,7 @@ class StageControl:
 
     async def lower_hand(self, connection: Connection, payload: RoomPayload) -> Ack:
         room = self._stage_room(connection, payload.roomId)
+        self._rate_limiter.hit("hand", connection.sid, HAND_CHANGES)
         if self._state.lower_hand(connection):
             await self._to_hosts(room, "hand-raised", hand_object(room.id, connection, None, False))
         return {}
