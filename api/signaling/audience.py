@@ -96,9 +96,10 @@ class AudienceUpdates:
             self._background.spawn(self._send(room_id), name="audience-update")
 
     async def _send(self, room_id: str) -> None:
-        # Built here, in the step that sends it (an emit queues to every socket before it
-        # first suspends): built earlier, a role-changed sent in between would be older
-        # than an update that says the opposite.
+        # Built here, in the step that emits it (python-socketio creates every recipient's
+        # send task before it first suspends, and tasks run in order of creation): built
+        # earlier, a role-changed sent in between would be older than an update that says
+        # the opposite.
         changes = self._pending.pop(room_id, None)
         if not changes:
             return
