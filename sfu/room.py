@@ -235,7 +235,7 @@ class Room:
 
     def _reassign(self, now: float) -> None:
         """Every listener's slots, the routes, and the speaker updates that changed."""
-        plan = _Plan(self, now)
+        plan = self._plan(now)
         routes: dict[str, list[ForwardingSlot]] = {}
         # In a large room most listeners hear the same voices: one call per distinct update.
         changed: dict[SpeakerUpdate, list[str]] = {}
@@ -254,9 +254,15 @@ class Room:
         """A participant who adds no voice: fill its own slots, leave everyone else's."""
         if not listener.negotiated:
             return
-        update = self._assign(listener, _Plan(self, now), self._routes)
+        update = self._assign(listener, self._plan(now), self._routes)
         self._last_updates[listener.id] = update
         self._on_speakers([listener.id], update)
+
+    def _plan(self, now: float) -> _Plan:
+        speaking = self._detector.speaking(now)
+        participants = self.participants
+        users = frozenset(participants[pid].user_id for pid in speaking if pid in participants)
+        return _Plan(self._slot_order(now), users, self._user_of)
 
     def _assign(
         self, listener: RoomParticipant, plan: _Plan, routes: dict[str, list[ForwardingSlot]]
@@ -313,15 +319,16 @@ class _Plan:
     shared by listeners in the same position memoized (in a room of 1,000 listeners nearly
     all of them have the same previous slots and want the same voices)."""
 
-    def __init__(self, room: Room, now: float) -> None:
-        self._room = room
-        self._ranking = room._slot_order(now)
-        self._ranked = frozenset(self._ranking)
-        self._speaking = frozenset(
-            room.participants[pid].user_id
-            for pid in room._detector.speaking(now)
-            if pid in room.participants
-        )
+    def __init__(
+        self,
+        ranking: tuple[str, ...],
+        speaking_users: frozenset[str],
+        user_of: Callable[[str | None], str | None],
+    ) -> None:
+        self._ranking = ranking
+        self._ranked = frozenset(ranking)
+        self._speaking = speaking_users
+        self._user_of = user_of
         self._assigned: dict[tuple[tuple[str | None, ...], str | None], tuple[str | None, ...]] = {}
         self._updates: dict[tuple[str | None, ...], SpeakerUpdate] = {}
 
@@ -340,6 +347,6 @@ class _Plan:
     def update(self, assigned: tuple[str | None, ...]) -> SpeakerUpdate:
         update = self._updates.get(assigned)
         if update is None:
-            users = tuple(self._room._user_of(pid) for pid in assigned)
+            users = tuple(self._user_of(pid) for pid in assigned)
             update = self._updates[assigned] = SpeakerUpdate(users, self._speaking)
         return update

@@ -47,11 +47,16 @@ class RoomPresence:
         self._clock = clock
 
     def enter(
-        self, room_id: str, user_id: str, serial: int = 0, role: PresenceRole = "speaker"
+        self,
+        room_id: str,
+        user_id: str,
+        serial: int = 0,
+        role: PresenceRole = "speaker",
+        muted: bool = False,
     ) -> None:
         people = self._rooms.setdefault(room_id, {})
         people.pop(user_id, None)  # a new stay goes last
-        people[user_id] = PresenceEntry(serial, role)
+        people[user_id] = PresenceEntry(serial, role, muted)
         self._active_at[room_id] = self._clock()
 
     def update(

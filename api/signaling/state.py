@@ -249,9 +249,9 @@ class SignalingState:
         connection.role = self.role_of(occupants.room, connection.user_id)
         if connection.role != "listener":
             occupants.on_stage[connection.sid] = connection
-        self._presence.enter(room.id, connection.user_id, stay.serial, connection.role)
-        if connection.muted:
-            self._presence.update(room.id, connection.user_id, muted=True)
+        self._presence.enter(
+            room.id, connection.user_id, stay.serial, connection.role, connection.muted
+        )
         audience = self._in_audience(occupants, connection.role)
         return Arrival(occupants.room, stay, existing, departures, audience)
 
@@ -344,7 +344,7 @@ class SignalingState:
         book = self._book_of(connection)
         if connection.user_id in book.hands:
             return None
-        hand = book.hands[connection.user_id] = RaisedHand(raised_at_ms)
+        book.hands[connection.user_id] = hand = RaisedHand(raised_at_ms)
         return hand
 
     def lower_hand(self, connection: Connection) -> bool:
