@@ -9,7 +9,8 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
 
 .PHONY: run test lint pytest dockertest webtest web clean
 
-$(STAMP): pyproject.toml
+# sfu/_rtp_batch.c: the native sender is built by the install (pyproject.toml ext-modules).
+$(STAMP): pyproject.toml sfu/_rtp_batch.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

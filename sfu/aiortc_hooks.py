@@ -105,7 +105,8 @@ from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPack
 from OpenSSL import SSL
 
 from sfu.config import SfuConfig
-from sfu.media_port import MediaPort, MediaPortUnavailable
+from sfu.media_port import MediaPort, MediaPortUnavailable, SharedTransport
+from sfu.rtp_batch import NO_LEVEL, RtpBatch, RtpDestination, new_destination
 from sfu.rtp_sink import SenderReportSource
 
 log = logging.getLogger(__name__)
@@ -1056,28 +1057,63 @@ def connect_task(pc: RTCPeerConnection) -> asyncio.Task[None] | None:
 
 
 class RtpOutput:
-    """The `RtpSink` of one parked `RTCRtpSender`: sends RTP synchronously (serialize,
-    SRTP-protect, `sendto`) and has aiortc's RTCP loop send the stream's sender reports.
+    """The `RtpSink` of one parked `RTCRtpSender`: puts RTP on the wire itself and has aiortc's
+    RTCP loop send the stream's sender reports.
+
+    Two ways to send, both synchronous, on the ICE pair aiortc selected, with the sender's
+    SSRC, mid and negotiated header extensions and the DTLS transport's SRTP session:
+    - `put` (the SFU's forwarding path): into an `sfu.rtp_batch` batch, whose `flush` sends
+      every copy of one received packet at once; the header is a template serialized once
+      by aiortc when the connection comes up, rewritten in place per packet;
+    - `send` (the load tester's speakers, and the reference in tests): aiortc's own
+      `RtpPacket.serialize`, `Session.protect` and the transport's `sendto`, per packet.
 
     aiortc's own send loop for the sender stays parked on a track that never yields; the
     sender still owns the SSRC it announced in the SDP, and its RTCP loop still runs.
     """
 
-    def __init__(self, sender: RTCRtpSender) -> None:
+    def __init__(
+        self, sender: RTCRtpSender, payload_type: int = 0, batch: RtpBatch | None = None
+    ) -> None:
+        """`payload_type`: what `put` stamps on every packet (the one this listener
+        negotiated for the sender's m-section); `batch`: where `put` adds."""
         self._sender = sender
         self._ssrc: int = sender._ssrc
+        self._payload_type = payload_type
+        self._batch = batch
         self._protect: Callable[[bytes], bytes] | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._address: tuple[str, int] | None = None
         self._extensions: HeaderExtensionsMap | None = None
+        self._destination: RtpDestination | None = None
+        self._add: Callable[[RtpDestination, int, int, int, bytes, int], int] | None = None
         self.mid: str | None = None
 
     @property
     def ssrc(self) -> int:
         return self._ssrc
 
+    def put(self, sequence_number: int, timestamp: int, marker: int, packet: RtpPacket) -> int:
+        """Add `packet`'s payload and audio level under this header to the batch; bytes it
+        will take on the wire, 0 while the connection is not up yet (or no longer)."""
+        if self._add is None and not self._connect_batch():
+            return 0
+        assert self._transport is not None and self._add is not None
+        if self._transport.is_closing():
+            return 0
+        level = packet.extensions.audio_level
+        return self._add(
+            self._destination,
+            sequence_number,
+            timestamp,
+            marker,
+            packet.payload,
+            NO_LEVEL if level is None else (0x80 if level[0] else 0) | (level[1] & 0x7F),
+        )
+
     def send(self, packet: RtpPacket) -> int:
-        """Bytes sent; 0 while the connection is not up yet (or no longer)."""
+        """Serialize, protect and send `packet` now, stamped with this sender's SSRC-owned
+        mid; bytes sent, 0 while the connection is not up yet (or no longer)."""
         if self._transport is None and not self._connect():
             return 0
         assert self._protect is not None and self._transport is not None
@@ -1131,3 +1167,52 @@ class RtpOutput:
         self._transport = pair.protocol.transport
         self._address = pair.remote_addr
         return True
+
+    def _connect_batch(self) -> bool:
+        """Once connected: the batch destination, with header templates aiortc serialized."""
+        if self._batch is None:
+            raise RuntimeError("RtpOutput.put needs a batch")
+        if self._transport is None and not self._connect():
+            return False
+        transport = self._transport
+        assert transport is not None and self._address is not None
+        if isinstance(transport, SharedTransport):
+            fd = transport.fileno()
+        else:
+            fd = transport.get_extra_info("socket").fileno()
+        with_level, level_offset, without_level = header_templates(
+            self._payload_type, self._ssrc, self.mid, self._extensions or _NO_EXTENSIONS
+        )
+        self._destination = new_destination(
+            self._batch,
+            fd,
+            transport.sendto,
+            self._address,
+            self._sender.transport._tx_srtp,
+            with_level,
+            level_offset,
+            without_level,
+        )
+        self._add = self._batch.add
+        return True
+
+
+def header_templates(
+    payload_type: int, ssrc: int, mid: str | None, extensions: HeaderExtensionsMap
+) -> tuple[bytes, int, bytes]:
+    """An outgoing stream's RTP headers as aiortc serializes them (RFC 3550 header, then the
+    RFC 8285 block in the form aiortc picks for the negotiated ids): with the RFC 6464 level,
+    where its byte is, and without it. Marker, sequence number, timestamp and level are 0,
+    to be rewritten per packet. With no level negotiated, both are the same and the offset
+    is -1 (sfu.rtp_batch then ignores the level)."""
+    packet = RtpPacket(payload_type=payload_type, ssrc=ssrc)
+    packet.extensions.mid = mid
+    without_level = packet.serialize(extensions)
+    packet.extensions.audio_level = (False, 0)
+    low = packet.serialize(extensions)
+    packet.extensions.audio_level = (True, 0x7F)
+    high = packet.serialize(extensions)
+    if low == without_level:
+        return without_level, -1, without_level
+    offset = next(i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b)
+    return low, offset, without_level

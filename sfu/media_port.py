@@ -208,6 +208,10 @@ class MediaPort:
     def call_soon(self, callback: Callable[..., object], *args: object) -> None:
         self._loop.call_soon(callback, *args)
 
+    def fileno(self) -> int:
+        """The shared socket's descriptor: what sfu.rtp_batch sends the forwarded media on."""
+        return self._sock.fileno()
+
     def sendto(self, data: bytes, address: Address) -> None:
         """Send one datagram; dropped, as UDP may, if the socket's buffer is full or the
         socket is closed."""
@@ -335,6 +339,10 @@ class SharedTransport(asyncio.DatagramTransport):
 
     def abort(self) -> None:
         self.close()
+
+    def fileno(self) -> int:
+        """The shared socket's descriptor (sfu.rtp_batch sends on it while not closing)."""
+        return self._port.fileno()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "sockname":

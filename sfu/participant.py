@@ -24,6 +24,7 @@ from sfu.config import SfuConfig
 from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired
 from sfu.offer import CheckedOffer, check_offer, opus_answer_parameters
 from sfu.publisher import Publisher
+from sfu.rtp_batch import RtpBatch
 from sfu.slot import Slot
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ class Participant:
         config: SfuConfig,
         on_packet: PacketSink,
         on_failed: FailureSink,
+        batch: RtpBatch,
     ) -> None:
+        """`batch`: where the slots' packets are queued until the room flushes it."""
         self.id = participant_id
         self.user_id = user_id
         self.slots: list[Slot] = []
@@ -74,6 +77,7 @@ class Participant:
         self._config = config
         self._on_packet = on_packet
         self._on_failed = on_failed
+        self._batch = batch
         self._pc: RTCPeerConnection | None = None
         self._detached = False
         self._pc_closing = False
@@ -129,7 +133,8 @@ class Participant:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(ParkedTrack())
                 # Stamped with the PT this listener negotiated for this very m-section.
-                self.slots.append(Slot(slot_index, RtpOutput(transceiver.sender), payload_type))
+                output = RtpOutput(transceiver.sender, payload_type, self._batch)
+                self.slots.append(Slot(slot_index, output))
                 slot_index += 1
 
     @property

@@ -86,7 +86,9 @@ class Room:
         new_participant: ParticipantFactory,
         on_speakers: SpeakersSink,
         on_failed: FailedSink,
+        flush: Callable[[], object] = lambda: None,
     ) -> None:
+        """`flush`: sends what the slots queued for one received packet (sfu.rtp_batch)."""
         self.id = room_id
         self.slot_count = slot_count
         self._config = config
@@ -94,6 +96,7 @@ class Room:
         self._new_participant = new_participant
         self._on_speakers = on_speakers
         self._on_failed = on_failed
+        self._flush = flush
         self.participants: dict[str, RoomParticipant] = {}
         self._detector = SpeakerDetector(max_active=slot_count + 1, config=config.speakers)
         self._routes: dict[str, list[ForwardingSlot]] = {}
@@ -182,8 +185,8 @@ class Room:
 
     def route(self, publisher: Publisher, packet: RtpPacket) -> None:
         """Per incoming packet: drop it if muted or off stage, note its level (RFC 6464, or
-        else the Opus payload size against the publisher's noise floor: sfu.speakers), send it
-        to the slots carrying its publisher."""
+        else the Opus payload size against the publisher's noise floor: sfu.speakers), queue
+        a copy for every slot carrying its publisher, then send them all (one flush)."""
         stats = self._stats
         if publisher.silenced:
             if publisher.muted:
@@ -208,6 +211,7 @@ class Room:
                 forwarded += 1
                 stats.forwarded_bytes += sent
         if forwarded:
+            self._flush()
             stats.forwarded_packets += forwarded
             # Once per received packet, not per copy: the last copy's delay is the fan-out's.
             stats.forwarding_delay.observe((time.monotonic() - now) * 1e6)

@@ -23,6 +23,7 @@ from sfu.config import SfuConfig
 from sfu.participant import Participant
 from sfu.room import FailureSink as ParticipantFailureSink
 from sfu.room import PacketSink, Room, RoomParticipant, SpeakerUpdate
+from sfu.rtp_batch import new_batch
 from sfu.stats import SfuStats
 
 
@@ -53,6 +54,8 @@ class RoomManager:
     ) -> None:
         self.config = config
         self.stats = stats or SfuStats()
+        # Every room's forwarded datagrams, sent together once per received packet.
+        self.batch = new_batch()
         self._listener = listener
         self.rooms: dict[str, Room] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -186,6 +189,7 @@ class RoomManager:
                 room_id, participant_ids, update
             ),
             on_failed=lambda participant_id: listener.on_media_failed(room_id, participant_id),
+            flush=self.batch.flush,
         )
         self.rooms[room_id] = room
         return room
@@ -197,7 +201,7 @@ class RoomManager:
         on_packet: PacketSink,
         on_failed: ParticipantFailureSink,
     ) -> RoomParticipant:
-        return Participant(participant_id, user_id, self.config, on_packet, on_failed)
+        return Participant(participant_id, user_id, self.config, on_packet, on_failed, self.batch)
 
     def _close_later(self, participants: Iterable[RoomParticipant]) -> None:
         for participant in participants:

@@ -1,9 +1,9 @@
 """The seam between an outgoing stream's logic (sfu.rtp_stream) and the transport under it.
 
 `OutgoingRtpStream` decides what goes on the wire (sequence numbers, timestamps, counts);
-an `RtpSink` puts it there and sends the stream's RTCP sender reports. Today's sink is
-`sfu.aiortc_hooks.RtpOutput` (aiortc's sender: SRTP, the ICE socket, its RTCP loop); a faster
-sender only has to honour this protocol.
+an `RtpSink` puts it there and sends the stream's RTCP sender reports. The sink is
+`sfu.aiortc_hooks.RtpOutput`: the header template, SRTP session and socket of aiortc's sender
+for that m-section, batched by `sfu.rtp_batch` and sent once per received packet.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ class RtpSink(Protocol):
     @property
     def ssrc(self) -> int: ...
 
-    def send(self, packet: RtpPacket) -> int:
-        """Send at once, synchronously; bytes put on the wire, 0 if it could not be sent
-        (not connected yet, or no longer): the stream then acts as if it never existed."""
+    def put(self, sequence_number: int, timestamp: int, marker: int, packet: RtpPacket) -> int:
+        """Queue `packet`'s payload and audio level under this stream's header with these
+        sequence number, timestamp and marker (synchronous; sent by the batch's flush at the
+        end of the same step); bytes it takes on the wire, 0 if it cannot be sent (not
+        connected yet, or no longer): the stream then acts as if it never existed."""
         ...
 
     def report_from(self, source: SenderReportSource) -> None:

@@ -29,7 +29,8 @@ A packet the sink could not send (0 bytes) changes nothing. The stream counts wh
 (packets, payload octets) and answers sender reports with an RTP time extrapolated from its
 newest packet to the report's instant.
 
-Hot path: `forward` is synchronous, never logs or awaits, and reuses one `RtpPacket`.
+Hot path: `forward` is synchronous, never logs or awaits, and allocates nothing of its own:
+the sink rewrites its own header template (sfu.rtp_batch).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class OutgoingRtpStream:
     def __init__(
         self,
         sink: RtpSink,
-        payload_type: int,
         clock_rate: int = OPUS_CLOCK_RATE,
         reorder_window: int = REORDER_WINDOW,
     ) -> None:
@@ -63,8 +63,6 @@ class OutgoingRtpStream:
         self._frame = FRAME_SAMPLES * clock_rate // OPUS_CLOCK_RATE
         self._window = reorder_window
         self._window_mask = (1 << reorder_window) - 1
-        # Reused for every packet: only its fields change.
-        self._packet = RtpPacket(payload_type=payload_type, ssrc=sink.ssrc)
         # On the wire: the highest sequence number sent, its timestamp, when it went out.
         # A random start in the lower half of the sequence space, as aiortc and Chromium do.
         self.max_seq = secrets.randbits(15)
@@ -168,13 +166,7 @@ class OutgoingRtpStream:
         return sent
 
     def _send(self, packet: RtpPacket, seq: int, timestamp: int, marker: int) -> int:
-        out = self._packet
-        out.sequence_number = seq
-        out.timestamp = timestamp
-        out.marker = marker
-        out.payload = packet.payload
-        out.extensions.audio_level = packet.extensions.audio_level
-        sent = self._sink.send(out)
+        sent = self._sink.put(seq, timestamp, marker, packet)
         if sent:
             self.packets_sent += 1
             self.octets_sent += len(packet.payload)

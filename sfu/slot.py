@@ -21,13 +21,12 @@ class Slot:
     not the carried publisher's, or not connected yet. The stream's own method: no extra call
     per packet."""
 
-    def __init__(self, index: int, sink: RtpSink, payload_type: int) -> None:
-        """`payload_type`: the Opus payload type the listener negotiated for this slot's own
-        m-section, stamped on every packet it sends (a client may use a different one per
-        m-section, and one other than the publisher's)."""
+    def __init__(self, index: int, sink: RtpSink) -> None:
+        """`sink`: the slot's m-section (which stamps its own negotiated payload type: a
+        client may use a different one per m-section, and one other than the publisher's)."""
         self.index = index
         self.publisher_id: str | None = None
-        self.stream = OutgoingRtpStream(sink, payload_type)
+        self.stream = OutgoingRtpStream(sink)
         self.forward = self.stream.forward
         sink.report_from(self.stream)
 

@@ -28,6 +28,7 @@ from sfu.offer import (
     opus_answer_parameters,
 )
 from sfu.participant import Participant
+from sfu.rtp_batch import new_batch
 from tests.people import Person
 from tests.sdp_edits import edit_sections, join_with, with_lines, without_lines
 from tests.sfu_client import SfuClient
@@ -620,7 +621,12 @@ async def test_a_refused_offer_allocates_no_peer_connection(loopback_only: RtcCo
     """The checks run before the participant creates its peer connection (with its
     certificate, ICE gatherer and, once answered, its sockets)."""
     participant = Participant(
-        "ses_refused", "usr_refused", SfuConfig(rtc=loopback_only), lambda *_: None, print
+        "ses_refused",
+        "usr_refused",
+        SfuConfig(rtc=loopback_only),
+        lambda *_: None,
+        print,
+        new_batch(),
     )
     before = peer_connections()
     good = chromium_offer(slots=2)
