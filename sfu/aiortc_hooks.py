@@ -70,6 +70,7 @@ Per connection, for forwarding without transcoding:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import importlib.metadata
@@ -101,7 +102,16 @@ from aiortc.rtcdtlstransport import RtpRouter, SRTPProtectionProfile
 from aiortc.rtcicetransport import RTCIceCandidate, RTCIceGatherer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import AnyRtcpPacket, HeaderExtensionsMap, RtcpSrPacket, RtpPacket
+from aiortc.rtp import (
+    AnyRtcpPacket,
+    HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+)
 from OpenSSL import SSL
 
 from sfu.config import SfuConfig
@@ -979,8 +989,9 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Calla
     """Hand every RTP packet of `receiver` to `handler` instead of decoding it.
 
     Each packet of a negotiated payload type still feeds aiortc's receive statistics (one
-    `StreamStatistics.add`, as the stock path does), which aiortc's receiver RTCP loop turns
-    into receiver reports to the publisher and `getStats()` into inbound-rtp.
+    `StreamStatistics.add`, as the stock path does), which `receiver_report` turns into
+    receiver reports to the publisher and `getStats()` into inbound-rtp. aiortc's receiver
+    RTCP loop is parked (sfu.rtcp_schedule sends the connection's reports).
 
     The receiver keeps one stream: its current SSRC. A packet with a new SSRC replaces it
     (the sender restarted, RFC 3550 §8.2): the old SSRC's statistics, last sender report and
@@ -1010,8 +1021,11 @@ def forward_received_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> Calla
             if codec.payloadType is not None:
                 clock_rates[codec.payloadType] = codec.clockRate
         hooked._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)
-        # Receiver reports to the publisher, from aiortc's own RTCP loop and our statistics.
-        hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        # Receiver reports to the publisher go out with the connection's compound RTCP
+        # (`receiver_report`, sfu.connection_rtcp); aiortc's loop is parked, so stop() works.
+        hooked._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(
+            _parked_rtcp(hooked._RTCRtpReceiver__rtcp_started, hooked._RTCRtpReceiver__rtcp_exited)
+        )
         hooked._RTCRtpReceiver__started = True
 
     def replace_stream(ssrc: int, clock_rate: int) -> StreamStatistics:
@@ -1056,6 +1070,88 @@ def connect_task(pc: RTCPeerConnection) -> asyncio.Task[None] | None:
     return None
 
 
+async def _parked_rtcp(started: asyncio.Event, exited: asyncio.Event) -> None:
+    """Stands in for an aiortc RTCP loop: marks it started, waits until `stop()` cancels it."""
+    started.set()
+    with contextlib.suppress(asyncio.CancelledError):  # the stock loops end this way too
+        await asyncio.Future()
+    exited.set()
+
+
+def park_rtcp_loop(sender: RTCRtpSender) -> None:
+    """Before aiortc starts `sender`: its RTCP loop (a sender report and SDES every 0.5-1.5 s)
+    only waits to be stopped, then sends the RTCP BYE the stock loop sends; the connection's
+    compound report (sfu.connection_rtcp) carries its sender reports instead."""
+    hooked: Any = sender  # private, name-mangled attributes: see the module docstring
+
+    async def run_rtcp() -> None:
+        await _parked_rtcp(hooked._RTCRtpSender__rtcp_started, asyncio.Event())
+        await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        hooked._RTCRtpSender__rtcp_exited.set()
+
+    hooked._run_rtcp = run_rtcp
+
+
+def receiver_report(receiver: RTCRtpReceiver) -> RtcpRrPacket | None:
+    """What aiortc's receiver RTCP loop would send now: a receiver report (RFC 3550 §6.4.2)
+    with one block per received stream (loss, jitter, highest sequence number, last SR and
+    the delay since), or None before anything was received."""
+    hooked: Any = receiver  # private, name-mangled attributes: see the module docstring
+    rtcp_ssrc: int | None = hooked._RTCRtpReceiver__rtcp_ssrc
+    streams: dict[int, StreamStatistics] = hooked._RTCRtpReceiver__remote_streams
+    if rtcp_ssrc is None or not streams:
+        return None
+    last_reports: dict[int, int] = hooked._RTCRtpReceiver__lsr
+    last_report_times: dict[int, float] = hooked._RTCRtpReceiver__lsr_time
+    reports = []
+    for ssrc, stream in streams.items():
+        if stream.max_seq is None:
+            continue  # nothing received on it yet
+        lsr = last_reports.get(ssrc, 0)
+        dlsr = 0
+        if ssrc in last_reports:
+            delay = time.time() - last_report_times[ssrc]
+            if 0 < delay < 65536:
+                dlsr = int(delay * 65536)
+        reports.append(
+            RtcpReceiverInfo(
+                ssrc=ssrc,
+                fraction_lost=stream.fraction_lost,
+                packets_lost=stream.packets_lost,
+                highest_sequence=stream.max_seq,
+                jitter=stream.jitter,
+                lsr=lsr,
+                dlsr=dlsr,
+            )
+        )
+    return RtcpRrPacket(ssrc=rtcp_ssrc, reports=reports) if reports else None
+
+
+def sender_cname(sender: RTCRtpSender) -> str | None:
+    """The CNAME aiortc announced for `sender` (its SDES item), once started."""
+    cname: str | None = getattr(sender, "_RTCRtpSender__cname", None)
+    return cname
+
+
+class RtcpPath:
+    """Sends compound RTCP on a connection's DTLS transport synchronously: SRTCP-protected
+    (RFC 3711 §3.4) and sent on the ICE pair aiortc selected, as its `_send_rtp` would."""
+
+    def __init__(self, dtls: aiortc.RTCDtlsTransport) -> None:
+        self._dtls = dtls
+
+    def send(self, data: bytes) -> bool:
+        """False if the connection is not up (yet, or any more): nothing is sent."""
+        dtls: Any = self._dtls  # private attributes: see the module docstring
+        if dtls.state != "connected":
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None or pair.protocol.transport.is_closing():
+            return False
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
+        return True
+
+
 class RtpOutput:
     """The `RtpSink` of one parked `RTCRtpSender`: puts RTP on the wire itself and has aiortc's
     RTCP loop send the stream's sender reports.
@@ -1087,11 +1183,16 @@ class RtpOutput:
         self._extensions: HeaderExtensionsMap | None = None
         self._destination: RtpDestination | None = None
         self._add: Callable[[RtpDestination, int, int, int, bytes, int], int] | None = None
+        self._report_source: SenderReportSource | None = None
         self.mid: str | None = None
 
     @property
     def ssrc(self) -> int:
         return self._ssrc
+
+    @property
+    def sender(self) -> RTCRtpSender:
+        return self._sender
 
     def put(self, sequence_number: int, timestamp: int, marker: int, packet: RtpPacket) -> int:
         """Add `packet`'s payload and audio level under this header to the batch; bytes it
@@ -1125,33 +1226,48 @@ class RtpOutput:
         return len(data)
 
     def report_from(self, source: SenderReportSource) -> None:
-        """Each sender report aiortc's RTCP loop sends for this SSRC says what `source`
-        reports at the instant it leaves: NTP time now, RTP time of now, counts so far."""
+        """Each sender report for this SSRC (`sender_report`, and those aiortc's RTCP loop
+        sends where it is not parked) says what `source` reports at the instant it leaves:
+        NTP time now, RTP time of now, counts so far."""
         sender: Any = self._sender  # private, name-mangled attributes: see the module docstring
         ssrc = self._ssrc
         stock_send_rtcp = sender._send_rtcp
+        self._report_source = source
 
         async def send_rtcp(packets: list[AnyRtcpPacket]) -> None:
             for packet in packets:
                 if isinstance(packet, RtcpSrPacket) and packet.ssrc == ssrc:
-                    ntp = clock.current_ntp_time()
-                    report = source.sender_report(time.monotonic())
-                    info = packet.sender_info
-                    info.ntp_timestamp = ntp
-                    info.rtp_timestamp = report.rtp_timestamp
-                    info.packet_count = report.packet_count & 0xFFFFFFFF
-                    info.octet_count = report.octet_count & 0xFFFFFFFF
-                    # What aiortc matches receiver reports against (round-trip time), and
-                    # what its getStats() reports as outbound-rtp.
-                    sender._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
-                    sender._RTCRtpSender__lsr_time = time.time()
-                    sender._RTCRtpSender__ntp_timestamp = ntp
-                    sender._RTCRtpSender__rtp_timestamp = report.rtp_timestamp
-                    sender._RTCRtpSender__packet_count = report.packet_count
-                    sender._RTCRtpSender__octet_count = report.octet_count
+                    packet.sender_info = self._sender_info(source)
             await stock_send_rtcp(packets)
 
         sender._send_rtcp = send_rtcp
+
+    def sender_report(self) -> RtcpSrPacket | None:
+        """This stream's sender report (RFC 3550 §6.4.1) for now, from the source given to
+        `report_from`; None before the connection is up or without a source."""
+        source = self._report_source
+        if source is None or (self._transport is None and not self._connect()):
+            return None
+        return RtcpSrPacket(ssrc=self._ssrc, sender_info=self._sender_info(source))
+
+    def _sender_info(self, source: SenderReportSource) -> RtcpSenderInfo:
+        ntp = clock.current_ntp_time()
+        report = source.sender_report(time.monotonic())
+        sender: Any = self._sender  # private, name-mangled attributes: see the module docstring
+        # What aiortc matches receiver reports against (round-trip time), and what its
+        # getStats() reports as outbound-rtp.
+        sender._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+        sender._RTCRtpSender__lsr_time = time.time()
+        sender._RTCRtpSender__ntp_timestamp = ntp
+        sender._RTCRtpSender__rtp_timestamp = report.rtp_timestamp
+        sender._RTCRtpSender__packet_count = report.packet_count
+        sender._RTCRtpSender__octet_count = report.octet_count
+        return RtcpSenderInfo(
+            ntp_timestamp=ntp,
+            rtp_timestamp=report.rtp_timestamp,
+            packet_count=report.packet_count & 0xFFFFFFFF,
+            octet_count=report.octet_count & 0xFFFFFFFF,
+        )
 
     def _connect(self) -> bool:
         sender: Any = self._sender  # private, name-mangled attributes: see the module docstring

@@ -96,6 +96,9 @@ class SfuConfig:
     reassign_interval_seconds: how often slots are reassigned and `speakers` updates sent
         (at most 5 a second).
     default_slots: receive slots per listener when the room does not say.
+    rtcp_interval_seconds: how often each connection sends its compound RTCP packet (sender
+        reports of its slots, receiver report of its microphone: sfu.rtcp_schedule); 5 s is
+        RFC 3550's recommended minimum and libwebrtc's interval for audio.
     """
 
     rtc: RtcConfig = field(default_factory=RtcConfig)
@@ -104,6 +107,7 @@ class SfuConfig:
     media_setup_seconds: float = 15.0
     reassign_interval_seconds: float = 0.2
     default_slots: int = DEFAULT_SLOTS
+    rtcp_interval_seconds: float = 5.0
     speakers: SpeakerConfig = field(default_factory=SpeakerConfig)
 
     def __post_init__(self) -> None:

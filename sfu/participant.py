@@ -15,15 +15,24 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from sfu.aiortc_hooks import RtpOutput, connect_task, forward_received_rtp, restrict_to_opus
+from sfu.aiortc_hooks import (
+    RtcpPath,
+    RtpOutput,
+    connect_task,
+    forward_received_rtp,
+    park_rtcp_loop,
+    restrict_to_opus,
+)
 from sfu.config import SfuConfig
+from sfu.connection_rtcp import ConnectionRtcp
 from sfu.errors import AlreadyConnected, InvalidOffer, OpusRequired
 from sfu.offer import CheckedOffer, check_offer, opus_answer_parameters
 from sfu.publisher import Publisher
+from sfu.rtcp_schedule import RtcpSchedule
 from sfu.rtp_batch import RtpBatch
 from sfu.slot import Slot
 
@@ -65,8 +74,10 @@ class Participant:
         on_packet: PacketSink,
         on_failed: FailureSink,
         batch: RtpBatch,
+        rtcp: RtcpSchedule,
     ) -> None:
-        """`batch`: where the slots' packets are queued until the room flushes it."""
+        """`batch`: where the slots' packets are queued until the room flushes it; `rtcp`:
+        what sends this connection's RTCP once it is up."""
         self.id = participant_id
         self.user_id = user_id
         self.slots: list[Slot] = []
@@ -78,6 +89,8 @@ class Participant:
         self._on_packet = on_packet
         self._on_failed = on_failed
         self._batch = batch
+        self._rtcp_schedule = rtcp
+        self._rtcp: ConnectionRtcp | None = None
         self._pc: RTCPeerConnection | None = None
         self._detached = False
         self._pc_closing = False
@@ -119,6 +132,8 @@ class Participant:
         if len(transceivers) != len(offer.sections) or None in sections:
             raise InvalidOffer("The SDP offer could not be used.")  # check_offer's job: defensive
         slot_index = 0
+        microphone: RTCRtpReceiver | None = None
+        outputs: list[RtpOutput] = []
         for transceiver, section in zip(transceivers, sections, strict=True):
             assert section is not None and transceiver.mid is not None
             payload_type = restrict_to_opus(transceiver, opus_answer_parameters(section))
@@ -129,13 +144,17 @@ class Participant:
                     forward_received_rtp(transceiver.receiver, self._receive)
                 )
                 self.publisher = Publisher(self.id, self.user_id, payload_type)
+                microphone = transceiver.receiver
             else:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(ParkedTrack())
                 # Stamped with the PT this listener negotiated for this very m-section.
+                park_rtcp_loop(transceiver.sender)
                 output = RtpOutput(transceiver.sender, payload_type, self._batch)
+                outputs.append(output)
                 self.slots.append(Slot(slot_index, output))
                 slot_index += 1
+        self._rtcp = ConnectionRtcp(outputs, microphone, RtcpPath(transceivers[0].sender.transport))
 
     @property
     def publishing(self) -> bool:
@@ -160,9 +179,12 @@ class Participant:
 
     def _on_connection_state(self) -> None:
         assert self._pc is not None
-        if self._pc.connectionState == "connected" and self._setup_deadline is not None:
-            self._setup_deadline.cancel()
-            self._setup_deadline = None
+        if self._pc.connectionState == "connected" and not self._detached:
+            if self._setup_deadline is not None:
+                self._setup_deadline.cancel()
+                self._setup_deadline = None
+            if self._rtcp is not None:
+                self._rtcp_schedule.add(self._rtcp)
         # "closed" without our close(): the peer ended DTLS; "failed": ICE consent expired.
         if self._pc.connectionState in ("failed", "closed") and not self._detached:
             log.info("media connection of %s ended (%s)", self.id, self._pc.connectionState)
@@ -174,6 +196,8 @@ class Participant:
         self._detached = True
         self.negotiated = False
         self.slots = []
+        if self._rtcp is not None:
+            self._rtcp_schedule.remove(self._rtcp)
         if self._setup_deadline is not None:
             self._setup_deadline.cancel()
             self._setup_deadline = None

@@ -23,6 +23,7 @@ from sfu.config import SfuConfig
 from sfu.participant import Participant
 from sfu.room import FailureSink as ParticipantFailureSink
 from sfu.room import PacketSink, Room, RoomParticipant, SpeakerUpdate
+from sfu.rtcp_schedule import RtcpSchedule
 from sfu.rtp_batch import new_batch
 from sfu.stats import SfuStats
 
@@ -56,6 +57,8 @@ class RoomManager:
         self.stats = stats or SfuStats()
         # Every room's forwarded datagrams, sent together once per received packet.
         self.batch = new_batch()
+        # Every connection's periodic RTCP, on one timer.
+        self.rtcp = RtcpSchedule(config.rtcp_interval_seconds)
         self._listener = listener
         self.rooms: dict[str, Room] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -95,6 +98,7 @@ class RoomManager:
         for room_id in list(self.rooms):
             self.close_room(room_id)
         await self.closed()
+        self.rtcp.close()
         if self._restore is not None:
             self._restore()
             self._restore = None
@@ -201,7 +205,9 @@ class RoomManager:
         on_packet: PacketSink,
         on_failed: ParticipantFailureSink,
     ) -> RoomParticipant:
-        return Participant(participant_id, user_id, self.config, on_packet, on_failed, self.batch)
+        return Participant(
+            participant_id, user_id, self.config, on_packet, on_failed, self.batch, self.rtcp
+        )
 
     def _close_later(self, participants: Iterable[RoomParticipant]) -> None:
         for participant in participants:

@@ -28,6 +28,7 @@ from sfu.offer import (
     opus_answer_parameters,
 )
 from sfu.participant import Participant
+from sfu.rtcp_schedule import RtcpSchedule
 from sfu.rtp_batch import new_batch
 from tests.people import Person
 from tests.sdp_edits import edit_sections, join_with, with_lines, without_lines
@@ -627,6 +628,7 @@ async def test_a_refused_offer_allocates_no_peer_connection(loopback_only: RtcCo
         lambda *_: None,
         print,
         new_batch(),
+        RtcpSchedule(),
     )
     before = peer_connections()
     good = chromium_offer(slots=2)

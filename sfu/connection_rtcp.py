@@ -1,0 +1,62 @@
+"""One connection's periodic RTCP as one compound packet (RFC 3550 §6.1), sent by the
+process's `RtcpSchedule`.
+
+A listener's connection carries a sender report for each of its slots (what the listener's
+jitter buffer and `remote-outbound-rtp` need: RTP time against wall-clock time, counts), a
+receiver report for its microphone's stream if it sends one (loss, jitter, round-trip time for
+the publisher), and the SDES CNAME of each slot's SSRC. aiortc would send these as separate
+datagrams from one loop per sender and per receiver, each every 0.5-1.5 s; here they go out
+together, once per schedule interval (sfu.rtcp_schedule), SRTCP-protected once.
+
+The reports' contents are aiortc's (sfu.aiortc_hooks: `RtpOutput.sender_report`,
+`receiver_report`); aiortc's own loops are parked while the connection lives, and send their
+RTCP BYE when it is stopped, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiortc import RTCRtpReceiver
+from aiortc.rtp import AnyRtcpPacket, RtcpSdesPacket, RtcpSourceInfo
+
+from sfu.aiortc_hooks import RtcpPath, RtpOutput, receiver_report, sender_cname
+
+SDES_CNAME = 1  # RFC 3550 §6.5.1
+
+
+class ConnectionRtcp:
+    def __init__(
+        self, outputs: Sequence[RtpOutput], receiver: RTCRtpReceiver | None, path: RtcpPath
+    ) -> None:
+        """`outputs`: the slots' senders; `receiver`: the microphone's, if negotiated;
+        `path`: the connection's DTLS transport."""
+        self._outputs = list(outputs)
+        self._receiver = receiver
+        self._path = path
+        self.reports_sent = 0
+
+    def report(self) -> None:
+        """Send the compound packet now; nothing while the connection is not up."""
+        packets: list[AnyRtcpPacket] = []
+        chunks: list[RtcpSourceInfo] = []
+        for output in self._outputs:
+            sender_report = output.sender_report()
+            if sender_report is None:
+                continue
+            packets.append(sender_report)
+            cname = sender_cname(output.sender)
+            if cname is not None:
+                chunks.append(
+                    RtcpSourceInfo(ssrc=output.ssrc, items=[(SDES_CNAME, cname.encode())])
+                )
+        if self._receiver is not None:
+            report = receiver_report(self._receiver)
+            if report is not None:
+                packets.append(report)
+        if not packets:
+            return
+        if chunks:
+            packets.append(RtcpSdesPacket(chunks=chunks))
+        if self._path.send(b"".join(bytes(packet) for packet in packets)):
+            self.reports_sent += 1
