@@ -28,7 +28,16 @@ Packet path, all synchronous on the event loop, no decoding:
       → hooked RTCRtpReceiver._handle_rtp_packet (aiortc_hooks.forward_received_rtp)
       → Participant._receive (payload type check) → Room.route(publisher, packet)
         (mute check, audio level → SpeakerDetector, routes[publisher] → slots)
-      → Slot.forward (rewrite SSRC/seq/timestamp) → RtpOutput.send (SRTP protect, sendto)
+      → Slot.forward (OutgoingRtpStream: the slot's sequence number and timestamp)
+      → RtpOutput.put → RtpBatch.add (the slot's header template rewritten in place, SRTP
+        protect into the batch's buffer: rtp_batch, native in _rtp_batch.c)
+      → after the last slot, one RtpBatch.flush: sendmmsg, one call per socket (one in all
+        with RTC_UDP_PORT)
+
+aiortc terminates ICE and DTLS and keeps each connection's SRTP sessions; once DTLS is up the
+media plane sends the forwarded RTP itself on the selected pair. Periodic RTCP is one compound
+packet per connection every 5 s (connection_rtcp), all connections on one timer
+(rtcp_schedule), instead of aiortc's loop per sender and receiver.
 
 Slot assignment (`Room._reassign`) runs at most five times a second and is the only place
 routes change.

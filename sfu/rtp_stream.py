@@ -58,7 +58,7 @@ class OutgoingRtpStream:
     ) -> None:
         if not 1 <= reorder_window <= MAX_DROPOUT:
             raise ValueError("reorder_window must be within 1..MAX_DROPOUT")
-        self._sink = sink
+        self._put = sink.put  # bound once: one lookup less per packet
         self._clock_rate = clock_rate
         self._frame = FRAME_SAMPLES * clock_rate // OPUS_CLOCK_RATE
         self._window = reorder_window
@@ -110,8 +110,11 @@ class OutgoingRtpStream:
                 return self._start(packet, now)
             out_seq = (seq + self._seq_offset) & 0xFFFF
             out_ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-            sent = self._send(packet, out_seq, out_ts, packet.marker)
+            # `_send` inlined: this branch is nearly every packet of every listener.
+            sent = self._put(out_seq, out_ts, packet.marker, packet)
             if sent:
+                self.packets_sent += 1
+                self.octets_sent += len(packet.payload)
                 self._in_max = seq
                 self._sent_bits = ((self._sent_bits << ahead) | 1) & self._window_mask
                 self.max_seq = out_seq
@@ -166,7 +169,7 @@ class OutgoingRtpStream:
         return sent
 
     def _send(self, packet: RtpPacket, seq: int, timestamp: int, marker: int) -> int:
-        sent = self._sink.put(seq, timestamp, marker, packet)
+        sent = self._put(seq, timestamp, marker, packet)
         if sent:
             self.packets_sent += 1
             self.octets_sent += len(packet.payload)

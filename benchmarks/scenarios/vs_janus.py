@@ -74,7 +74,8 @@ if TYPE_CHECKING:
     from benchmarks.scenarios.bench import Bench
 
 NAME = "vs-janus"  # the scenario, in every RunResult and in gethory-bench --scenario
-SERVERS = ("janus-stock", "janus-loops2", "gethory")
+SERVERS = ("janus-stock", "janus-loops2", "gethory", "gethory-port")
+GETHORY_SERVERS = ("gethory", "gethory-port")
 BOTS = ("media", "legacy")
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -171,8 +172,9 @@ async def _run_all(
             workdir = Path(tmp) / f"{server}-{round_}"
             workdir.mkdir()
             started_at, started = _utc_now(), time.monotonic()
-            if server == "gethory":
-                target, measured = await _gethory_round(parameters, bots, workdir)
+            if server in GETHORY_SERVERS:
+                shared_port = server == "gethory-port"
+                target, measured = await _gethory_round(parameters, bots, workdir, shared_port)
             else:
                 loops = None if server == "janus-stock" else 2
                 target, measured = await _janus_round(server, loops, parameters, bots, workdir)
@@ -204,7 +206,7 @@ def _result(
             "bots": bots,
             "bot_processes": 1,
             "network": f"own namespace: servers on {SERVER_ADDRESS}, bots on {BOT_ADDRESS}",
-            "forwarded_from": "server /metrics" if server == "gethory" else "listeners",
+            "forwarded_from": "server /metrics" if server in GETHORY_SERVERS else "listeners",
         },
         target=target,
         machine=machine_description(),
@@ -267,11 +269,15 @@ async def _janus_round(
 
 
 async def _gethory_round(
-    p: dict[str, Any], bots: str, workdir: Path
+    p: dict[str, Any], bots: str, workdir: Path, shared_port: bool
 ) -> tuple[dict[str, Any], Round]:
+    """`shared_port`: all media on one UDP port (RTC_UDP_PORT), as the Compose stack runs;
+    else a socket per connection (the development default)."""
     port = free_port()
     data_dir = workdir / "gethory-data"
     env = development_server_environment(port, data_dir, host_address=SERVER_ADDRESS)
+    if shared_port:
+        env["RTC_UDP_PORT"] = str(free_port())
     with server_process("api", env, port, workdir) as server:
         jar = aiohttp.DummyCookieJar()  # bearer tokens only: the sign-ins share no cookies
         async with aiohttp.ClientSession(base_url=server.base_url, cookie_jar=jar) as http:
@@ -302,7 +308,8 @@ async def _gethory_round(
                 raise
             finally:
                 kit.close()
-    target = {"kind": "gethory-local", "url": server.base_url, "server": "gethory"}
+    name = "gethory-port" if shared_port else "gethory"
+    target = {"kind": "gethory-local", "url": server.base_url, "server": name}
     return target | {"media_address": SERVER_ADDRESS}, measured
 
 
@@ -318,22 +325,22 @@ COMPARED = (
 
 
 def compare(results: Sequence[RunResult]) -> dict[str, float | None]:
-    """`"<server>/gethory <figure>"`: each Janus server's figure divided by Gethory's, the
-    median over its rounds of each side (None where a side has no value or Gethory's is 0)."""
+    """`"<server>/<gethory variant> <figure>"`: each Janus server's figure divided by each
+    Gethory variant's, the median over its rounds of each side (None where a side has no
+    value or Gethory's is 0)."""
     by_server: dict[str, list[RunResult]] = {}
     for result in results:
         by_server.setdefault(str(result.parameters.get("server")), []).append(result)
     ratios: dict[str, float | None] = {}
-    if "gethory" not in by_server:
-        return ratios
-    for server, runs in by_server.items():
-        if server == "gethory":
-            continue
-        for name in COMPARED:
-            ours = _median(by_server["gethory"], name)
-            theirs = _median(runs, name)
-            ratio = theirs / ours if ours and theirs is not None else None
-            ratios[f"{server}/gethory {name}"] = ratio
+    for gethory in (g for g in GETHORY_SERVERS if g in by_server):
+        for server, runs in by_server.items():
+            if server in GETHORY_SERVERS:
+                continue
+            for name in COMPARED:
+                ours = _median(by_server[gethory], name)
+                theirs = _median(runs, name)
+                ratio = theirs / ours if ours and theirs is not None else None
+                ratios[f"{server}/{gethory} {name}"] = ratio
     return ratios
 
 
