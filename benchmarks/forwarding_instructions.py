@@ -1,0 +1,915 @@
+"""Instructions (and CPU) per forwarded packet on the SFU's per-packet path (issue 16):
+
+    .venv/bin/python -m benchmarks.forwarding_instructions [--listeners 40,160]
+        [--packets 200,1200] [--source DIR] [--sockets per-listener,shared] [--rounds 7]
+        [--no-callgrind] [--no-strace] [--no-cpu] [--json FILE] [--keep DIR]
+
+One "forwarded packet" is one copy of a received packet to one listener. The figure is user
+space instructions per copy from `valgrind --tool=callgrind` (total Ir, deterministic, so
+stable on these noisy 2-core VMs): a child process forwards N1 and then, in a second run, N2
+packets to K listeners; setup cancels out of (Ir(N2) - Ir(N1)) / ((N2 - N1) x K). Each
+received packet's own cost (the `RtpPacket` the loop builds as aiortc's parse would, the
+speaker detector, the stats, one flush) is spread over its K copies; the slope between two
+K values (`marginal`) is the cost of one more copy alone.
+
+callgrind counts user-space instructions only: the kernel's share of `sendto`/`sendmmsg`
+(and, over loopback, the delivery into the receiving socket) is not in Ir. So each
+configuration also reports system calls per copy (`strace -f -c`, same differencing) and
+µs of CPU per copy without valgrind (getrusage user + system of the child over the loop,
+median of `--rounds` rounds of N2 packets; other work on the machine adds noise here).
+
+The code under test is the tree's own: a real `sfu.room.Room` (joins, slot assignment,
+`route`), real `sfu.slot.Slot`s and `sfu.rtp_stream.OutgoingRtpStream`s, real pylibsrtp
+sessions (one per listener, AES_CM_128_HMAC_SHA1_80 as aiortc makes them), real UDP sockets on
+127.0.0.1 made by uvloop (`--sockets per-listener`: one per listener, as aioice makes one per
+connection) or one real `sfu.media_port.MediaPort` (`shared`: RTC_UDP_PORT). Only the sink
+and the participants are this module's, because `RtpOutput` takes its pieces from a
+connected aiortc `RTCRtpSender`:
+
+- a tree with `sfu.rtp_batch` (cacc517 on): `BatchOutput` mirrors `RtpOutput.put` statement
+  for statement on the public pieces (`sfu.aiortc_hooks.header_templates`,
+  `sfu.rtp_batch.new_destination`), into `sfu._rtp_batch.RtpBatch` (`native`) or
+  `sfu.rtp_batch.PyRtpBatch` (`python`), flushed by the room once per received packet;
+- an older tree (85c3673): `PlainOutput` mirrors that tree's `RtpOutput.send`: aiortc's
+  `RtpPacket.serialize` with the mid and audio-level ids, `Session.protect`, the transport's
+  `sendto` (`plain`).
+
+The listeners are sockets of this (parent) process, drained by a thread while the child runs,
+so their reading costs the child nothing. Every callgrind and strace run is checked: each
+listener must receive exactly the packets sent, every one SRTP-decryptable with its key, with
+consecutive sequence numbers, its SSRC, payload and audio level (else DeliveryError).
+
+`run_worker(...)` runs one child from code (tests/test_bench_forwarding_instructions.py);
+`callgrind_self_costs(path)` reads a callgrind profile into self cost per (object, function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import re
+import resource
+import secrets
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+PAYLOAD_TYPE = 111
+MID = "0"
+MID_ID, LEVEL_ID = 4, 1  # Chromium's extension ids for sdes:mid and ssrc-audio-level
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+PUBLISHER_SSRC = 0x5EED1234
+PAYLOAD_BYTES = 120  # an Opus voice frame of 20 ms at ~48 kb/s
+LEVEL = (True, 30)  # RFC 6464: voice, -30 dBov (loud enough to rank)
+FRAME = 960  # RTP timestamp units per 20 ms packet at 48 kHz
+WARMUP_PACKETS = 20  # every run: each slot's first packet (a stream start) is not measured
+SLOT_COUNT = 3
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
+KINDS_WITH_BATCH = ("native", "python")
+KINDS_WITHOUT_BATCH = ("plain",)
+SOCKET_MODES = ("per-listener", "shared")
+CHILD_TIMEOUT_SECONDS = 3600.0
+
+
+class DeliveryError(RuntimeError):
+    """A listener did not get exactly the packets the run forwarded, decryptable."""
+
+
+# --- the child: the SFU's packet path on real sockets ----------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one child process forwards: `packets` x `rounds` packets (after WARMUP_PACKETS)
+    from one publisher to one slot of each listener (`ports`, `keys` hex SRTP master key +
+    salt, `ssrcs`), through the tree at `source` with sink `kind` and `sockets` mode."""
+
+    source: str
+    kind: str
+    sockets: str
+    packets: int
+    rounds: int
+    ports: tuple[int, ...]
+    keys: tuple[str, ...]
+    ssrcs: tuple[int, ...]
+    out: str
+
+
+def _outbound_session(key: bytes) -> Any:
+    """An SRTP session as aiortc makes one (tests/test_rtp_batch.py `session()`)."""
+    from pylibsrtp import Policy, Session
+
+    policy = Policy(
+        key=key,
+        ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    )
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return Session(policy)
+
+
+def _inbound_session(key: bytes) -> Any:
+    from pylibsrtp import Policy, Session
+
+    policy = Policy(
+        key=key,
+        ssrc_type=Policy.SSRC_ANY_INBOUND,
+        srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    )
+    policy.window_size = 1024
+    return Session(policy)
+
+
+def extensions_map() -> Any:
+    """aiortc's HeaderExtensionsMap with Chromium's mid and audio-level ids."""
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=MID_ID, uri=MID_URI),
+                RTCRtpHeaderExtensionParameters(id=LEVEL_ID, uri=LEVEL_URI),
+            ]
+        )
+    )
+    return extensions
+
+
+class BatchOutput:
+    """The sink of a tree with sfu.rtp_batch: `put` is `sfu.aiortc_hooks.RtpOutput.put`
+    (cacc517) statement for statement; the destination is built as `RtpOutput._connect_batch`
+    builds it, from the same public pieces, but from a transport, address and session given
+    here instead of a connected aiortc `RTCRtpSender`."""
+
+    def __init__(
+        self,
+        batch: Any,
+        transport: Any,
+        fd: int,
+        address: tuple[str, int],
+        session: Any,
+        ssrc: int,
+    ) -> None:
+        from sfu.aiortc_hooks import header_templates
+        from sfu.rtp_batch import new_destination
+
+        self._ssrc = ssrc
+        self._transport = transport
+        with_level, level_offset, without_level = header_templates(
+            PAYLOAD_TYPE, ssrc, MID, extensions_map()
+        )
+        self._destination = new_destination(
+            batch, fd, transport.sendto, address, session, with_level, level_offset, without_level
+        )
+        self._add: Callable[..., int] | None = batch.add
+        self.source: Any = None
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
+
+    def put(self, sequence_number: int, timestamp: int, marker: int, packet: Any) -> int:
+        if self._add is None:  # RtpOutput: `and not self._connect_batch()`: connected here
+            return 0
+        assert self._transport is not None and self._add is not None
+        if self._transport.is_closing():
+            return 0
+        level = packet.extensions.audio_level
+        return self._add(
+            self._destination,
+            sequence_number,
+            timestamp,
+            marker,
+            packet.payload,
+            -1 if level is None else (0x80 if level[0] else 0) | (level[1] & 0x7F),
+        )
+
+    def report_from(self, source: Any) -> None:
+        """aiortc's RTCP loop is not part of this benchmark: the source is only kept."""
+        self.source = source
+
+
+class PlainOutput:
+    """The sink of a tree without sfu.rtp_batch: `send` is 85c3673's `RtpOutput.send`
+    statement for statement (aiortc's serialize, pylibsrtp's protect, the transport's
+    sendto), with the pieces `RtpOutput._connect` would take from aiortc given here."""
+
+    def __init__(self, transport: Any, address: tuple[str, int], session: Any, ssrc: int) -> None:
+        self._ssrc = ssrc
+        self._transport = transport
+        self._address = address
+        self._protect: Callable[[bytes], bytes] | None = session.protect
+        self._extensions = extensions_map()
+        self.mid: str | None = MID
+        self.source: Any = None
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
+
+    def send(self, packet: Any) -> int:
+        if self._transport is None:  # RtpOutput: `and not self._connect()`: connected here
+            return 0
+        assert self._protect is not None and self._transport is not None
+        if self._transport.is_closing():
+            return 0
+        packet.extensions.mid = self.mid
+        data = self._protect(packet.serialize(self._extensions))
+        self._transport.sendto(data, self._address)
+        return len(data)
+
+    def report_from(self, source: Any) -> None:
+        self.source = source
+
+
+class BenchParticipant:
+    """A `sfu.room.RoomParticipant` whose slots exist from the start (an aiortc peer
+    connection would make them in `connect`); everything the room does with it is real."""
+
+    def __init__(self, participant_id: str, publisher: Any, slots: list[Any]) -> None:
+        self.id = participant_id
+        self.user_id = f"usr_{participant_id}"
+        self.publisher = publisher
+        self.negotiated = False
+        self.slots = slots
+
+    async def connect(self, offer_sdp: str, max_slots: int) -> str:
+        self.negotiated = True
+        return "answer"
+
+    def detach(self) -> None:
+        self.negotiated = False
+
+    async def close(self) -> None:
+        self.detach()
+
+
+class _QuietEndpoint:
+    """The MediaPort endpoint of one listener's connection (aioice's StunProtocol in the
+    SFU); nothing arrives on the port in this benchmark."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        pass
+
+    def stun_request_received(self, data: bytes, addr: Any) -> bool:
+        return False
+
+    def uses_address(self, addr: Any) -> bool:
+        return False
+
+
+async def _transports(sockets: str, count: int) -> tuple[list[Any], list[int], list[Any]]:
+    """`count` datagram transports on 127.0.0.1, their descriptors, what to close."""
+    loop = asyncio.get_running_loop()
+    if sockets == "shared":
+        from sfu.media_port import MediaPort
+
+        port = MediaPort.open(LOOPBACK, 0, loop)
+        transports = [port.transport(_QuietEndpoint()) for _ in range(count)]
+        # The old tree's MediaPort has no fileno: only the batch (which it lacks) needs one.
+        fd: int = port.fileno() if hasattr(port, "fileno") else -1
+        return transports, [fd] * count, [port]
+    made = [
+        await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(LOOPBACK, 0))
+        for _ in range(count)
+    ]
+    own = [transport for transport, _ in made]
+    fds = [transport.get_extra_info("socket").fileno() for transport in own]
+    return list(own), fds, list(own)
+
+
+def _payloads() -> list[bytes]:
+    return [bytes([n]) * PAYLOAD_BYTES for n in range(16)]
+
+
+def _forward(route: Callable[[Any, Any], None], publisher: Any, first: int, count: int) -> None:
+    """The received packets: one new RtpPacket each, as aiortc's parse makes one."""
+    from aiortc.rtp import RtpPacket
+
+    payloads = _payloads()
+    for n in range(first, first + count):
+        packet = RtpPacket(
+            payload_type=PAYLOAD_TYPE,
+            sequence_number=n & 0xFFFF,
+            timestamp=(n * FRAME) & 0xFFFFFFFF,
+            ssrc=PUBLISHER_SSRC,
+            payload=payloads[n & 15],
+        )
+        packet.extensions.audio_level = LEVEL
+        route(publisher, packet)
+
+
+async def _run_worker(spec: WorkerSpec) -> dict[str, Any]:
+    import sfu
+    from sfu.config import SfuConfig
+    from sfu.publisher import Publisher
+    from sfu.room import Room
+    from sfu.slot import Slot
+    from sfu.stats import SfuStats
+
+    count = len(spec.ports)
+    transports, fds, closing = await _transports(spec.sockets, count)
+    batch: Any = None
+    if spec.kind == "native":
+        batch = importlib.import_module("sfu._rtp_batch").RtpBatch()
+    elif spec.kind == "python":
+        batch = importlib.import_module("sfu.rtp_batch").PyRtpBatch()
+    slot_takes_payload_type = "payload_type" in inspect.signature(Slot).parameters
+    participants: dict[str, BenchParticipant] = {}
+    for index in range(count):
+        address = (LOOPBACK, spec.ports[index])
+        session = _outbound_session(bytes.fromhex(spec.keys[index]))
+        sink: Any
+        if batch is None:
+            sink = PlainOutput(transports[index], address, session, spec.ssrcs[index])
+        else:
+            sink = BatchOutput(
+                batch, transports[index], fds[index], address, session, spec.ssrcs[index]
+            )
+        slot = Slot(0, sink, PAYLOAD_TYPE) if slot_takes_payload_type else Slot(0, sink)  # type: ignore[call-arg]
+        participants[f"listener{index}"] = BenchParticipant(f"listener{index}", None, [slot])
+    publisher = Publisher("speaker", "usr_speaker", PAYLOAD_TYPE)
+    participants["speaker"] = BenchParticipant("speaker", publisher, [])
+
+    stats = SfuStats()
+    extra: dict[str, Any] = {}
+    if "flush" in inspect.signature(Room).parameters:
+        extra["flush"] = batch.flush if batch is not None else (lambda: None)
+    room = Room(
+        "rm_bench",
+        SLOT_COUNT,
+        SfuConfig(),
+        stats,
+        new_participant=lambda pid, uid, on_packet, on_failed: participants[pid],
+        on_speakers=lambda pids, update: None,
+        on_failed=lambda pid: None,
+        **extra,
+    )
+    await room.join("speaker", "usr_speaker", "offer")
+    for index in range(count):
+        await room.join(f"listener{index}", f"usr_listener{index}", "offer")
+    carrying = [p.slots[0].publisher_id for p in participants.values() if p.publisher is None]
+    if carrying != ["speaker"] * count:
+        raise RuntimeError(f"the room did not route the speaker to every listener: {carrying}")
+
+    route = room.route
+    _forward(route, publisher, 0, WARMUP_PACKETS)
+    cpu: list[tuple[float, float]] = []
+    first = WARMUP_PACKETS
+    for _ in range(spec.rounds):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        _forward(route, publisher, first, spec.packets)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
+        first += spec.packets
+    await asyncio.sleep(0)  # anything a transport queued goes out before close
+    room.close()
+    for transport in closing:
+        transport.close()
+    return {
+        "sfu": sfu.__file__,
+        "kind": spec.kind,
+        "cpu": cpu,
+        "forwarded": stats.forwarded_packets,
+        "failed": getattr(batch, "failed", 0),
+    }
+
+
+def worker_main(spec_json: str) -> None:
+    """The child: import `sfu` from the spec's tree, forward, write the result as JSON."""
+    spec = WorkerSpec(**json.loads(spec_json))
+    sys.path.insert(0, spec.source)
+    import sfu
+
+    if not Path(sfu.__file__ or "").resolve().is_relative_to(Path(spec.source).resolve()):
+        raise RuntimeError(f"sfu imported from {sfu.__file__}, not {spec.source}")
+    import uvloop
+
+    result = uvloop.run(_run_worker(spec))
+    Path(spec.out).write_text(json.dumps(result))
+
+
+# --- the parent: listeners, runs, checks ------------------------------------------------------
+
+
+class Listeners:
+    """One receiving UDP socket per listener on 127.0.0.1 with its SRTP key and SSRC; a
+    thread drains them all while a child forwards (`keep`: the datagrams are kept to check)."""
+
+    def __init__(self, count: int, keep: bool) -> None:
+        self.keys = [secrets.token_bytes(30) for _ in range(count)]
+        self.ssrcs = [secrets.randbits(32) for _ in range(count)]
+        self.sockets: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            sock.bind((LOOPBACK, 0))
+            sock.setblocking(False)
+            self.sockets.append(sock)
+        self.counts = [0] * count
+        self.datagrams: list[list[bytes]] = [[] for _ in range(count)]
+        self._keep = keep
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain_until_stopped, daemon=True)
+
+    @property
+    def ports(self) -> list[int]:
+        return [sock.getsockname()[1] for sock in self.sockets]
+
+    def __enter__(self) -> Listeners:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._drain_all()  # over loopback, everything sent is queued by now
+        for sock in self.sockets:
+            sock.close()
+
+    def _drain_until_stopped(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            for index, sock in enumerate(self.sockets):
+                selector.register(sock, selectors.EVENT_READ, index)
+            while not self._stop.is_set():
+                for key, _ in selector.select(0.05):
+                    self._drain(key.data)
+
+    def _drain_all(self) -> None:
+        for index in range(len(self.sockets)):
+            self._drain(index)
+
+    def _drain(self, index: int) -> None:
+        recv = self.sockets[index].recv
+        kept = self.datagrams[index]
+        while True:
+            try:
+                data = recv(2048)
+            except BlockingIOError:
+                return
+            self.counts[index] += 1
+            if self._keep:
+                kept.append(data)
+
+    def check(self, expected: int) -> None:
+        """Raises DeliveryError unless every listener got `expected` datagrams that decrypt
+        with its key into its SSRC, consecutive sequence numbers, the payload sent, the mid
+        and the level."""
+        from aiortc.rtp import RtpPacket
+
+        extensions = extensions_map()
+        payloads = set(_payloads())
+        for index, datagrams in enumerate(self.datagrams):
+            if len(datagrams) != expected or self.counts[index] != expected:
+                raise DeliveryError(f"listener {index}: {self.counts[index]} of {expected}")
+            session = _inbound_session(self.keys[index])
+            previous: int | None = None
+            for datagram in datagrams:
+                packet = RtpPacket.parse(session.unprotect(datagram), extensions)
+                if previous is not None and packet.sequence_number != (previous + 1) & 0xFFFF:
+                    raise DeliveryError(f"listener {index}: gap after {previous}")
+                previous = packet.sequence_number
+                good = (
+                    packet.ssrc == self.ssrcs[index]
+                    and packet.payload_type == PAYLOAD_TYPE
+                    and packet.payload in payloads
+                    and packet.extensions.mid == MID
+                    and packet.extensions.audio_level == LEVEL
+                )
+                if not good:
+                    raise DeliveryError(f"listener {index}: unexpected packet {packet}")
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """One child's outcome: its result JSON, what each listener received, and the
+    wrapper's own output file (callgrind profile or strace summary) if any."""
+
+    result: dict[str, Any]
+    received: list[int]
+    profile: Path | None
+
+
+def run_worker(
+    source: Path,
+    kind: str,
+    sockets: str,
+    listeners: int,
+    packets: int,
+    rounds: int = 1,
+    wrapper: str | None = None,
+    workdir: Path | None = None,
+    check: bool = True,
+) -> WorkerRun:
+    """Run one child forwarding `rounds` x `packets` packets (after the warm-up) from the tree
+    at `source` to `listeners` sockets of this process. `wrapper`: None, "callgrind" or
+    "strace" (its output file is `WorkerRun.profile`). `check`: every datagram is kept and
+    checked (DeliveryError) rather than only counted. Raises RuntimeError if the child fails."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="fwd-instr-"))
+    tag = f"{source.name}-{kind}-{sockets}-{listeners}x{packets}x{rounds}"
+    out = workdir / f"{tag}.json"
+    with Listeners(listeners, keep=check) as receivers:
+        spec = WorkerSpec(
+            source=str(source),
+            kind=kind,
+            sockets=sockets,
+            packets=packets,
+            rounds=rounds,
+            ports=tuple(receivers.ports),
+            keys=tuple(key.hex() for key in receivers.keys),
+            ssrcs=tuple(receivers.ssrcs),
+            out=str(out),
+        )
+        command = [sys.executable, "-m", "benchmarks.forwarding_instructions"]
+        command += ["--worker", json.dumps(asdict(spec))]
+        profile: Path | None = None
+        if wrapper == "callgrind":
+            profile = workdir / f"{tag}.callgrind"
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={profile}",
+                f"--log-file={workdir / tag}.valgrind.log",
+                *command,
+            ]
+        elif wrapper == "strace":
+            profile = workdir / f"{tag}.strace"
+            command = ["strace", "-f", "-c", "-o", str(profile), *command]
+        completed = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS
+        )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])}… failed:\n{completed.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    expected = WARMUP_PACKETS + rounds * packets
+    if check:
+        receivers.check(expected)
+        if result["forwarded"] != expected * listeners:
+            raise DeliveryError(f"the room counted {result['forwarded']} copies")
+    return WorkerRun(result, receivers.counts, profile)
+
+
+# --- reading valgrind and strace output -----------------------------------------------------
+
+_NAME_LINE = re.compile(r"^(ob|fl|fi|fe|fn|cob|cfi|cfl|cfn)=(?:\((\d+)\))?\s*(.*)$")
+_NAME_GROUP = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn"}
+
+
+def callgrind_total(path: Path) -> int:
+    """The profile's total Ir (its `summary:` line)."""
+    for line in path.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ValueError(f"{path}: no summary line")
+
+
+def callgrind_self_costs(path: Path) -> Counter[tuple[str, str]]:
+    """Self (exclusive) Ir per (object file, function) of a callgrind profile: every cost
+    line is counted under the current `fn`, except the inclusive cost of a call (the line
+    after `calls=`). Names are decompressed ("(id) name" once, "(id)" after)."""
+    names: dict[tuple[str, str], str] = {}
+    costs: Counter[tuple[str, str]] = Counter()
+    obj = function = ""
+    after_call = False
+    with path.open() as lines:
+        for line in lines:
+            first = line[:1]
+            if first.isdigit() or first in "+-*":
+                if after_call:
+                    after_call = False
+                    continue
+                parts = line.split()
+                if len(parts) > 1:
+                    costs[(obj, function)] += int(parts[1])
+                continue
+            if line.startswith("calls="):
+                after_call = True
+                continue
+            match = _NAME_LINE.match(line.rstrip("\n"))
+            if match is None:
+                continue
+            key, ident, name = match.groups()
+            group = _NAME_GROUP.get(key, "fl")
+            if ident is not None:
+                if name:
+                    names[(group, ident)] = name
+                else:
+                    name = names.get((group, ident), ident)
+            if key == "ob":
+                obj = name
+            elif key == "fn":
+                function = name
+    return costs
+
+
+def strace_counts(path: Path) -> Counter[str]:
+    """System calls made, per name, from an `strace -c` summary."""
+    counts: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[3].isdigit() and parts[-1] != "total":
+            counts[parts[-1]] += int(parts[3])
+    return counts
+
+
+# --- the measurement -------------------------------------------------------------------------
+
+
+@dataclass
+class Configuration:
+    """One tree x sink x socket mode x K, and what was measured of it."""
+
+    tree: str
+    kind: str
+    sockets: str
+    listeners: int
+    ir: dict[int, int] = field(default_factory=dict)  # packets -> total Ir
+    syscalls: dict[int, dict[str, int]] = field(default_factory=dict)
+    cpu_rounds: list[tuple[float, float]] = field(default_factory=list)  # (user, sys) s
+    cpu_packets: int = 0
+    received_in_cpu_runs: float = 0.0  # fraction of copies the listeners got
+    profile_delta: dict[str, float] = field(default_factory=dict)  # "obj:fn" -> Ir per copy
+
+    def copies(self, packets: int) -> int:
+        return packets * self.listeners
+
+    def ir_per_copy(self) -> float | None:
+        if len(self.ir) < 2:
+            return None
+        low, high = sorted(self.ir)
+        return (self.ir[high] - self.ir[low]) / self.copies(high - low)
+
+    def ir_per_received(self) -> float | None:
+        per_copy = self.ir_per_copy()
+        return None if per_copy is None else per_copy * self.listeners
+
+    def syscalls_per_copy(self) -> dict[str, float]:
+        if len(self.syscalls) < 2:
+            return {}
+        low, high = sorted(self.syscalls)
+        names = set(self.syscalls[low]) | set(self.syscalls[high])
+        delta = {n: self.syscalls[high].get(n, 0) - self.syscalls[low].get(n, 0) for n in names}
+        copies = self.copies(high - low)
+        per_copy = {name: count / copies for name, count in delta.items() if count}
+        per_copy["total"] = sum(delta.values()) / copies
+        return per_copy
+
+    def cpu_us_per_copy(self) -> tuple[float, float, float] | None:
+        """Median over rounds of (user + system, user, system) µs per copy."""
+        if not self.cpu_rounds:
+            return None
+        copies = self.copies(self.cpu_packets)
+        total = statistics.median(u + s for u, s in self.cpu_rounds) * 1e6 / copies
+        user = statistics.median(u for u, _ in self.cpu_rounds) * 1e6 / copies
+        system = statistics.median(s for _, s in self.cpu_rounds) * 1e6 / copies
+        return total, user, system
+
+
+def kinds_of(tree: Path) -> tuple[str, ...]:
+    """The sinks a tree supports: the batch (native and its Python twin) or the plain one."""
+    if (tree / "sfu" / "rtp_batch.py").exists():
+        if list((tree / "sfu").glob("_rtp_batch*.so")):
+            return KINDS_WITH_BATCH
+        return ("python",)
+    return KINDS_WITHOUT_BATCH
+
+
+def measure(
+    config: Configuration,
+    source: Path,
+    packets: Sequence[int],
+    rounds: int,
+    workdir: Path,
+    callgrind: bool,
+    strace: bool,
+    cpu: bool,
+) -> None:
+    profiles: dict[int, Path] = {}
+    for count in packets:
+        if callgrind:
+            run = run_worker(
+                source, config.kind, config.sockets, config.listeners, count, 1,
+                "callgrind", workdir,
+            )  # fmt: skip
+            assert run.profile is not None
+            config.ir[count] = callgrind_total(run.profile)
+            profiles[count] = run.profile
+        if strace:
+            run = run_worker(
+                source, config.kind, config.sockets, config.listeners, count, 1, "strace", workdir
+            )
+            assert run.profile is not None
+            config.syscalls[count] = dict(strace_counts(run.profile))
+    if len(profiles) >= 2:
+        low, high = sorted(profiles)[0], sorted(profiles)[-1]
+        before, after = callgrind_self_costs(profiles[low]), callgrind_self_costs(profiles[high])
+        copies = config.copies(high - low)
+        config.profile_delta = {
+            f"{Path(obj).name}:{fn}": (after[(obj, fn)] - before.get((obj, fn), 0)) / copies
+            for obj, fn in after
+            if after[(obj, fn)] != before.get((obj, fn), 0)
+        }
+    if cpu:
+        count = max(packets)
+        run = run_worker(
+            source, config.kind, config.sockets, config.listeners, count, rounds, None, workdir,
+            check=False,
+        )  # fmt: skip
+        config.cpu_rounds = [(u, s) for u, s in run.result["cpu"]]
+        config.cpu_packets = count
+        config.received_in_cpu_runs = sum(run.received) / (
+            config.listeners * (WARMUP_PACKETS + rounds * count)
+        )
+
+
+def by_object(delta: dict[str, float]) -> list[tuple[str, float]]:
+    """Ir per copy per object file (the part of "obj:function" before the first colon),
+    largest first."""
+    totals: dict[str, float] = {}
+    for key, value in delta.items():
+        obj = key.split(":", 1)[0]
+        totals[obj] = totals.get(obj, 0.0) + value
+    return sorted(totals.items(), key=lambda item: -item[1])
+
+
+def marginal(
+    configs: Sequence[Configuration],
+    per_received: Callable[[Configuration], float | None] = lambda c: c.ir_per_received(),
+) -> dict[tuple[str, str, str], float]:
+    """The cost of one more copy: the slope of a cost per received packet (default: Ir)
+    between the smallest and the largest K of each (tree, kind, sockets) measured."""
+    slopes: dict[tuple[str, str, str], float] = {}
+    groups: dict[tuple[str, str, str], list[Configuration]] = {}
+    for config in configs:
+        groups.setdefault((config.tree, config.kind, config.sockets), []).append(config)
+    for key, group in groups.items():
+        done = sorted((c for c in group if per_received(c) is not None), key=lambda c: c.listeners)
+        if len(done) >= 2:
+            low, high = done[0], done[-1]
+            rise = (per_received(high) or 0.0) - (per_received(low) or 0.0)
+            slopes[key] = rise / (high.listeners - low.listeners)
+    return slopes
+
+
+def cpu_us_per_received(config: Configuration) -> float | None:
+    us = config.cpu_us_per_copy()
+    return None if us is None else us[0] * config.listeners
+
+
+def report(configs: Sequence[Configuration], top: int = 14) -> str:
+    """A markdown table of every configuration, then where one copy's Ir go at the largest K."""
+    slopes = marginal(configs)
+    cpu_slopes = marginal(configs, cpu_us_per_received)
+    lines = [
+        "tree | sink | sockets | K | Ir/copy | marginal Ir/copy | syscalls/copy (send*) "
+        "| µs CPU/copy (user+sys, user, sys) | marginal µs/copy | received in CPU runs",
+        "---|---|---|---|---|---|---|---|---|---",
+    ]
+    for c in configs:
+        ir = c.ir_per_copy()
+        slope = slopes.get((c.tree, c.kind, c.sockets))
+        cpu_slope = cpu_slopes.get((c.tree, c.kind, c.sockets))
+        calls = c.syscalls_per_copy()
+        sends = {n: v for n, v in calls.items() if n.startswith("send")}
+        send_text = ", ".join(f"{n} {v:.3f}" for n, v in sorted(sends.items()))
+        cpu_text = "–"
+        us = c.cpu_us_per_copy()
+        if us is not None:
+            cpu_text = f"{us[0]:.2f} ({us[1]:.2f} + {us[2]:.2f})"
+        lines.append(
+            f"{c.tree} | {c.kind} | {c.sockets} | {c.listeners} | "
+            f"{'–' if ir is None else f'{ir:,.0f}'} | "
+            f"{'–' if slope is None else f'{slope:,.0f}'} | "
+            f"{calls.get('total', float('nan')):.3f} ({send_text}) | {cpu_text} | "
+            f"{'–' if cpu_slope is None else f'{cpu_slope:.2f}'} | {c.received_in_cpu_runs:.1%}"
+        )
+    for c in configs:
+        if not c.profile_delta or c.listeners != max(x.listeners for x in configs):
+            continue
+        lines.append(
+            f"\nwhere the Ir of one copy go: {c.tree} {c.kind} {c.sockets} K={c.listeners}"
+        )
+        per_copy = sum(c.profile_delta.values())
+        for obj, value in by_object(c.profile_delta):
+            if abs(value) >= 0.005 * per_copy:
+                lines.append(f"  {value:10,.0f} {value / per_copy:6.1%}  {obj}")
+        lines.append("  top functions (self):")
+        ranked = sorted(c.profile_delta.items(), key=lambda item: -item[1])[:top]
+        for name, value in ranked:
+            lines.append(f"  {value:10,.0f} {value / per_copy:6.1%}  {name[:110]}")
+    return "\n".join(lines)
+
+
+def load_configurations(path: Path) -> list[Configuration]:
+    """The configurations a `--json` file holds."""
+    configs = []
+    for item in json.loads(path.read_text()):
+        config = Configuration(**item)
+        config.ir = {int(n): ir for n, ir in item["ir"].items()}
+        config.syscalls = {int(n): calls for n, calls in item["syscalls"].items()}
+        config.cpu_rounds = [(u, s) for u, s in item["cpu_rounds"]]
+        configs.append(config)
+    return configs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.forwarding_instructions",
+        description="Instructions and CPU per forwarded packet (see the module docstring).",
+    )
+    parser.add_argument("--listeners", default="40,160", help="K values, comma-separated")
+    parser.add_argument("--packets", default="200,1200", help="N1,N2: packets per run")
+    parser.add_argument("--source", type=Path, help="another checkout, measured too")
+    parser.add_argument("--sockets", default=",".join(SOCKET_MODES), help="per-listener,shared")
+    parser.add_argument("--kinds", help="sinks to run (default: what each tree has)")
+    parser.add_argument("--rounds", type=int, default=7, help="CPU rounds of N2 packets")
+    parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--no-strace", action="store_true")
+    parser.add_argument("--no-cpu", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--keep", type=Path, help="keep profiles here (default: a temp dir)")
+    parser.add_argument("--report", type=Path, help="print the report of a --json file; no run")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.worker:
+        worker_main(args.worker)
+        return
+    if args.report:
+        print(report(load_configurations(args.report)))
+        return
+    listeners, packets = _numbers(args.listeners), sorted(_numbers(args.packets))
+    if args.rounds < 1 or min(listeners + packets) < 1:
+        raise SystemExit("listeners, packets and rounds must be positive")
+    if not args.no_callgrind and shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (or pass --no-callgrind)")
+    if not args.no_strace and shutil.which("strace") is None:
+        raise SystemExit("strace is not installed (or pass --no-strace)")
+    trees = [ROOT] + ([args.source.resolve()] if args.source else [])
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="fwd-instr-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    configs: list[Configuration] = []
+    with Path("/proc/loadavg").open() as loadavg:
+        print(f"load before: {loadavg.read().strip()}", flush=True)
+    for tree in trees:
+        label = tree.name if tree != ROOT else "current"
+        kinds = kinds_of(tree)
+        if args.kinds:
+            kinds = tuple(k for k in args.kinds.split(",") if k in kinds)
+        for sockets in args.sockets.split(","):
+            for kind in kinds:
+                for count in listeners:
+                    config = Configuration(label, kind, sockets, count)
+                    started = time.monotonic()
+                    measure(
+                        config, tree, packets, args.rounds, workdir,
+                        not args.no_callgrind, not args.no_strace, not args.no_cpu,
+                    )  # fmt: skip
+                    configs.append(config)
+                    us = config.cpu_us_per_copy()
+                    print(
+                        f"{label} {kind} {sockets} K={count}: Ir/copy {config.ir_per_copy()} "
+                        f"syscalls/copy {config.syscalls_per_copy().get('total')} "
+                        f"µs/copy {us} ({time.monotonic() - started:.0f} s)",
+                        flush=True,
+                    )
+    with Path("/proc/loadavg").open() as loadavg:
+        print(f"load after: {loadavg.read().strip()}")
+    print(f"profiles and logs: {workdir}")
+    print(report(configs))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(c) for c in configs], indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
