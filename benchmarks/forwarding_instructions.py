@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.forwarding_instructions [--listeners 40,160]
         [--packets 200,1200] [--source DIR] [--sockets per-listener,shared] [--rounds 7]
-        [--no-callgrind] [--no-strace] [--no-cpu] [--json FILE] [--keep DIR]
+        [--srtp sha1-80,gcm-256] [--no-callgrind] [--no-strace] [--no-cpu] [--json FILE]
+        [--keep DIR] [--report FILE]
 
 One "forwarded packet" is one copy of a received packet to one listener. The figure is user
 space instructions per copy from `valgrind --tool=callgrind` (total Ir, deterministic, so
@@ -20,7 +21,9 @@ median of `--rounds` rounds of N2 packets; other work on the machine adds noise 
 
 The code under test is the tree's own: a real `sfu.room.Room` (joins, slot assignment,
 `route`), real `sfu.slot.Slot`s and `sfu.rtp_stream.OutgoingRtpStream`s, real pylibsrtp
-sessions (one per listener, AES_CM_128_HMAC_SHA1_80 as aiortc makes them), real UDP sockets on
+sessions (one per listener, with aiortc's tx policy: repeats allowed, a 1024-packet window;
+`--srtp`: AES128_CM_SHA1_80 as tests/test_rtp_batch.py, or AEAD_AES_256_GCM, which aiortc
+prefers and negotiates with aiortc, the load tester's bots), real UDP sockets on
 127.0.0.1 made by uvloop (`--sockets per-listener`: one per listener, as aioice makes one per
 connection) or one real `sfu.media_port.MediaPort` (`shared`: RTC_UDP_PORT). Only the sink
 and the participants are this module's, because `RtpOutput` takes its pieces from a
@@ -85,6 +88,15 @@ RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_ma
 KINDS_WITH_BATCH = ("native", "python")
 KINDS_WITHOUT_BATCH = ("plain",)
 SOCKET_MODES = ("per-listener", "shared")
+# SRTP protection profiles (RFC 5764, RFC 7714): (libsrtp profile name, master key + salt
+# bytes). aiortc prefers them in the order AES-256-GCM, AES-128-GCM, AES128_CM_SHA1_80, and
+# the DTLS server picks by its own preference: aiortc to aiortc (the load tester's bots)
+# negotiates AEAD_AES_256_GCM; sha1-80 is what tests/test_rtp_batch.py uses.
+PROFILES = {
+    "sha1-80": ("SRTP_PROFILE_AES128_CM_SHA1_80", 16 + 14),
+    "gcm-128": ("SRTP_PROFILE_AEAD_AES_128_GCM", 16 + 12),
+    "gcm-256": ("SRTP_PROFILE_AEAD_AES_256_GCM", 32 + 12),
+}
 CHILD_TIMEOUT_SECONDS = 3600.0
 
 
@@ -110,29 +122,30 @@ class WorkerSpec:
     keys: tuple[str, ...]
     ssrcs: tuple[int, ...]
     out: str
+    srtp: str = "sha1-80"
 
 
-def _outbound_session(key: bytes) -> Any:
-    """An SRTP session as aiortc makes one (tests/test_rtp_batch.py `session()`)."""
+def _outbound_session(key: bytes, srtp: str) -> Any:
+    """An SRTP session as aiortc's RTCDtlsTransport._setup_srtp makes one (a PROFILES key)."""
     from pylibsrtp import Policy, Session
 
     policy = Policy(
         key=key,
         ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        srtp_profile=getattr(Policy, PROFILES[srtp][0]),
     )
     policy.allow_repeat_tx = True
     policy.window_size = 1024
     return Session(policy)
 
 
-def _inbound_session(key: bytes) -> Any:
+def _inbound_session(key: bytes, srtp: str) -> Any:
     from pylibsrtp import Policy, Session
 
     policy = Policy(
         key=key,
         ssrc_type=Policy.SSRC_ANY_INBOUND,
-        srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        srtp_profile=getattr(Policy, PROFILES[srtp][0]),
     )
     policy.window_size = 1024
     return Session(policy)
@@ -341,7 +354,7 @@ async def _run_worker(spec: WorkerSpec) -> dict[str, Any]:
     participants: dict[str, BenchParticipant] = {}
     for index in range(count):
         address = (LOOPBACK, spec.ports[index])
-        session = _outbound_session(bytes.fromhex(spec.keys[index]))
+        session = _outbound_session(bytes.fromhex(spec.keys[index]), spec.srtp)
         sink: Any
         if batch is None:
             sink = PlainOutput(transports[index], address, session, spec.ssrcs[index])
@@ -419,8 +432,9 @@ class Listeners:
     """One receiving UDP socket per listener on 127.0.0.1 with its SRTP key and SSRC; a
     thread drains them all while a child forwards (`keep`: the datagrams are kept to check)."""
 
-    def __init__(self, count: int, keep: bool) -> None:
-        self.keys = [secrets.token_bytes(30) for _ in range(count)]
+    def __init__(self, count: int, keep: bool, srtp: str = "sha1-80") -> None:
+        self.srtp = srtp
+        self.keys = [secrets.token_bytes(PROFILES[srtp][1]) for _ in range(count)]
         self.ssrcs = [secrets.randbits(32) for _ in range(count)]
         self.sockets: list[socket.socket] = []
         for _ in range(count):
@@ -485,7 +499,7 @@ class Listeners:
         for index, datagrams in enumerate(self.datagrams):
             if len(datagrams) != expected or self.counts[index] != expected:
                 raise DeliveryError(f"listener {index}: {self.counts[index]} of {expected}")
-            session = _inbound_session(self.keys[index])
+            session = _inbound_session(self.keys[index], self.srtp)
             previous: int | None = None
             for datagram in datagrams:
                 packet = RtpPacket.parse(session.unprotect(datagram), extensions)
@@ -523,15 +537,17 @@ def run_worker(
     wrapper: str | None = None,
     workdir: Path | None = None,
     check: bool = True,
+    srtp: str = "sha1-80",
 ) -> WorkerRun:
     """Run one child forwarding `rounds` x `packets` packets (after the warm-up) from the tree
     at `source` to `listeners` sockets of this process. `wrapper`: None, "callgrind" or
     "strace" (its output file is `WorkerRun.profile`). `check`: every datagram is kept and
-    checked (DeliveryError) rather than only counted. Raises RuntimeError if the child fails."""
+    checked (DeliveryError) rather than only counted. `srtp`: a PROFILES key. Raises
+    RuntimeError if the child fails."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="fwd-instr-"))
-    tag = f"{source.name}-{kind}-{sockets}-{listeners}x{packets}x{rounds}"
+    tag = f"{source.name}-{kind}-{sockets}-{srtp}-{listeners}x{packets}x{rounds}"
     out = workdir / f"{tag}.json"
-    with Listeners(listeners, keep=check) as receivers:
+    with Listeners(listeners, keep=check, srtp=srtp) as receivers:
         spec = WorkerSpec(
             source=str(source),
             kind=kind,
@@ -542,6 +558,7 @@ def run_worker(
             keys=tuple(key.hex() for key in receivers.keys),
             ssrcs=tuple(receivers.ssrcs),
             out=str(out),
+            srtp=srtp,
         )
         command = [sys.executable, "-m", "benchmarks.forwarding_instructions"]
         command += ["--worker", json.dumps(asdict(spec))]
@@ -646,6 +663,7 @@ class Configuration:
     kind: str
     sockets: str
     listeners: int
+    srtp: str = "sha1-80"
     ir: dict[int, int] = field(default_factory=dict)  # packets -> total Ir
     syscalls: dict[int, dict[str, int]] = field(default_factory=dict)
     cpu_rounds: list[tuple[float, float]] = field(default_factory=list)  # (user, sys) s
@@ -712,15 +730,16 @@ def measure(
         if callgrind:
             run = run_worker(
                 source, config.kind, config.sockets, config.listeners, count, 1,
-                "callgrind", workdir,
+                "callgrind", workdir, srtp=config.srtp,
             )  # fmt: skip
             assert run.profile is not None
             config.ir[count] = callgrind_total(run.profile)
             profiles[count] = run.profile
         if strace:
             run = run_worker(
-                source, config.kind, config.sockets, config.listeners, count, 1, "strace", workdir
-            )
+                source, config.kind, config.sockets, config.listeners, count, 1,
+                "strace", workdir, srtp=config.srtp,
+            )  # fmt: skip
             assert run.profile is not None
             config.syscalls[count] = dict(strace_counts(run.profile))
     if len(profiles) >= 2:
@@ -736,7 +755,7 @@ def measure(
         count = max(packets)
         run = run_worker(
             source, config.kind, config.sockets, config.listeners, count, rounds, None, workdir,
-            check=False,
+            check=False, srtp=config.srtp,
         )  # fmt: skip
         config.cpu_rounds = [(u, s) for u, s in run.result["cpu"]]
         config.cpu_packets = count
@@ -758,13 +777,13 @@ def by_object(delta: dict[str, float]) -> list[tuple[str, float]]:
 def marginal(
     configs: Sequence[Configuration],
     per_received: Callable[[Configuration], float | None] = lambda c: c.ir_per_received(),
-) -> dict[tuple[str, str, str], float]:
+) -> dict[tuple[str, str, str, str], float]:
     """The cost of one more copy: the slope of a cost per received packet (default: Ir)
     between the smallest and the largest K of each (tree, kind, sockets) measured."""
-    slopes: dict[tuple[str, str, str], float] = {}
-    groups: dict[tuple[str, str, str], list[Configuration]] = {}
+    slopes: dict[tuple[str, str, str, str], float] = {}
+    groups: dict[tuple[str, str, str, str], list[Configuration]] = {}
     for config in configs:
-        groups.setdefault((config.tree, config.kind, config.sockets), []).append(config)
+        groups.setdefault(_group(config), []).append(config)
     for key, group in groups.items():
         done = sorted((c for c in group if per_received(c) is not None), key=lambda c: c.listeners)
         if len(done) >= 2:
@@ -772,6 +791,10 @@ def marginal(
             rise = (per_received(high) or 0.0) - (per_received(low) or 0.0)
             slopes[key] = rise / (high.listeners - low.listeners)
     return slopes
+
+
+def _group(config: Configuration) -> tuple[str, str, str, str]:
+    return (config.tree, config.kind, config.sockets, config.srtp)
 
 
 def cpu_us_per_received(config: Configuration) -> float | None:
@@ -784,14 +807,14 @@ def report(configs: Sequence[Configuration], top: int = 14) -> str:
     slopes = marginal(configs)
     cpu_slopes = marginal(configs, cpu_us_per_received)
     lines = [
-        "tree | sink | sockets | K | Ir/copy | marginal Ir/copy | syscalls/copy (send*) "
+        "tree | sink | sockets | SRTP | K | Ir/copy | marginal Ir/copy | syscalls/copy (send*) "
         "| µs CPU/copy (user+sys, user, sys) | marginal µs/copy | received in CPU runs",
-        "---|---|---|---|---|---|---|---|---|---",
+        "---|---|---|---|---|---|---|---|---|---|---",
     ]
     for c in configs:
         ir = c.ir_per_copy()
-        slope = slopes.get((c.tree, c.kind, c.sockets))
-        cpu_slope = cpu_slopes.get((c.tree, c.kind, c.sockets))
+        slope = slopes.get(_group(c))
+        cpu_slope = cpu_slopes.get(_group(c))
         calls = c.syscalls_per_copy()
         sends = {n: v for n, v in calls.items() if n.startswith("send")}
         send_text = ", ".join(f"{n} {v:.3f}" for n, v in sorted(sends.items()))
@@ -800,7 +823,7 @@ def report(configs: Sequence[Configuration], top: int = 14) -> str:
         if us is not None:
             cpu_text = f"{us[0]:.2f} ({us[1]:.2f} + {us[2]:.2f})"
         lines.append(
-            f"{c.tree} | {c.kind} | {c.sockets} | {c.listeners} | "
+            f"{c.tree} | {c.kind} | {c.sockets} | {c.srtp} | {c.listeners} | "
             f"{'–' if ir is None else f'{ir:,.0f}'} | "
             f"{'–' if slope is None else f'{slope:,.0f}'} | "
             f"{calls.get('total', float('nan')):.3f} ({send_text}) | {cpu_text} | "
@@ -810,7 +833,7 @@ def report(configs: Sequence[Configuration], top: int = 14) -> str:
         if not c.profile_delta or c.listeners != max(x.listeners for x in configs):
             continue
         lines.append(
-            f"\nwhere the Ir of one copy go: {c.tree} {c.kind} {c.sockets} K={c.listeners}"
+            f"\nwhere the Ir of one copy go: {c.tree} {c.kind} {c.sockets} {c.srtp} K={c.listeners}"
         )
         per_copy = sum(c.profile_delta.values())
         for obj, value in by_object(c.profile_delta):
@@ -845,6 +868,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", type=Path, help="another checkout, measured too")
     parser.add_argument("--sockets", default=",".join(SOCKET_MODES), help="per-listener,shared")
     parser.add_argument("--kinds", help="sinks to run (default: what each tree has)")
+    parser.add_argument(
+        "--srtp", default="sha1-80", help=f"SRTP profiles, comma-separated: {', '.join(PROFILES)}"
+    )
     parser.add_argument("--rounds", type=int, default=7, help="CPU rounds of N2 packets")
     parser.add_argument("--no-callgrind", action="store_true")
     parser.add_argument("--no-strace", action="store_true")
@@ -858,6 +884,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _plan(
+    trees: Sequence[Path], args: argparse.Namespace, listeners: Sequence[int]
+) -> list[tuple[Path, str, str, str, int]]:
+    """(tree, SRTP profile, socket mode, sink, K) in the order they run."""
+    plan = []
+    for tree in trees:
+        kinds = kinds_of(tree)
+        if args.kinds:
+            kinds = tuple(k for k in args.kinds.split(",") if k in kinds)
+        for srtp in args.srtp.split(","):
+            if srtp not in PROFILES:
+                raise SystemExit(f"--srtp: {srtp} is not one of {', '.join(PROFILES)}")
+            for sockets in args.sockets.split(","):
+                for kind in kinds:
+                    plan += [(tree, srtp, sockets, kind, count) for count in listeners]
+    return plan
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -881,28 +925,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs: list[Configuration] = []
     with Path("/proc/loadavg").open() as loadavg:
         print(f"load before: {loadavg.read().strip()}", flush=True)
-    for tree in trees:
-        label = tree.name if tree != ROOT else "current"
-        kinds = kinds_of(tree)
-        if args.kinds:
-            kinds = tuple(k for k in args.kinds.split(",") if k in kinds)
-        for sockets in args.sockets.split(","):
-            for kind in kinds:
-                for count in listeners:
-                    config = Configuration(label, kind, sockets, count)
-                    started = time.monotonic()
-                    measure(
-                        config, tree, packets, args.rounds, workdir,
-                        not args.no_callgrind, not args.no_strace, not args.no_cpu,
-                    )  # fmt: skip
-                    configs.append(config)
-                    us = config.cpu_us_per_copy()
-                    print(
-                        f"{label} {kind} {sockets} K={count}: Ir/copy {config.ir_per_copy()} "
-                        f"syscalls/copy {config.syscalls_per_copy().get('total')} "
-                        f"µs/copy {us} ({time.monotonic() - started:.0f} s)",
-                        flush=True,
-                    )
+    for tree, srtp, sockets, kind, count in _plan(trees, args, listeners):
+        config = Configuration(tree.name if tree != ROOT else "current", kind, sockets, count, srtp)
+        started = time.monotonic()
+        measure(
+            config, tree, packets, args.rounds, workdir,
+            not args.no_callgrind, not args.no_strace, not args.no_cpu,
+        )  # fmt: skip
+        configs.append(config)
+        print(
+            f"{config.tree} {kind} {sockets} {srtp} K={count}: Ir/copy {config.ir_per_copy()} "
+            f"syscalls/copy {config.syscalls_per_copy().get('total')} "
+            f"µs/copy {config.cpu_us_per_copy()} ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
     with Path("/proc/loadavg").open() as loadavg:
         print(f"load after: {loadavg.read().strip()}")
     print(f"profiles and logs: {workdir}")

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.forwarding_instructions import (
     KINDS_WITH_BATCH,
+    PROFILES,
     ROOT,
     SOCKET_MODES,
     WARMUP_PACKETS,
@@ -46,6 +47,12 @@ def test_every_listener_receives_every_packet_decryptable(kind: str, sockets: st
     assert Path(run.result["sfu"]).resolve().is_relative_to(ROOT / "sfu")
     assert len(run.result["cpu"]) == ROUNDS
     assert all(user + system > 0 for user, system in run.result["cpu"])
+
+
+@pytest.mark.parametrize("srtp", PROFILES)
+def test_each_srtp_profile_reaches_every_listener(srtp: str) -> None:
+    run = run_worker(ROOT, "native", "shared", LISTENERS, PACKETS, check=True, srtp=srtp)
+    assert run.received == [WARMUP_PACKETS + PACKETS] * LISTENERS
 
 
 def test_a_listener_short_of_packets_fails_the_check() -> None:
