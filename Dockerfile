@@ -21,15 +21,25 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# A C compiler for the forwarding path's native sender (sfu/_rtp_batch.c), in this stage only
+# (Debian's python3 needs its headers too; the official image has them). Unpinned: whatever
+# the base image's release has, as for the base image itself.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && if python3 -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null; \
+        then headers=""; else headers="python3-dev"; fi \
+    && apt-get install -y --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
+    && rm -rf /var/lib/apt/lists/*
 # `python3 -m venv`: the official image has python3 in /usr/local/bin, Debian's in /usr/bin.
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml ./
-# Every dependency ships a manylinux wheel: nothing is compiled here or needed at run time.
+# Every dependency ships a manylinux wheel: only our own sender is compiled here.
 RUN /opt/venv/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt
 COPY api/ api/
 COPY sfu/ sfu/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/venv/bin/python -I -c 'import sfu._rtp_batch' \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 # The server serves the client from `api/../web/dist` next to its package (api.app.WEB_DIST),
 # which for an installed package is inside site-packages: put the build exactly there.

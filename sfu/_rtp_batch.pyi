@@ -9,7 +9,7 @@ class RtpDestination:
     def __init__(
         self,
         fd: int,
-        sendto: Callable[[bytes, tuple[Any, ...]], None],
+        sendto: Callable[[bytes, tuple[Any, ...]], object],
         address: tuple[Any, ...],
         session: Session,
         srtp: int,

@@ -94,7 +94,7 @@ class PyRtpDestination:
     def __init__(
         self,
         fd: int,
-        sendto: Callable[[bytes, Address], None],
+        sendto: Callable[[bytes, Address], object],
         address: Address,
         session: Session,
         srtp: int,
@@ -116,7 +116,7 @@ class PyRtpDestination:
 class PyRtpBatch:
     def __init__(self, capacity: int = BATCH_CAPACITY) -> None:
         self._capacity = capacity
-        self._pending: list[tuple[Callable[[bytes, Address], None], bytes, Address]] = []
+        self._pending: list[tuple[Callable[[bytes, Address], object], bytes, Address]] = []
         self.sent = 0
         self.failed = 0
 
@@ -178,7 +178,7 @@ def new_batch() -> RtpBatch:
 def new_destination(
     batch: RtpBatch,
     fd: int,
-    sendto: Callable[[bytes, Address], None],
+    sendto: Callable[[bytes, Address], object],
     address: Address,
     session: Session,
     with_level: bytes,
