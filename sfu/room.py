@@ -101,6 +101,7 @@ class Room:
         self._detector = SpeakerDetector(max_active=slot_count + 1, config=config.speakers)
         self._routes: dict[str, list[ForwardingSlot]] = {}
         self._last_updates: dict[str, SpeakerUpdate] = {}
+        self._last_plan_key: object = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -237,9 +238,19 @@ class Room:
         self._last_updates.pop(participant.id, None)
         participant.detach()
 
-    def _reassign(self, now: float) -> None:
-        """Every listener's slots, the routes, and the speaker updates that changed."""
+    def refresh(self, now: float) -> None:
+        """The periodic reassignment (every `reassign_interval_seconds`): skipped while the
+        slot order and who speaks are what the last reassignment used, since every listener's
+        slots are then what it would assign again. So an idle room of 1,000 costs one ranking
+        per tick, not a walk over every listener."""
         plan = self._plan(now)
+        if plan.key != self._last_plan_key:
+            self._reassign(now, plan)
+
+    def _reassign(self, now: float, plan: _Plan | None = None) -> None:
+        """Every listener's slots, the routes, and the speaker updates that changed."""
+        plan = plan or self._plan(now)
+        self._last_plan_key = plan.key
         routes: dict[str, list[ForwardingSlot]] = {}
         # In a large room most listeners hear the same voices: one call per distinct update.
         changed: dict[SpeakerUpdate, list[str]] = {}
@@ -312,7 +323,7 @@ class Room:
         interval = self._config.reassign_interval_seconds
         while True:
             await asyncio.sleep(interval)
-            self._reassign(time.monotonic())
+            self.refresh(time.monotonic())
 
     def _failed(self, participant: RoomParticipant) -> None:
         self._on_failed(participant.id)
@@ -330,6 +341,8 @@ class _Plan:
         user_of: Callable[[str | None], str | None],
     ) -> None:
         self._ranking = ranking
+        # What the assignment depends on besides each listener's own slots.
+        self.key = (ranking, speaking_users)
         self._ranked = frozenset(ranking)
         self._speaking = speaking_users
         self._user_of = user_of

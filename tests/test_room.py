@@ -7,6 +7,7 @@ everything the room decides is its own code, run for real.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
@@ -28,8 +29,10 @@ class FakeSlot:
     def __init__(self) -> None:
         self.publisher_id: str | None = None
         self.forwarded: list[int] = []
+        self.carries = 0  # every time the room (re)assigned this slot, changed or not
 
     def carry(self, publisher_id: str | None) -> bool:
+        self.carries += 1
         changed = publisher_id != self.publisher_id
         self.publisher_id = publisher_id
         return changed
@@ -357,3 +360,31 @@ async def test_listeners_with_the_same_voices_get_one_update_together() -> None:
     assert speaker.publisher is not None
     (listeners, _update), *rest = [c for c in calls if c[1].slots == (None,)]
     assert sorted(listeners) == sorted(["speaker", *(f"l{n}" for n in range(5))]) and not rest
+
+
+async def test_the_periodic_reassignment_touches_no_listener_while_nothing_changed() -> None:
+    """An idle room of 200 listeners: a tick ranks the stage and stops there. Once someone
+    starts talking the next tick reassigns everyone, and then stops again."""
+    h = Harness(slot_count=1)
+    a, b = await h.join("a"), await h.join("b")
+    listeners = [await h.join(f"l{n}", microphone=False) for n in range(200)]
+    slots = [slot for listener in (a, b, *listeners) for slot in listener.slots]
+
+    def touched() -> int:
+        return sum(slot.carries for slot in slots)
+
+    now = time.monotonic()
+    h.room.refresh(now)
+    before = touched()
+    for tick in range(1, 6):
+        h.room.refresh(now + tick * 0.2)
+    assert touched() == before, "quiet ticks assign nothing"
+
+    for n in range(30):  # b talks: it is ranked first
+        h.room.route(b.publisher, packet(n, level=10))
+    h.room.refresh(time.monotonic())
+    assert touched() > before
+    assert listeners[0].slots[0].publisher_id == "b"
+    after = touched()
+    h.room.refresh(time.monotonic())
+    assert touched() == after
