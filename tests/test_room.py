@@ -380,6 +380,7 @@ async def test_the_periodic_reassignment_touches_no_listener_while_nothing_chang
         h.room.refresh(now + tick * 0.2)
     assert touched() == before, "quiet ticks assign nothing"
 
+    assert b.publisher is not None
     for n in range(30):  # b talks: it is ranked first
         h.room.route(b.publisher, packet(n, level=10))
     h.room.refresh(time.monotonic())
