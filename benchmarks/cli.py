@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--relay-only", action="store_true", help="bots use TURN relay candidates only"
     )
+    parser.add_argument(
+        "--media-port",
+        action="store_true",
+        help="the server started here takes all media on one UDP port (RTC_UDP_PORT), as the "
+        "Compose stack runs it (default: a socket per connection)",
+    )
     for param in _all_params().values():
         if param.kind is bool:  # a switch: given or not (None: the scenario's default)
             parser.add_argument(

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -346,14 +347,16 @@ def _kill_embedded_database(workdir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def local_target() -> AsyncIterator[Target]:
-    """Start `python -m api` here, stopped (SIGINT, then SIGKILL) when the block ends."""
+async def local_target(media_port: bool = False) -> AsyncIterator[Target]:
+    """Start `python -m api` here, stopped (SIGINT, then SIGKILL) when the block ends;
+    `media_port`: all its media on one UDP port (RTC_UDP_PORT)."""
     from benchmarks.bots import development_server_environment, free_port
 
     with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        env = development_server_environment(port, workdir / "data")
+        media = {"RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM))} if media_port else {}
+        env = development_server_environment(port, workdir / "data", **media)
         with _server_process(env, port, workdir) as server:
             try:
                 await server.wait_healthy("/api/health")

@@ -78,7 +78,7 @@ async def _run(
     scenario: Scenario, values: dict[str, Any], args: argparse.Namespace, live: bool
 ) -> RunResult:
     if args.server is None:
-        target_context = local_target()
+        target_context = local_target(media_port=args.media_port)
     else:
         target_context = remote_target(args.server, args.bots_file)
     # The target first: a wrong URL or bots file is one line on stderr, before any display.
