@@ -161,7 +161,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         hub.bind(app[SERVICES])
         app[METRICS].watch_signaling(hub.state.connection_count, hub.state.room_count)
-        app[METRICS].watch_sfu(sfu.room_count, sfu.participant_count, sfu.media_port_faults)
+        app[METRICS].watch_sfu(
+            sfu.room_count, sfu.participant_count, sfu.media_port_faults, sfu.send_failures
+        )
         yield
         await sfu.stop()
     finally:

@@ -69,6 +69,7 @@ class SfuCollector:
         self.rooms: Callable[[], int] = lambda: 0
         self.participants: Callable[[], int] = lambda: 0
         self.media_port_faults: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self.send_failures: Callable[[], int] = lambda: 0
         # Not registered on its own: draining the join durations must happen before the
         # histogram is rendered, whatever order the registry walks its collectors in.
         self._join = Histogram(
@@ -106,6 +107,12 @@ class SfuCollector:
             "gethory_sfu_media_port_errors",
             "Shared media port datagrams that could not be sent or whose handler raised.",
             value=errors,
+        )
+        yield CounterMetricFamily(
+            "gethory_sfu_send_failures",
+            "Forwarded datagrams the kernel refused (a socket gone, a full send buffer): "
+            "dropped, never retried, never holding up the other listeners' copies.",
+            value=self.send_failures(),
         )
         for seconds in s.take_join_seconds():
             self._join.observe(seconds)
@@ -193,11 +200,13 @@ class Metrics:
         rooms: Callable[[], int],
         participants: Callable[[], int],
         media_port_faults: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        send_failures: Callable[[], int] = lambda: 0,
     ) -> None:
         """The SFU is built after the app too; its gauges are counted when scraped."""
         self._sfu.rooms = rooms
         self._sfu.participants = participants
         self._sfu.media_port_faults = media_port_faults
+        self._sfu.send_failures = send_failures
 
     def middleware(self) -> Middleware:
         @web.middleware

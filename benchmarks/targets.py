@@ -355,8 +355,9 @@ async def local_target(media_port: bool = False) -> AsyncIterator[Target]:
     with tempfile.TemporaryDirectory(prefix="gethory-bench-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        media = {"RTC_UDP_PORT": str(free_port(socket.SOCK_DGRAM))} if media_port else {}
-        env = development_server_environment(port, workdir / "data", **media)
+        env = development_server_environment(port, workdir / "data")
+        if media_port:
+            env["RTC_UDP_PORT"] = str(free_port(socket.SOCK_DGRAM))
         with _server_process(env, port, workdir) as server:
             try:
                 await server.wait_healthy("/api/health")

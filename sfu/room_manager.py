@@ -93,6 +93,10 @@ class RoomManager:
         ports = [p.stats() for p in aiortc_hooks.active_media_ports()]
         return sum(p.dropped for p in ports), sum(p.errors for p in ports)
 
+    def send_failures(self) -> int:
+        """Forwarded datagrams the kernel refused since start (sfu.rtp_batch)."""
+        return self.batch.failed
+
     async def stop(self) -> None:
         """Close every room, wait for their connections to close, restore the hooks."""
         for room_id in list(self.rooms):

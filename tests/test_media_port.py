@@ -234,6 +234,7 @@ async def test_strangers_datagrams_are_dropped_and_the_call_goes_on(
         text = await got.text()
     assert f"gethory_sfu_media_port_dropped_datagrams_total {float(stats.dropped)}" in text
     assert "gethory_sfu_media_port_errors_total 0.0" in text
+    assert "gethory_sfu_send_failures_total 0.0" in text  # every forwarded copy was taken
     assert media_port.endpoint_for(here) is None, "the stranger's address was never learned"
     assert listener.socket.pending("sfu-failed") == speaker.socket.pending("sfu-failed") == 0
     assert loop_errors == []
