@@ -18,6 +18,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -157,6 +158,9 @@ class Metrics:
         # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds...: what a
         # load tester reads from a server it cannot see the /proc of (gethory-bench --server).
         ProcessCollector(registry=self.registry)
+        # python_gc_collections_total{generation}: a full collection (generation 2) stops
+        # every room's audio for as long as it walks the heap (api.__main__ tunes it).
+        GCCollector(registry=self.registry)
         self.registry.register(ThreadCollector())
         self._connections = Gauge(
             "gethory_signaling_connections", "Open signaling sockets.", registry=self.registry
