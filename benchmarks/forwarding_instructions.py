@@ -192,7 +192,7 @@ class BatchOutput:
             PAYLOAD_TYPE, ssrc, MID, extensions_map()
         )
         self._destination = new_destination(
-            batch, fd, transport.sendto, address, session, with_level, level_offset, without_level
+            batch, fd, address, session, with_level, level_offset, without_level
         )
         self._add: Callable[..., int] | None = batch.add
         self.source: Any = None

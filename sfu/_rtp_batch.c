@@ -19,6 +19,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,7 +39,6 @@ typedef struct {
     struct sockaddr_storage address;
     socklen_t address_length;
     PyObject *session; /* the pylibsrtp.Session owning `srtp` */
-    PyObject *sendto;  /* unused here: the Python twin's way to send */
     void *srtp;
     srtp_protect_fn protect;
     uint8_t with_level[TEMPLATE_BYTES];
@@ -82,29 +83,49 @@ parse_address(PyObject *address, struct sockaddr_storage *into, socklen_t *lengt
         *length = sizeof(*v4);
         return 0;
     }
+    /* IPv6, possibly with a zone ("fe80::1%eth0", as recvfrom reports link-local peers). */
+    char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    if (strlen(host) >= sizeof(text)) {
+        PyErr_Format(PyExc_ValueError, "not an IP address: %.80s", host);
+        return -1;
+    }
+    strcpy(text, host);
+    unsigned int scope = 0;
+    char *zone = strchr(text, '%');
+    if (zone != NULL) {
+        *zone++ = '\0';
+        char *end;
+        unsigned long number = strtoul(zone, &end, 10);
+        scope = (*zone != '\0' && *end == '\0') ? (unsigned int)number : if_nametoindex(zone);
+        if (scope == 0) {
+            PyErr_Format(PyExc_ValueError, "unknown IPv6 zone: %.80s", host);
+            return -1;
+        }
+    }
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)into;
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
+        v6->sin6_scope_id = scope;
         *length = sizeof(*v6);
         return 0;
     }
-    PyErr_Format(PyExc_ValueError, "not an IP address: %s", host);
+    PyErr_Format(PyExc_ValueError, "not an IP address: %.80s", host);
     return -1;
 }
 
 static int
 Destination_init(Destination *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "sendto", "address", "session", "srtp", "protect",
+    static char *keywords[] = {"fd", "address", "session", "srtp", "protect",
                                "with_level", "level_offset", "without_level", NULL};
     int fd;
-    PyObject *sendto, *address, *session, *with_level, *without_level;
+    PyObject *address, *session, *with_level, *without_level;
     unsigned long long srtp, protect;
     Py_ssize_t level_offset;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOOOKKSnS", keywords, &fd, &sendto,
-                                     &address, &session, &srtp, &protect, &with_level,
-                                     &level_offset, &without_level))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOOKKSnS", keywords, &fd, &address,
+                                     &session, &srtp, &protect, &with_level, &level_offset,
+                                     &without_level))
         return -1;
     if (srtp == 0 || protect == 0) {
         PyErr_SetString(PyExc_ValueError, "srtp and protect must be addresses");
@@ -125,8 +146,6 @@ Destination_init(Destination *self, PyObject *args, PyObject *kwargs)
     self->protect = (srtp_protect_fn)(uintptr_t)protect;
     Py_INCREF(session);
     Py_XSETREF(self->session, session);
-    Py_INCREF(sendto);
-    Py_XSETREF(self->sendto, sendto);
     return 0;
 }
 
@@ -134,7 +153,6 @@ static void
 Destination_dealloc(Destination *self)
 {
     Py_XDECREF(self->session);
-    Py_XDECREF(self->sendto);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -166,6 +184,8 @@ static Py_ssize_t
 send_all(Batch *self)
 {
     Py_ssize_t first = 0, sent = 0;
+    if (self->buffers == NULL)
+        return 0; /* never initialised: nothing can be pending */
     while (first < self->count) {
         int fd = self->fds[first];
         Py_ssize_t end = first + 1;
@@ -204,6 +224,10 @@ Batch_add(Batch *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Destination *destination = (Destination *)args[0];
+    if (self->buffers == NULL || destination->protect == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "RtpBatch or RtpDestination used uninitialised");
+        return NULL;
+    }
     unsigned long sequence = PyLong_AsUnsignedLong(args[1]);
     unsigned long timestamp = PyLong_AsUnsignedLong(args[2]);
     int marker = PyObject_IsTrue(args[3]);

@@ -1,6 +1,5 @@
 """Types of the native twin (sfu/_rtp_batch.c) of sfu.rtp_batch's Python classes."""
 
-from collections.abc import Callable
 from typing import Any
 
 from pylibsrtp import Session
@@ -9,7 +8,6 @@ class RtpDestination:
     def __init__(
         self,
         fd: int,
-        sendto: Callable[[bytes, tuple[Any, ...]], object],
         address: tuple[Any, ...],
         session: Session,
         srtp: int,

@@ -1127,9 +1127,9 @@ def receiver_report(receiver: RTCRtpReceiver) -> RtcpRrPacket | None:
     return RtcpRrPacket(ssrc=rtcp_ssrc, reports=reports) if reports else None
 
 
-def sender_cname(sender: RTCRtpSender) -> str | None:
-    """The CNAME aiortc announced for `sender` (its SDES item), once started."""
-    cname: str | None = getattr(sender, "_RTCRtpSender__cname", None)
+def connection_cname(pc: RTCPeerConnection) -> str:
+    """The CNAME aiortc gives every sender of `pc` (RFC 3550 §6.5.1: one per endpoint)."""
+    cname: str = pc._RTCPeerConnection__cname  # type: ignore[attr-defined]
     return cname
 
 
@@ -1184,6 +1184,7 @@ class RtpOutput:
         self._destination: RtpDestination | None = None
         self._add: Callable[[RtpDestination, int, int, int, bytes, int], int] | None = None
         self._report_source: SenderReportSource | None = None
+        self._unusable = False
         self.mid: str | None = None
 
     @property
@@ -1196,8 +1197,9 @@ class RtpOutput:
 
     def put(self, sequence_number: int, timestamp: int, marker: int, packet: RtpPacket) -> int:
         """Add `packet`'s payload and audio level under this header to the batch; bytes it
-        will take on the wire, 0 while the connection is not up yet (or no longer)."""
-        if self._add is None and not self._connect_batch():
+        will take on the wire, 0 while the connection is not up yet (or no longer), or if it
+        cannot be sent at all (logged once)."""
+        if self._add is None and not self._connect_batch_once():
             return 0
         assert self._transport is not None and self._add is not None
         if self._transport.is_closing():
@@ -1284,6 +1286,19 @@ class RtpOutput:
         self._address = pair.remote_addr
         return True
 
+    def _connect_batch_once(self) -> bool:
+        """`_connect_batch`, and if the destination cannot be built (e.g. a selected pair's
+        address the sender cannot use) this stream never sends: logged once, never raised
+        into the packet path (one listener's fault must not cost the others their copy)."""
+        if self._unusable:
+            return False
+        try:
+            return self._connect_batch()
+        except (ValueError, OSError) as error:
+            self._unusable = True
+            log.warning("a forwarding stream cannot send to %s: %s", self._address, error)
+            return False
+
     def _connect_batch(self) -> bool:
         """Once connected: the batch destination, with header templates aiortc serialized."""
         if self._batch is None:
@@ -1302,7 +1317,6 @@ class RtpOutput:
         self._destination = new_destination(
             self._batch,
             fd,
-            transport.sendto,
             self._address,
             self._sender.transport._tx_srtp,
             with_level,

@@ -18,45 +18,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiortc import RTCRtpReceiver
-from aiortc.rtp import AnyRtcpPacket, RtcpSdesPacket, RtcpSourceInfo
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSdesPacket, RtcpSourceInfo, RtcpSrPacket
 
-from sfu.aiortc_hooks import RtcpPath, RtpOutput, receiver_report, sender_cname
+from sfu.aiortc_hooks import RtcpPath, RtpOutput, receiver_report
 
 SDES_CNAME = 1  # RFC 3550 §6.5.1
 
 
 class ConnectionRtcp:
     def __init__(
-        self, outputs: Sequence[RtpOutput], receiver: RTCRtpReceiver | None, path: RtcpPath
+        self,
+        outputs: Sequence[RtpOutput],
+        receiver: RTCRtpReceiver | None,
+        path: RtcpPath,
+        cname: str,
     ) -> None:
         """`outputs`: the slots' senders; `receiver`: the microphone's, if negotiated;
-        `path`: the connection's DTLS transport."""
+        `path`: the connection's DTLS transport; `cname`: the connection's SDES CNAME (the
+        one aiortc announces for its senders)."""
         self._outputs = list(outputs)
         self._receiver = receiver
         self._path = path
+        self._cname = [(SDES_CNAME, cname.encode())]
         self.reports_sent = 0
 
     def report(self) -> None:
-        """Send the compound packet now; nothing while the connection is not up."""
-        packets: list[AnyRtcpPacket] = []
-        chunks: list[RtcpSourceInfo] = []
+        """Send the compound packet now; nothing while the connection is not up. It starts
+        with the sender reports (or the receiver report) and ends with one SDES chunk per
+        SSRC it reports from, each with the CNAME (RFC 3550 §6.1)."""
+        reports: list[RtcpSrPacket | RtcpRrPacket] = []
         for output in self._outputs:
             sender_report = output.sender_report()
-            if sender_report is None:
-                continue
-            packets.append(sender_report)
-            cname = sender_cname(output.sender)
-            if cname is not None:
-                chunks.append(
-                    RtcpSourceInfo(ssrc=output.ssrc, items=[(SDES_CNAME, cname.encode())])
-                )
+            if sender_report is not None:
+                reports.append(sender_report)
         if self._receiver is not None:
             report = receiver_report(self._receiver)
             if report is not None:
-                packets.append(report)
-        if not packets:
+                reports.append(report)
+        if not reports:
             return
-        if chunks:
-            packets.append(RtcpSdesPacket(chunks=chunks))
+        sdes = RtcpSdesPacket(
+            chunks=[RtcpSourceInfo(ssrc=report.ssrc, items=self._cname) for report in reports]
+        )
+        packets: list[AnyRtcpPacket] = [*reports, sdes]
         if self._path.send(b"".join(bytes(packet) for packet in packets)):
             self.reports_sent += 1

@@ -23,6 +23,7 @@ from sfu.aiortc_hooks import (
     RtcpPath,
     RtpOutput,
     connect_task,
+    connection_cname,
     forward_received_rtp,
     park_rtcp_loop,
     restrict_to_opus,
@@ -154,7 +155,9 @@ class Participant:
                 outputs.append(output)
                 self.slots.append(Slot(slot_index, output))
                 slot_index += 1
-        self._rtcp = ConnectionRtcp(outputs, microphone, RtcpPath(transceivers[0].sender.transport))
+        self._rtcp = ConnectionRtcp(
+            outputs, microphone, RtcpPath(transceivers[0].sender.transport), connection_cname(pc)
+        )
 
     @property
     def publishing(self) -> bool:

@@ -206,13 +206,17 @@ class Room:
             return
         publisher_id = publisher.id
         forwarded = 0
-        for slot in slots:
-            sent = slot.forward(publisher_id, packet, now)
-            if sent:
-                forwarded += 1
-                stats.forwarded_bytes += sent
-        if forwarded:
+        try:
+            for slot in slots:
+                sent = slot.forward(publisher_id, packet, now)
+                if sent:
+                    forwarded += 1
+                    stats.forwarded_bytes += sent
+        finally:
+            # Whatever happened, nothing queued for this packet is left in the shared batch
+            # to go out with another packet, on a descriptor that may have changed hands.
             self._flush()
+        if forwarded:
             stats.forwarded_packets += forwarded
             # Once per received packet, not per copy: the last copy's delay is the fan-out's.
             stats.forwarding_delay.observe((time.monotonic() - now) * 1e6)
@@ -269,7 +273,13 @@ class Room:
         """A participant who adds no voice: fill its own slots, leave everyone else's."""
         if not listener.negotiated:
             return
-        update = self._assign(listener, self._plan(now), self._routes)
+        plan = self._plan(now)
+        if plan.key != self._last_plan_key:
+            # The room moved on since its last reassignment: the next refresh must reassign
+            # everyone even if the room comes back to that state, or this newcomer keeps what
+            # it was told now.
+            self._last_plan_key = None
+        update = self._assign(listener, plan, self._routes)
         self._last_updates[listener.id] = update
         self._on_speakers([listener.id], update)
 

@@ -18,7 +18,7 @@ checks both against aiortc's serializer and pylibsrtp):
   libsrtp's `srtp_protect` through its address, on the session's own `srtp_t`), then
   sendmmsg with MSG_DONTWAIT.
 - this module's `PyRtpBatch`, used when the extension is not built: the same steps with
-  `struct`, `pylibsrtp.Session.protect` and the transport's `sendto`.
+  `struct`, `pylibsrtp.Session.protect` and `sendto` on the same descriptor.
 
 A datagram the kernel refuses (a socket gone, a full buffer) is skipped and counted in
 `failed`; the other listeners' copies still go, and nothing waits: a slow listener's socket
@@ -28,7 +28,7 @@ never delays another's packet.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import socket
 from struct import pack_into
 from typing import Any, Protocol
 
@@ -81,20 +81,11 @@ class RtpBatch(Protocol):
 
 
 class PyRtpDestination:
-    __slots__ = (
-        "address",
-        "fd",
-        "level_offset",
-        "sendto",
-        "session",
-        "with_level",
-        "without_level",
-    )
+    __slots__ = ("address", "fd", "level_offset", "session", "with_level", "without_level")
 
     def __init__(
         self,
         fd: int,
-        sendto: Callable[[bytes, Address], object],
         address: Address,
         session: Session,
         srtp: int,
@@ -105,7 +96,6 @@ class PyRtpDestination:
     ) -> None:
         del srtp, protect  # the native twin's way to reach libsrtp
         self.fd = fd
-        self.sendto = sendto
         self.address = address
         self.session = session
         self.with_level = with_level
@@ -116,7 +106,7 @@ class PyRtpDestination:
 class PyRtpBatch:
     def __init__(self, capacity: int = BATCH_CAPACITY) -> None:
         self._capacity = capacity
-        self._pending: list[tuple[Callable[[bytes, Address], object], bytes, Address]] = []
+        self._pending: list[tuple[int, bytes, Address]] = []
         self.sent = 0
         self.failed = 0
 
@@ -142,24 +132,34 @@ class PyRtpBatch:
         packet[1] = (template[1] & 0x7F) | (0x80 if marker else 0)
         pack_into("!HL", packet, 2, sequence_number & 0xFFFF, timestamp & 0xFFFFFFFF)
         if level >= 0 and destination.level_offset >= 0:
-            packet[destination.level_offset] = level
+            packet[destination.level_offset] = level & 0xFF
         packet += payload
         try:
             data = destination.session.protect(bytes(packet))
         except Exception:  # pylibsrtp's Error: the packet is dropped, as the native twin does
             return 0
-        self._pending.append((destination.sendto, data, destination.address))
+        self._pending.append((destination.fd, data, destination.address))
         return len(data)
 
     def flush(self) -> int:
+        """Send on each descriptor through a socket object that borrows it (detached after,
+        never closing it), so a refusal raises here and is counted, as the native twin's."""
         pending, self._pending = self._pending, []
         sent = 0
-        for sendto, data, address in pending:
-            try:
-                sendto(data, address)
-                sent += 1
-            except OSError:
-                self.failed += 1
+        sockets: dict[int, socket.socket] = {}
+        try:
+            for fd, data, address in pending:
+                try:
+                    sock = sockets.get(fd)
+                    if sock is None:
+                        sock = sockets[fd] = socket.socket(fileno=fd)
+                    sock.sendto(data, address)
+                    sent += 1
+                except OSError:
+                    self.failed += 1
+        finally:
+            for sock in sockets.values():
+                sock.detach()
         self.sent += sent
         return sent
 
@@ -178,16 +178,16 @@ def new_batch() -> RtpBatch:
 def new_destination(
     batch: RtpBatch,
     fd: int,
-    sendto: Callable[[bytes, Address], object],
     address: Address,
     session: Session,
     with_level: bytes,
     level_offset: int,
     without_level: bytes,
 ) -> RtpDestination:
-    """A destination of `batch`'s own kind. `fd`: the socket the native batch sends on;
-    `sendto`: the same socket's send, for the Python twin; `address`: (ip, port); `session`:
-    the listener's outbound pylibsrtp session (aiortc's `RTCDtlsTransport._tx_srtp`);
+    """A destination of `batch`'s own kind. `fd`: the UDP socket to send on (borrowed: the
+    caller checks it is still open before each `add`, in the same event-loop step as the
+    flush); `address`: (ip, port), an IPv6 ip possibly with its `%zone`; `session`: the
+    listener's outbound pylibsrtp session (aiortc's `RTCDtlsTransport._tx_srtp`);
     `with_level`/`without_level`: the RTP header with and without the audio-level extension
     (marker 0; sequence number, timestamp, level byte to be rewritten), `level_offset` where
     the level byte is in `with_level` (-1: no level negotiated, `level` is ignored). Raises
@@ -196,7 +196,7 @@ def new_destination(
     protect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
     kind: Any = PyRtpDestination if isinstance(batch, PyRtpBatch) else _native_destination()
     destination: RtpDestination = kind(
-        fd, sendto, address, session, srtp, protect, with_level, level_offset, without_level
+        fd, address, session, srtp, protect, with_level, level_offset, without_level
     )
     return destination
 

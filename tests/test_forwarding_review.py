@@ -147,7 +147,6 @@ def test_the_batch_matches_aiortc_and_pylibsrtp_byte_for_byte_under_every_profil
     destination = new_destination(
         batch,
         sender.fileno(),
-        sender.sendto,
         receiver.getsockname(),
         srtp_session(profile, key),
         with_level,
@@ -190,7 +189,6 @@ def test_the_largest_payload_that_fits_goes_out_whole_and_one_byte_more_is_dropp
     destination = new_destination(
         batch,
         sender.fileno(),
-        sender.sendto,
         receiver.getsockname(),
         srtp_session("AEAD_AES_256_GCM", key),
         with_level,
@@ -225,7 +223,6 @@ def test_ipv6_destinations_reach_their_listener(kind: str) -> None:
         destination = new_destination(
             batch,
             out.fileno(),
-            out.sendto,
             listener.getsockname()[:2],
             srtp_session("AES128_CM_SHA1_80", key),
             with_level,
@@ -255,7 +252,6 @@ def test_a_destination_takes_every_address_form_the_python_twin_takes(
         new_destination(
             batch,
             sender.fileno(),
-            sender.sendto,
             address,
             srtp_session("AES128_CM_SHA1_80", os.urandom(30)),
             with_level,
@@ -268,11 +264,10 @@ def test_a_destination_takes_every_address_form_the_python_twin_takes(
 async def test_a_datagram_the_kernel_refuses_is_counted_as_failed_by_either_sender(
     kind: str,
 ) -> None:
-    """RtpOutput hands the batch the ICE socket's asyncio transport (its fd for the native
-    batch, its `sendto` for the Python twin). A datagram the kernel refuses (EINVAL here: UDP
-    to port 0) must show in `failed`, which /metrics exports as
-    gethory_sfu_send_failures_total, whichever implementation runs: asyncio's `sendto` and
-    MediaPort.sendto never raise, so the twin counts the refusal as sent."""
+    """RtpOutput hands the batch the ICE socket's descriptor (both implementations send on it
+    themselves). A datagram the kernel refuses (EINVAL here: UDP to port 0) must show in
+    `failed`, which /metrics exports as gethory_sfu_send_failures_total, whichever
+    implementation runs (asyncio's `sendto` and MediaPort.sendto would swallow the error)."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
         asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
@@ -283,7 +278,6 @@ async def test_a_datagram_the_kernel_refuses_is_counted_as_failed_by_either_send
         destination = new_destination(
             batch,
             transport.get_extra_info("socket").fileno(),
-            transport.sendto,
             ("127.0.0.1", 0),
             srtp_session("AES128_CM_SHA1_80", os.urandom(30)),
             with_level,
@@ -316,7 +310,7 @@ NATIVE_MISUSE = {
                         srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
         header = bytes([0x80, 111]) + bytes(10)
         batch = RtpBatch.__new__(RtpBatch)
-        destination = new_destination(RtpBatch(), sock.fileno(), sock.sendto,
+        destination = new_destination(RtpBatch(), sock.fileno(),
                                       ("127.0.0.1", 9), Session(policy), header, -1, header)
         try:
             batch.add(destination, 1, 960, 0, b"voice", -1)
@@ -658,7 +652,6 @@ async def test_one_listener_failing_mid_route_strands_no_copy_in_the_shared_batc
     good = new_destination(
         batch,
         sender.fileno(),
-        sender.sendto,
         receiver.getsockname(),
         srtp_session("AES128_CM_SHA1_80", os.urandom(30)),
         with_level,

@@ -117,7 +117,6 @@ def test_the_batch_sends_the_plain_senders_bytes_and_a_listener_decrypts_them(
     destination = new_destination(
         batch,
         sender.fileno(),
-        sender.sendto,
         receiver.getsockname(),
         session(),
         with_level,
@@ -154,9 +153,9 @@ def destinations_on(
     batch: RtpBatch, sock: socket.socket, address: tuple[str, int], count: int
 ) -> list[object]:
     with_level, offset, without_level = header_templates(PT, SSRC, "0", extensions_map(4, 1))
-    fd, sendto = sock.fileno(), sock.sendto
+    fd = sock.fileno()
     return [
-        new_destination(batch, fd, sendto, address, session(), with_level, offset, without_level)
+        new_destination(batch, fd, address, session(), with_level, offset, without_level)
         for _ in range(count)
     ]
 
@@ -217,6 +216,6 @@ def test_a_destination_refuses_what_is_not_an_ip_address(sender: socket.socket) 
     with_level, offset, without_level = header_templates(PT, SSRC, "0", extensions_map(4, 1))
     with pytest.raises(ValueError, match="not an IP address"):
         new_destination(
-            _rtp_batch.RtpBatch(), sender.fileno(), sender.sendto, ("localhost", 9),
+            _rtp_batch.RtpBatch(), sender.fileno(), ("localhost", 9),
             session(), with_level, offset, without_level,
         )  # fmt: skip
