@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -170,3 +171,25 @@ async def mesh_peers() -> AsyncIterator[list[MeshPeer]]:
     yield peers
     for peer in peers:
         await peer.close()
+
+
+# --- the two sockets of one forwarded copy (tests of sfu.rtp_batch) ---
+
+
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    """A listener's socket on 127.0.0.1 (reads time out after 2 s)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def sender() -> Iterator[socket.socket]:
+    """The server side's socket (non-blocking, as aioice's are)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    yield sock
+    sock.close()

@@ -9,7 +9,7 @@ import gc
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,23 +38,13 @@ from benchmarks.send_log import SendLog
 from benchmarks.stun_answer import consent_response
 from benchmarks.udp_poller import DatagramPoller, PolledTransport
 from sfu.config import RtcConfig, SfuConfig
-from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager
+from tests.room_fakes import NoListener
 from tests.sfu_state import is_connected
 
 ROOM = "rm_benchbots"
 ROOM_SLOTS = 1
 CONSENT_EXPIRY = 2.0
-
-
-class NoListener:
-    def on_speakers(
-        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
-    ) -> None:
-        pass
-
-    def on_media_failed(self, room_id: str, participant_id: str) -> None:
-        pass
 
 
 @dataclass

@@ -20,15 +20,12 @@ import sys
 import textwrap
 import time
 import weakref
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import (
     AnyRtcpPacket,
-    HeaderExtensionsMap,
     RtcpByePacket,
     RtcpPacket,
     RtcpRrPacket,
@@ -36,77 +33,28 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
 )
-from pylibsrtp import Policy, Session
 
 from sfu import _rtp_batch
 from sfu.aiortc_hooks import header_templates
 from sfu.config import RtcConfig, SfuConfig
-from sfu.publisher import Publisher
 from sfu.room import FailureSink, PacketSink, Room, RoomParticipant, SpeakerUpdate
 from sfu.room_manager import RoomManager
 from sfu.rtcp_schedule import RtcpSchedule
 from sfu.rtp_batch import NO_LEVEL, PyRtpBatch, RtpBatch, new_destination
 from sfu.stats import SfuStats
+from tests.room_fakes import OPUS, FakeParticipant, FakeSlot, NoListener
 from tests.rtc_audio import ToneTrack
+from tests.rtp_parts import (
+    PROFILES,
+    extensions_map,
+    level_byte,
+    srtp_session,
+)
 
-MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 PT, SSRC = 111, 0x1234ABCD
-OPUS = 111
 SDES_CNAME = 1
 
 # --- helpers: SRTP sessions as aiortc makes them, header extension maps ----------------------
-
-# libsrtp profile → master key + salt length (aiortc's SRTPProtectionProfile figures).
-PROFILES = {
-    "AES128_CM_SHA1_80": (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 16 + 14),
-    "AEAD_AES_128_GCM": (Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 16 + 12),
-    "AEAD_AES_256_GCM": (Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 32 + 12),
-}
-
-
-def srtp_session(profile: str, key: bytes, inbound: bool = False) -> Session:
-    """An SRTP session exactly as aiortc's RTCDtlsTransport._setup_srtp builds one."""
-    policy = Policy(
-        key=key,
-        ssrc_type=Policy.SSRC_ANY_INBOUND if inbound else Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=PROFILES[profile][0],
-    )
-    policy.allow_repeat_tx = True
-    policy.window_size = 1024
-    return Session(policy)
-
-
-def extensions_map(mid_id: int | None, level_id: int | None) -> HeaderExtensionsMap:
-    extensions = HeaderExtensionsMap()
-    ids = [(mid_id, MID_URI), (level_id, LEVEL_URI)]
-    extensions.configure(
-        RTCRtpParameters(
-            headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u) for i, u in ids if i]
-        )
-    )
-    return extensions
-
-
-def level_byte(level: tuple[bool, int] | None) -> int:
-    return NO_LEVEL if level is None else (0x80 if level[0] else 0) | (level[1] & 0x7F)
-
-
-@pytest.fixture
-def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def sender() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
 
 
 def make_batch(kind: str) -> RtpBatch:
@@ -384,16 +332,6 @@ async def test_a_raising_reporter_stops_neither_itself_nor_the_others_and_remova
 # --- RTCP and teardown through the real SFU ------------------------------------------------
 
 
-class NoListener:
-    def on_speakers(
-        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
-    ) -> None:
-        pass
-
-    def on_media_failed(self, room_id: str, participant_id: str) -> None:
-        pass
-
-
 def record_rtcp(pc: RTCPeerConnection) -> list[bytes]:
     """Every compound RTCP datagram `pc` receives, after SRTCP (the bundled transport)."""
     seen: list[bytes] = []
@@ -586,42 +524,6 @@ async def test_a_listener_that_was_forwarded_to_is_freed_after_it_leaves(
 
 
 # --- Room.refresh: the skipped reassignment -------------------------------------------------
-
-
-class FakeSlot:
-    def __init__(self) -> None:
-        self.publisher_id: str | None = None
-
-    def carry(self, publisher_id: str | None) -> bool:
-        changed = publisher_id != self.publisher_id
-        self.publisher_id = publisher_id
-        return changed
-
-    def forward(self, publisher_id: str, packet: RtpPacket, now: float) -> int:
-        return len(packet.payload)
-
-
-class FakeParticipant:
-    """Stands in for an aiortc connection, as tests/test_room.py's fake does."""
-
-    def __init__(self, participant_id: str, user_id: str, slots: int, microphone: bool) -> None:
-        self.id = participant_id
-        self.user_id = user_id
-        self.publisher = Publisher(participant_id, user_id, OPUS) if microphone else None
-        self.negotiated = False
-        self._slot_count = slots
-        self.slots: list[FakeSlot] = []
-
-    async def connect(self, offer_sdp: str, max_slots: int) -> str:
-        self.slots = [FakeSlot() for _ in range(min(self._slot_count, max_slots))]
-        self.negotiated = True
-        return "answer"
-
-    def detach(self) -> None:
-        self.negotiated = False
-
-    async def close(self) -> None:
-        self.detach()
 
 
 class BatchSlot(FakeSlot):

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import socket as pysocket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -31,11 +31,11 @@ from api.settings import Settings, SettingsError, load_settings
 from sfu import aiortc_hooks
 from sfu.config import RtcConfig, SfuConfig
 from sfu.media_port import MAX_ADDRESSES_PER_ENDPOINT, MediaPort
-from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager, SfuStartError
 from tests.conftest import RunningServer, start_server
 from tests.ice_pairs import connect_pairs
 from tests.people import Person
+from tests.room_fakes import NoListener
 from tests.rtc_audio import ToneTrack
 from tests.rtc_probes import ice_connection
 from tests.sfu_client import SfuClient
@@ -369,16 +369,6 @@ async def test_a_colliding_ufrag_is_replaced_before_anyone_reads_it(
 
 
 # --- lifecycle -------------------------------------------------------------------------------
-
-
-class NoListener:
-    def on_speakers(
-        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
-    ) -> None:
-        pass
-
-    def on_media_failed(self, room_id: str, participant_id: str) -> None:
-        pass
 
 
 async def test_join_leave_cycles_leave_the_demultiplexer_empty(

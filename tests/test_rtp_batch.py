@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
-from pylibsrtp import Policy, Session
+from pylibsrtp import Session
 
 from sfu import _rtp_batch
 from sfu.aiortc_hooks import header_templates
 from sfu.rtp_batch import NO_LEVEL, PyRtpBatch, RtpBatch, new_batch, new_destination
+from tests.rtp_parts import (
+    extensions_map,
+    level_byte,
+    srtp_session,
+)
 
-MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 PT, SSRC = 111, 0x5107F00D
 KEY = os.urandom(30)
 
@@ -36,44 +37,9 @@ EXTENSION_IDS = {
 }
 
 
-def extensions_map(mid_id: int | None, level_id: int | None) -> HeaderExtensionsMap:
-    extensions = HeaderExtensionsMap()
-    ids = [(mid_id, MID_URI), (level_id, LEVEL_URI)]
-    extensions.configure(
-        RTCRtpParameters(
-            headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u) for i, u in ids if i]
-        )
-    )
-    return extensions
-
-
 def session(inbound: bool = False) -> Session:
-    """An SRTP session as aiortc makes one (AES_CM_128_HMAC_SHA1_80, repeats allowed)."""
-    policy = Policy(
-        key=KEY,
-        ssrc_type=Policy.SSRC_ANY_INBOUND if inbound else Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
-    )
-    policy.allow_repeat_tx = True
-    policy.window_size = 1024
-    return Session(policy)
-
-
-@pytest.fixture
-def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def sender() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    yield sock
-    sock.close()
+    """An SRTP session as aiortc makes one, AES_CM_128_HMAC_SHA1_80."""
+    return srtp_session("AES128_CM_SHA1_80", KEY, inbound)
 
 
 def batches(capacity: int = 1024) -> list[RtpBatch]:
@@ -87,10 +53,6 @@ PACKETS = [
     (1, 959, 0, os.urandom(60), None),
     (2, 1919, 1, os.urandom(1275), (True, 0)),  # Opus's largest frame
 ]
-
-
-def level_byte(level: tuple[bool, int] | None) -> int:
-    return NO_LEVEL if level is None else (0x80 if level[0] else 0) | (level[1] & 0x7F)
 
 
 def reference(extensions: HeaderExtensionsMap, mid: str | None) -> list[bytes]:

@@ -8,7 +8,6 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Sequence
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -16,8 +15,8 @@ from aiortc.exceptions import InvalidStateError
 
 from sfu.config import RtcConfig, SfuConfig
 from sfu.participant import Participant
-from sfu.room import SpeakerUpdate
 from sfu.room_manager import RoomManager
+from tests.room_fakes import NoListener
 from tests.rtc_audio import ToneTrack
 
 LAZY_SLACK = 2
@@ -66,16 +65,6 @@ async def one_cycle(manager: RoomManager, rtc: RtcConfig, n: int) -> None:
     manager.leave("rm_leakcheck", f"leakcheck_{n}")
     await manager.closed()
     await client.close()
-
-
-class NoListener:
-    def on_speakers(
-        self, room_id: str, participant_ids: Sequence[str], update: SpeakerUpdate
-    ) -> None:
-        pass
-
-    def on_media_failed(self, room_id: str, participant_id: str) -> None:
-        pass
 
 
 def _closed_mid_setup(record: logging.LogRecord) -> bool:
