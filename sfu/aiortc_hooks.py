@@ -60,11 +60,22 @@ Per connection, for forwarding without transcoding:
   `Connection._nominated`: `RtpOutput` serializes, SRTP-protects and `sendto`s a packet in one
   synchronous call, with no coroutine per subscriber.
 - `RTCRtpSender._send_rtcp`, `__lsr`, `__lsr_time`, `__ntp_timestamp`, `__rtp_timestamp`,
-  `__packet_count`, `__octet_count`: aiortc's sender RTCP loop keeps running (timing, SDES,
-  BYE), but it builds each sender report from counters only its own parked send loop would
-  advance. `RtpOutput.report_from` fills the report from the stream instead, as it leaves: NTP
-  time now, RTP time of now, the stream's counts; and it records the same NTP time as the
-  last SR, so aiortc still computes the round-trip time from the listener's receiver reports.
+  `__packet_count`, `__octet_count`: aiortc builds each sender report from counters only its
+  own parked send loop would advance. `RtpOutput.sender_report` (and `report_from`, for the
+  load tester's speakers whose aiortc RTCP loop still runs) fills the report from the stream
+  instead, as it leaves: NTP time now, RTP time of now, the stream's counts; and it records
+  the same NTP time as the last SR, so aiortc still computes the round-trip time from the
+  listener's receiver reports.
+- `RTCRtpSender._run_rtcp` (replaced on the instance before aiortc starts it, by
+  `park_rtcp_loop`) and the receiver's `__rtcp_task`, `__rtcp_started`, `__rtcp_exited`: the
+  per-sender and per-receiver RTCP loops only wait to be stopped (the sender's then sends its
+  BYE, as the stock one does); `sfu.connection_rtcp` sends each connection's compound report
+  on `sfu.rtcp_schedule`'s one timer. `receiver_report` builds aiortc's receiver report from
+  the receiver's `__remote_streams`, `__lsr`, `__lsr_time` and `__rtcp_ssrc`;
+  `connection_cname` reads `RTCPeerConnection.__cname`; `RtcpPath` protects with
+  `RTCDtlsTransport._tx_srtp.protect_rtcp` and sends on the selected pair.
+- `RTCDtlsTransport._tx_srtp._srtp` (pylibsrtp's `srtp_t`) and the bundled libsrtp's
+  `srtp_protect`: `RtpOutput.put` hands both to `sfu.rtp_batch`, which protects in place.
 """
 
 from __future__ import annotations
@@ -121,7 +132,7 @@ from sfu.rtp_sink import SenderReportSource
 
 log = logging.getLogger(__name__)
 
-PINNED_VERSIONS: dict[str, str] = {"aiortc": "1.16.0", "aioice": "0.13.0"}
+PINNED_VERSIONS: dict[str, str] = {"aiortc": "1.16.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
 
 
 class HostAddressesFn(Protocol):
@@ -825,6 +836,16 @@ _PRIVATE_NAMES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     ),
     (RTCRtpSender, "_handle_rtcp_packet", ("self.__lsr == report.lsr", "self.__lsr_time")),
     (RTCRtpSender, "_run_rtp", ("await self.transport._send_rtp(packet_bytes)",)),
+    # The parked RTCP loops and the connection's compound report (park_rtcp_loop,
+    # receiver_report, connection_cname, RtcpPath).
+    (RTCRtpSender, "send", ("asyncio.ensure_future(self._run_rtcp())",)),
+    (RTCRtpSender, "__init__", ("self.__rtcp_exited", "self.__rtcp_started")),
+    (RTCRtpSender, "stop", ("self.__rtcp_task.cancel()", "self.__rtcp_exited.wait()")),
+    (RTCRtpReceiver, "__init__", ("self.__rtcp_exited", "self.__rtcp_started")),
+    (RTCRtpReceiver, "__init__", ("self.__rtcp_ssrc",)),
+    (RTCRtpReceiver, "stop", ("self.__rtcp_task.cancel()", "self.__rtcp_exited.wait()")),
+    (RTCPeerConnection, "__init__", ("self.__cname",)),
+    (aiortc.RTCDtlsTransport, "_send_rtp", ("self._tx_srtp.protect_rtcp",)),
     (aiortc.RTCDtlsTransport, "_send_rtp", ("self._tx_srtp.protect",)),
     (aiortc.RTCDtlsTransport, "_send_rtp", ("if is_rtcp(data):",)),
     (aiortc.RTCIceTransport, "__init__", ("self._connection",)),
@@ -957,10 +978,30 @@ def _missing_private_names() -> list[str]:
         problems.append("aioice.stun.RETRY_RTO is gone")
     if not callable(getattr(aioice.utils, "random_string", None)):
         problems.append("aioice.utils.random_string is gone")
+    problems += _missing_srtp_internals()
     for function, first, second in _ORDERED:
         source = inspect.getsource(function)
         if not 0 <= source.find(first) < source.find(second):
             problems.append(f"{function.__qualname__} no longer has {first} before {second}")
+    return problems
+
+
+def _missing_srtp_internals() -> list[str]:
+    """What sfu.rtp_batch takes from pylibsrtp: a Session's `_srtp` (its `srtp_t *`) and the
+    bundled libsrtp 2's `srtp_protect(srtp_t, void *, int *)`."""
+    from pylibsrtp import Session
+    from pylibsrtp._binding import ffi, lib
+
+    problems = []
+    if not hasattr(Session(), "_srtp"):
+        problems.append("pylibsrtp.Session lost _srtp")
+    try:
+        protect = ffi.typeof(ffi.addressof(lib, "srtp_protect"))
+    except (AttributeError, TypeError):
+        problems.append("pylibsrtp's libsrtp has no srtp_protect")
+    else:
+        if ffi.getctype(protect) != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
+            problems.append(f"pylibsrtp's srtp_protect is now {ffi.getctype(protect)}")
     return problems
 
 
