@@ -40,7 +40,6 @@ class ConnectionRtcp:
         self._receiver = receiver
         self._path = path
         self._cname = [(SDES_CNAME, cname.encode())]
-        self.reports_sent = 0
 
     def report(self) -> None:
         """Send the compound packet now; nothing while the connection is not up. It starts
@@ -61,5 +60,4 @@ class ConnectionRtcp:
             chunks=[RtcpSourceInfo(ssrc=report.ssrc, items=self._cname) for report in reports]
         )
         packets: list[AnyRtcpPacket] = [*reports, sdes]
-        if self._path.send(b"".join(bytes(packet) for packet in packets)):
-            self.reports_sent += 1
+        self._path.send(b"".join(bytes(packet) for packet in packets))
