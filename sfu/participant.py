@@ -149,8 +149,8 @@ class Participant:
             else:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(ParkedTrack())
-                # Stamped with the PT this listener negotiated for this very m-section.
                 park_rtcp_loop(transceiver.sender)
+                # Stamped with the PT this listener negotiated for this very m-section.
                 output = RtpOutput(transceiver.sender, payload_type, self._batch)
                 outputs.append(output)
                 self.slots.append(Slot(slot_index, output))
