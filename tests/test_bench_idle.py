@@ -71,7 +71,7 @@ def test_a_tiny_idle_run_measures_both_windows_and_the_upkeep_per_listener(
         [
             sys.executable, "-m", "benchmarks", "--scenario", "idle",
             "--listeners", str(LISTENERS), "--baseline", "3", "--warmup", "2",
-            "--duration", "4", "--processes", "2", "--out", str(tmp_path / "out"), "--json",
+            "--duration", "6", "--processes", "2", "--out", str(tmp_path / "out"), "--json",
         ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -89,7 +89,9 @@ def test_a_tiny_idle_run_measures_both_windows_and_the_upkeep_per_listener(
     assert figures["participants"] == LISTENERS
     assert figures["forwarded_packets"] == 0  # nobody speaks: upkeep alone
     base, loaded = figures["server_cpu_percent_baseline"], figures["server_cpu_percent"]
-    assert 0 < base < 100 and 0 < loaded < 100
+    # /proc counts CPU in 10 ms clock ticks: a server at rest for 3 s may not reach one
+    # (CI saw 0.0), while 10 listeners' consent checks and pings over 6 s always do.
+    assert 0 <= base < 100 and 0 < loaded < 100
     per = figures["upkeep_percent_per_listener"]
     assert per == pytest.approx((loaded - base) / LISTENERS)
     assert figures["upkeep_us_per_listener_second"] == pytest.approx(per * 1e4)
