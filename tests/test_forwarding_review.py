@@ -46,6 +46,7 @@ from tests.room_fakes import OPUS, FakeParticipant, FakeSlot, NoListener
 from tests.rtc_audio import ToneTrack
 from tests.rtp_parts import (
     PROFILES,
+    aiortc_wire,
     extensions_map,
     level_byte,
     srtp_session,
@@ -107,13 +108,7 @@ def test_the_batch_matches_aiortc_and_pylibsrtp_byte_for_byte_under_every_profil
     received = [receiver.recv(2048) for _ in PACKETS]
 
     protect = srtp_session(profile, key).protect
-    expected = []
-    for seq, ts, marker, payload, level in PACKETS:
-        packet = RtpPacket(PT, marker, seq, ts, SSRC, payload)
-        packet.extensions.mid = mid
-        packet.extensions.audio_level = level
-        expected.append(protect(packet.serialize(extensions)))
-    assert received == expected
+    assert received == aiortc_wire(protect, PT, SSRC, mid, extensions, PACKETS)
 
     unprotect = srtp_session(profile, key, inbound=True).unprotect
     for datagram, (seq, ts, marker, payload, level) in zip(received, PACKETS, strict=True):

@@ -19,6 +19,7 @@ from sfu import _rtp_batch
 from sfu.aiortc_hooks import header_templates
 from sfu.rtp_batch import NO_LEVEL, PyRtpBatch, RtpBatch, new_batch, new_destination
 from tests.rtp_parts import (
+    aiortc_wire,
     extensions_map,
     level_byte,
     srtp_session,
@@ -57,14 +58,7 @@ PACKETS = [
 
 def reference(extensions: HeaderExtensionsMap, mid: str | None) -> list[bytes]:
     """What the plain sender (`RtpOutput.send`) puts on the wire for PACKETS."""
-    protect = session().protect
-    out = []
-    for seq, ts, marker, payload, level in PACKETS:
-        packet = RtpPacket(PT, marker, seq, ts, SSRC, payload)
-        packet.extensions.mid = mid
-        packet.extensions.audio_level = level
-        out.append(protect(packet.serialize(extensions)))
-    return out
+    return aiortc_wire(session().protect, PT, SSRC, mid, extensions, PACKETS)
 
 
 @pytest.mark.parametrize("case", EXTENSION_IDS)
