@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -393,6 +394,31 @@ async def connect_peer(
     return pc, seen
 
 
+@contextlib.asynccontextmanager
+async def speaker_and_listener(
+    rtc: RtcConfig, room_id: str
+) -> AsyncIterator[tuple[RoomManager, list[RTCPeerConnection], list[bytes], list[bytes]]]:
+    """A room of a speaker whose offer has only its microphone (no slot: a publisher-only
+    client) and a listener with one slot, both connected: the manager, the peers (closed on
+    exit unless the test closed and removed them), and the RTCP each peer received."""
+    manager = RoomManager(SfuConfig(rtc=rtc), NoListener())
+    peers: list[RTCPeerConnection] = []
+    try:
+        speaker, speaker_rtcp = await connect_peer(
+            manager, rtc, room_id, "speaker", microphone=True, slots=0
+        )
+        peers.append(speaker)
+        listener, listener_rtcp = await connect_peer(
+            manager, rtc, room_id, "listener", microphone=False, slots=1
+        )
+        peers.append(listener)
+        yield manager, peers, speaker_rtcp, listener_rtcp
+    finally:
+        for pc in peers:
+            await pc.close()
+        await manager.stop()
+
+
 async def test_every_connection_gets_valid_compound_rtcp_and_a_bye_when_it_leaves(
     loopback_only: RtcConfig,
 ) -> None:
@@ -401,17 +427,8 @@ async def test_every_connection_gets_valid_compound_rtcp_and_a_bye_when_it_leave
     valid per RFC 3550 §6.1 (a report first, an SDES CNAME), the speaker must get receiver
     reports, the listener sender reports, and a BYE for its slot's SSRC when it leaves; the
     leave completes, and the schedule is empty afterwards."""
-    manager = RoomManager(SfuConfig(rtc=loopback_only), NoListener())
-    peers: list[RTCPeerConnection] = []
-    try:
-        speaker, speaker_rtcp = await connect_peer(
-            manager, loopback_only, "rm_rtcp_review", "speaker", microphone=True, slots=0
-        )
-        peers.append(speaker)
-        listener, listener_rtcp = await connect_peer(
-            manager, loopback_only, "rm_rtcp_review", "listener", microphone=False, slots=1
-        )
-        peers.append(listener)
+    async with speaker_and_listener(loopback_only, "rm_rtcp_review") as room:
+        manager, _, speaker_rtcp, listener_rtcp = room
         async with asyncio.timeout(5):  # the server's side may see "connected" a bit later
             while True:
                 if len(manager.rtcp) == 2:
@@ -454,10 +471,6 @@ async def test_every_connection_gets_valid_compound_rtcp_and_a_bye_when_it_leave
         assert len(manager.rtcp) == 0 and manager.rtcp._timer is None
         # Last, so that the checks above still run while this one fails.
         assert faults == {"speaker": [], "listener": []}
-    finally:
-        for pc in peers:
-            await pc.close()
-        await manager.stop()
 
 
 async def test_a_listener_that_was_forwarded_to_is_freed_after_it_leaves(
@@ -467,17 +480,7 @@ async def test_a_listener_that_was_forwarded_to_is_freed_after_it_leaves(
     SRTP session and its socket's send method; once the listener leaves, its RtpOutput, its
     aiortc sender and its Participant must still be collectable (200 join/leave cycles in
     tests/test_sfu_leaks.py never forward anything, so no destination is ever built there)."""
-    manager = RoomManager(SfuConfig(rtc=loopback_only), NoListener())
-    peers: list[RTCPeerConnection] = []
-    try:
-        speaker, _ = await connect_peer(
-            manager, loopback_only, "rm_leak_review", "speaker", microphone=True, slots=0
-        )
-        peers.append(speaker)
-        listener, _ = await connect_peer(
-            manager, loopback_only, "rm_leak_review", "listener", microphone=False, slots=1
-        )
-        peers.append(listener)
+    async with speaker_and_listener(loopback_only, "rm_leak_review") as (manager, peers, _, _):
         participant: Any = manager.rooms["rm_leak_review"].participants["listener"]
         output: Any = participant.slots[0].stream._put.__self__
         async with asyncio.timeout(10):
@@ -507,15 +510,22 @@ async def test_a_listener_that_was_forwarded_to_is_freed_after_it_leaves(
         for pc in peers:
             await pc.close()
         peers.clear()
-        await asyncio.sleep(0.1)  # aiortc's last callbacks of the closed connections
-        gc.collect()
-        assert {name for name, ref in refs.items() if ref() is not None} == set()
+
+        def alive() -> set[str]:
+            gc.collect()
+            return {name for name, ref in refs.items() if ref() is not None}
+
+        # aiortc's last callbacks of the closed connections still run on the loop: each
+        # look yields to them first, and a leak is what is left after 2 s of looks.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                while True:
+                    if not alive():
+                        break
+                    await asyncio.sleep(0.02)
+        assert alive() == set()
         assert parked_tasks() == []
         assert len(manager.rtcp) == 0
-    finally:
-        for pc in peers:
-            await pc.close()
-        await manager.stop()
 
 
 # --- Room.refresh: the skipped reassignment -------------------------------------------------
