@@ -14,18 +14,15 @@ import pytest
 
 from benchmarks.forwarding_instructions import (
     KINDS_WITH_BATCH,
-    PROFILES,
     ROOT,
     SOCKET_MODES,
-    WARMUP_PACKETS,
     DeliveryError,
     Listeners,
-    callgrind_self_costs,
-    callgrind_total,
     kinds_of,
     run_worker,
-    strace_counts,
 )
+from benchmarks.forwarding_worker import PROFILES, WARMUP_PACKETS
+from benchmarks.profile_readers import callgrind_self_costs, callgrind_total, strace_counts
 
 LISTENERS = 3
 PACKETS = 5
