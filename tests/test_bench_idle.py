@@ -101,8 +101,10 @@ def test_a_tiny_idle_run_measures_both_windows_and_the_upkeep_per_listener(
     assert result["parameters"]["upkeep_target_percent_per_listener"] == TARGET_PERCENT
     assert [p["listeners"] for p in result["points"]] == [0.0, LISTENERS]
     assert result["points"][1]["server_cpu_percent"] == loaded
-    if isolated():  # the namespace's datagrams are the run's alone
-        assert figures["udp_datagrams_per_second_baseline"] == 0
+    if isolated():  # the namespace holds the suite's processes alone
+        # Nobody is connected at rest; CI saw 1 datagram in the 3 s (0.33/s), from what an
+        # earlier test in the same namespace left to close. Ten listeners send far more.
+        assert figures["udp_datagrams_per_second_baseline"] <= 2
         # Each idle listener: the server's consent check a second and its answer at least.
         assert figures["udp_datagrams_per_listener_second"] >= 1.5
     else:
